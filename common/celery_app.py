@@ -1,0 +1,57 @@
+"""The Celery application: one broker, one queue per stage, explicit routing keys.
+
+Tasks are named ``tickertag.<queue>.<what>`` and routed by that prefix, so a worker started
+with ``-Q annotate`` only ever sees annotation batches, and a GPU host runs ``-Q train``.
+Reliability settings follow what was verified here (``shared/notes/services.md``): late acks +
+reject on worker loss + prefetch 1, so a SIGKILLed worker's batch is redelivered; a visibility
+timeout longer than the longest task, so Redis never redelivers a batch that is still running.
+JSON only: no pickle from the broker.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from common.settings import get_settings
+
+STAGES = ("annotate", "curate", "review", "train", "ner")
+TASK_MODULES = tuple(f"workers.{s}" for s in STAGES)
+
+
+def _existing(modules: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if importlib.util.find_spec(m) is not None]
+
+
+def make_app() -> Celery:
+    s = get_settings()
+    url = s.redis_dsn()
+    app = Celery("tickertag", broker=url, backend=url, include=_existing(TASK_MODULES))
+    exchange = Exchange("tickertag", type="direct")
+    app.conf.update(
+        task_queues=[Queue(q, exchange, routing_key=q) for q in STAGES],
+        task_default_queue="annotate",
+        task_default_exchange="tickertag",
+        task_default_routing_key="annotate",
+        task_routes={f"tickertag.{q}.*": {"queue": q, "routing_key": q} for q in STAGES},
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": s.visibility_timeout_s},
+        result_backend_transport_options={"visibility_timeout": s.visibility_timeout_s},
+        result_expires=24 * 3600,
+        task_track_started=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_app()

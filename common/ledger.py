@@ -1,0 +1,123 @@
+"""Run accounting in Redis: what was enqueued, what finished, counters for status and summary.
+
+Every counter that a redelivered batch could bump twice is guarded by a set membership
+(``SADD`` returns 1 only the first time), so numbers stay exact under at-least-once delivery.
+The durable truth is the result store; the ledger is the fast, shared view of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import redis
+
+PREFIX = "tt"
+
+COUNTERS = (
+    "headlines_enqueued", "batches_enqueued", "batches_finished", "headlines_done",
+    "with_companies", "spans", "invalid", "hallucinated", "headlines_dead", "batches_dead",
+    "requeued", "rejected", "llm_calls", "cache_hits", "retries", "prompt_tokens",
+    "completion_tokens", "llm_seconds",
+)
+
+
+class RunLedger:
+    """Shared state of one run, safe to use from any number of producers and workers."""
+
+    def __init__(self, client: redis.Redis, run_id: str) -> None:
+        self.r = client
+        self.run_id = run_id
+        self.k = f"{PREFIX}:run:{run_id}"
+
+    @classmethod
+    def from_url(cls, url: str, run_id: str) -> RunLedger:
+        return cls(redis.Redis.from_url(url, decode_responses=True), run_id)
+
+    # -- enqueue side ---------------------------------------------------------------------
+    def claim_new(self, ids: list[str]) -> list[str]:
+        """Add ids to the enqueued set; return those that were not there (dedup + resume)."""
+        if not ids:
+            return []
+        pipe = self.r.pipeline()
+        for hid in ids:
+            pipe.sadd(f"{self.k}:enqueued", hid)
+        added = pipe.execute()
+        return [hid for hid, a in zip(ids, added, strict=True) if a]
+
+    def release(self, ids: Iterable[str]) -> None:
+        """Forget enqueued ids whose batch could not be sent, so a rerun sends them."""
+        ids = list(ids)
+        if ids:
+            self.r.srem(f"{self.k}:enqueued", *ids)
+
+    def batch_enqueued(self, n_headlines: int, new_headlines: bool = True) -> None:
+        pipe = self.r.pipeline()
+        pipe.sadd(f"{PREFIX}:runs", self.run_id)
+        pipe.hsetnx(f"{self.k}:stats", "started_at", time.time())
+        pipe.hincrby(f"{self.k}:stats", "batches_enqueued", 1)
+        if new_headlines:
+            pipe.hincrby(f"{self.k}:stats", "headlines_enqueued", n_headlines)
+        pipe.execute()
+
+    def in_flight(self) -> int:
+        s = self.stats()
+        return int(s.get("batches_enqueued", 0)) - int(s.get("batches_finished", 0))
+
+    # -- worker side ----------------------------------------------------------------------
+    def finish_batch(self, bid: str, counts: dict[str, float], dead: bool = False) -> bool:
+        """Record a batch's outcome once; returns False if it was already recorded."""
+        if not self.r.sadd(f"{self.k}:finished", bid):
+            return False
+        pipe = self.r.pipeline()
+        pipe.hincrby(f"{self.k}:stats", "batches_finished", 1)
+        if dead:
+            pipe.hincrby(f"{self.k}:stats", "batches_dead", 1)
+            pipe.sadd(f"{self.k}:dead", bid)
+        for name, v in counts.items():
+            if isinstance(v, float) and not v.is_integer():
+                pipe.hincrbyfloat(f"{self.k}:stats", name, v)
+            elif v:
+                pipe.hincrby(f"{self.k}:stats", name, int(v))
+        pipe.hset(f"{self.k}:stats", "last_finished_at", time.time())
+        pipe.execute()
+        return True
+
+    def is_finished(self, bid: str) -> bool:
+        return bool(self.r.sismember(f"{self.k}:finished", bid))
+
+    def count(self, name: str, n: float = 1) -> None:
+        """Bump a counter that is not tied to one batch's outcome (retries, calls)."""
+        if isinstance(n, float) and not n.is_integer():
+            self.r.hincrbyfloat(f"{self.k}:stats", name, n)
+        else:
+            self.r.hincrby(f"{self.k}:stats", name, int(n))
+
+    def requeued(self, bid: str, n_headlines: int) -> None:
+        """A dead letter went back as a new batch: its headlines no longer count as dead.
+
+        The new batch is counted by ``batch_enqueued(n, new_headlines=False)``, so the invariant
+        enqueued = done + dead + in flight keeps holding.
+        """
+        pipe = self.r.pipeline()
+        pipe.srem(f"{self.k}:dead", bid)
+        pipe.hincrby(f"{self.k}:stats", "batches_dead", -1)
+        pipe.hincrby(f"{self.k}:stats", "headlines_dead", -n_headlines)
+        pipe.hincrby(f"{self.k}:stats", "requeued", n_headlines)
+        pipe.execute()
+
+    # -- reading --------------------------------------------------------------------------
+    def stats(self) -> dict[str, float]:
+        raw = self.r.hgetall(f"{self.k}:stats")
+        out: dict[str, float] = {c: 0 for c in COUNTERS}
+        for k, v in raw.items():
+            f = float(v)
+            out[k] = int(f) if f.is_integer() else f
+        return out
+
+    def reset(self) -> None:
+        """Forget this run in Redis (the result store on disk is untouched)."""
+        keys = list(self.r.scan_iter(f"{self.k}:*"))
+        if keys:
+            self.r.delete(*keys)
+        self.r.srem(f"{PREFIX}:runs", self.run_id)

@@ -1,0 +1,89 @@
+"""What the LLM must answer, as a Pydantic model; its JSON schema is the decoding grammar.
+
+Mirrors the case study's ``Companies`` model: ``result`` holds mentions exactly as written in
+the headline, ``normalized_result`` the canonical company names, in the same order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class Companies(BaseModel):
+    """The LLM's answer for one headline."""
+
+    result: list[str] = Field(default_factory=list)
+    normalized_result: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Companies:
+        if len(self.result) != len(self.normalized_result):
+            raise ValueError(
+                f"result has {len(self.result)} items but normalized_result has "
+                f"{len(self.normalized_result)}"
+            )
+        return self
+
+
+def companies_schema(max_items: int = 16) -> dict[str, Any]:
+    """JSON schema of Companies with bounded lists and strings.
+
+    Small models loop when lists and strings are unbounded; the bounds make the grammar force an
+    end well inside ``max_tokens``.
+    """
+    item = {"type": "string", "maxLength": 80}
+    arr = {"type": "array", "items": item, "maxItems": max_items}
+    return {
+        "title": "Companies",
+        "type": "object",
+        "properties": {"result": arr, "normalized_result": arr},
+        "required": ["result", "normalized_result"],
+        "additionalProperties": False,
+    }
+
+
+def response_format(style: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``response_format`` a backend honours for a JSON-schema grammar.
+
+    llama.cpp's server constrains only with ``{"type": "json_object", "schema": S}``; TGI (and
+    HF Inference Endpoints) with ``{"type": "json", "value": S}``; OpenAI-style servers (vLLM,
+    Ollama, OpenAI) with ``json_schema``. ``none`` sends no grammar (the answer is still parsed).
+    """
+    if style == "llama.cpp":
+        return {"type": "json_object", "schema": schema}
+    if style == "tgi":
+        return {"type": "json", "value": schema}
+    if style == "openai":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "Companies", "schema": schema, "strict": True},
+        }
+    if style == "none":
+        return None
+    raise ValueError(f"unknown response_format style {style!r}")
+
+
+def resolve_style(style: str, base_url: str) -> str:
+    """Pick a grammar style for ``auto``: TGI for HF endpoints, llama.cpp for local servers."""
+    if style != "auto":
+        return style
+    url = base_url.lower()
+    if "huggingface" in url or "hf.space" in url or "endpoints" in url:
+        return "tgi"
+    if "127.0.0.1" in url or "localhost" in url:
+        return "llama.cpp"
+    return "openai"
+
+
+def parse_answer(content: str) -> tuple[Companies | None, str | None]:
+    """Parse a raw answer; returns (answer, None) or (None, why it is invalid)."""
+    from pydantic import ValidationError
+
+    try:
+        return Companies.model_validate_json(content), None
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "answer"
+        return None, f"{where}: {first.get('msg')}"

@@ -1,0 +1,99 @@
+"""One place for configuration.
+
+Values come, highest priority first, from keyword arguments, environment variables
+(``TICKERTAG_*``; the Hub token also as plain ``HF_TOKEN``), a TOML file (``TICKERTAG_CONFIG`` or
+``./tickertag.toml``), then the defaults below, which run everything on this machine: local
+Redis, a local llama.cpp server, the bundled sample of headlines.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "benzinga_sample.csv"
+LABELED_DIR = REPO_ROOT / "data" / "labeled"
+
+ResponseFormatStyle = Literal["auto", "llama.cpp", "tgi", "openai", "none"]
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("TICKERTAG_CONFIG", "tickertag.toml"))
+
+
+class Settings(BaseSettings):
+    """Runtime settings for producer, workers and CLI."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TICKERTAG_", extra="ignore", populate_by_name=True
+    )
+
+    # Broker, locks, counters, rate limiter and dead-letter index all live in one Redis.
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    run_id: str = "demo"
+    results_dir: str = str(REPO_ROOT / "runs")
+
+    # LLM endpoint: any OpenAI-compatible server (TGI / Inference Endpoints, vLLM, Ollama, llama.cpp).
+    llm_base_url: str = "http://127.0.0.1:8088"
+    llm_model: str = "smollm2-135m-instruct-q4_1"
+    hf_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TICKERTAG_HF_TOKEN", "HF_TOKEN", "hf_token")
+    )
+    response_format: ResponseFormatStyle = "auto"
+    temperature: float = 0.1
+    max_tokens: int = 512
+    max_companies: int = 16  # maxItems in the schema: keeps small models from looping forever
+    request_timeout_s: float = 60.0
+    max_retries: int = 5
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    # Throughput controls. The rate limits are global (shared by all workers through Redis);
+    # the concurrency cap is per worker process.
+    batch_size: int = 128
+    max_batches_in_flight: int = 64
+    concurrency: int = 32
+    rate_limit_rps: float = 0.0  # 0 = unlimited
+    rate_limit_tpm: float = 0.0  # tokens per minute, 0 = unlimited
+    visibility_timeout_s: int = 3600
+    cache_ttl_s: int = 30 * 24 * 3600
+
+    # Cost model for the summary: price of the endpoint per hour.
+    endpoint_price_per_hour: float = 8.0
+
+    # Local llama.cpp server (`tickertag llm serve`).
+    llm_gguf: str | None = None
+    llm_port: int = 8088
+    llm_ctx: int = 2048
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    def redis_dsn(self) -> str:
+        return self.redis_url.get_secret_value()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once (workers read them at import)."""
+    return Settings()

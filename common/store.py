@@ -1,0 +1,135 @@
+"""Durable result and dead-letter store: JSONL shards under a directory or fsspec URL.
+
+Layout of one run (``ROOT/RUN/``)::
+
+    results/<batch_id>.jsonl   one line per headline, written atomically, one file per batch
+    dead/<batch_id>.json       a batch (or the part of one) that failed for good, with its error
+    dead/requeued/...          dead letters that ``tickertag requeue`` sent back
+    rejected.jsonl             source records that never became headlines, with the reason
+
+A batch id is a hash of its headline ids, so a redelivered batch rewrites the same shard: writes
+are idempotent and a crash between write and ack produces no duplicate. Object stores
+(``s3://...``) make each put atomic; on a local disk the shard is written to a temporary name
+and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+
+def batch_id(headline_ids: Iterable[str]) -> str:
+    """Stable id of a batch: hash of its sorted headline ids."""
+    h = hashlib.sha1("\n".join(sorted(headline_ids)).encode()).hexdigest()
+    return h[:20]
+
+
+def result_key(hid: str, model: str, prompt_version: str) -> str:
+    """Idempotency key of one result: headline + model + prompt version."""
+    return f"{hid}:{model}:{prompt_version}"
+
+
+class ResultStore:
+    """Results, dead letters and rejected inputs of one run."""
+
+    def __init__(self, root: str, run_id: str) -> None:
+        self.root = root.rstrip("/")
+        self.run_id = run_id
+        self.fs, self.base = fsspec.core.url_to_fs(f"{self.root}/{run_id}")
+        self.local = self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
+        for sub in ("results", "dead", "dead/requeued"):
+            self.fs.makedirs(f"{self.base}/{sub}", exist_ok=True)
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"{self.root}/{self.run_id}"
+
+    def _p(self, *parts: str) -> str:
+        return "/".join([self.base, *parts])
+
+    def _write_atomic(self, path: str, data: bytes) -> None:
+        if self.local:
+            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        else:
+            self.fs.pipe_file(path, data)
+
+    # -- results -------------------------------------------------------------------------
+    def has_results(self, bid: str) -> bool:
+        return self.fs.exists(self._p("results", f"{bid}.jsonl"))
+
+    def write_results(self, bid: str, records: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        self._write_atomic(self._p("results", f"{bid}.jsonl"), data)
+
+    def iter_results(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.fs.glob(self._p("results", "*.jsonl"))):
+            with self.fs.open(path, "rt", encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        yield json.loads(line)
+
+    def done_ids(self) -> set[str]:
+        """Headline ids that already have a result in this run (for resuming)."""
+        return {r["id"] for r in self.iter_results()}
+
+    # -- dead letters --------------------------------------------------------------------
+    def write_dead(self, bid: str, headlines: list[dict], error: str, error_type: str,
+                   attempts: int) -> None:
+        entry = {
+            "batch_id": bid, "run_id": self.run_id, "error": error, "error_type": error_type,
+            "attempts": attempts, "failed_at": time.time(), "headlines": headlines,
+        }
+        self._write_atomic(self._p("dead", f"{bid}.json"), json.dumps(entry).encode())
+
+    def iter_dead(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.fs.glob(self._p("dead", "*.json"))):
+            with self.fs.open(path, "rt", encoding="utf-8") as f:
+                yield json.load(f)
+
+    def mark_requeued(self, bid: str) -> None:
+        """Move a dead letter aside once it is back in the queue (kept for the audit trail)."""
+        src = self._p("dead", f"{bid}.json")
+        dst = self._p("dead", "requeued", f"{bid}-{int(time.time() * 1000)}.json")
+        self.fs.mv(src, dst)
+
+    # -- rejected source records ---------------------------------------------------------
+    def write_rejected(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        path = self._p("rejected.jsonl")
+        with self.fs.open(path, "ab") as f:
+            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
+
+    # -- export --------------------------------------------------------------------------
+    def export(self, out: str) -> int:
+        """Merge shards into one JSONL or Parquet file (by extension), one row per result key."""
+        seen: dict[str, dict] = {}
+        for r in self.iter_results():
+            seen[r["key"]] = r
+        rows = sorted(seen.values(), key=lambda r: r["id"])
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        if out.endswith(".parquet"):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(rows), out)
+        else:
+            with open(out, "w", encoding="utf-8") as f:
+                for r in rows:
+                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        return len(rows)

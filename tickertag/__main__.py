@@ -1,0 +1,3 @@
+from tickertag.cli import main
+
+main()

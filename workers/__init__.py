@@ -1,0 +1,1 @@
+"""Celery workers: one module per queue. Tasks are thin shells around plain functions."""

@@ -1,0 +1,150 @@
+"""The ``annotate`` queue: one task = one batch of headlines -> LLM -> spans -> result shard.
+
+Plain functions do the work (``annotate_headlines``, ``build_result``) and are tested without
+Celery; the task only decodes its arguments, runs the batch and records the outcome. A batch's
+outcome is written before the task is acknowledged (late acks), and keyed by batch id, so a
+redelivered batch rewrites the same shard and is counted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from celery.utils.log import get_task_logger
+
+from common.celery_app import app
+from common.ledger import RunLedger
+from common.llm_schema import parse_answer
+from common.prompt import PROMPT_VERSION
+from common.records import Headline
+from common.settings import Settings, get_settings
+from common.spans import align_spans
+from common.store import ResultStore, result_key
+from workers.llm import LLMAnswer, LLMCaller, LLMError, make_client
+
+log = get_task_logger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    results: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[tuple[dict[str, Any], LLMError]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, float]:
+        c: dict[str, float] = {
+            "headlines_done": len(self.results),
+            "with_companies": sum(1 for r in self.results if r["entities"]),
+            "spans": sum(len(r["entities"]) for r in self.results),
+            "invalid": sum(1 for r in self.results if not r["valid"]),
+            "hallucinated": sum(len(r["hallucinated"]) for r in self.results),
+            "headlines_dead": len(self.failed),
+            "cache_hits": sum(1 for r in self.results if r["cached"]),
+            "llm_calls": sum(r["attempts"] for r in self.results),
+            "retries": sum(r["retries"] for r in self.results),
+            "prompt_tokens": sum(r["usage"]["prompt_tokens"] for r in self.results
+                                 if not r["cached"]),
+            "completion_tokens": sum(r["usage"]["completion_tokens"] for r in self.results
+                                     if not r["cached"]),
+        }
+        c["llm_seconds"] = float(round(sum(r["llm_seconds"] for r in self.results), 3))
+        return c
+
+
+def build_result(h: Headline, ans: LLMAnswer, settings: Settings, style: str) -> dict[str, Any]:
+    """One result record: spans aligned to the headline; an invalid answer keeps its raw text."""
+    parsed, why = parse_answer(ans.content)
+    mentions = parsed.result if parsed else []
+    aligned = align_spans(h.text, mentions)
+    return {
+        "key": result_key(h.id, settings.llm_model, PROMPT_VERSION),
+        "id": h.id, "text": h.text, "date": h.date, "stock_symbol": h.stock_symbol,
+        "entities": [s.model_dump(exclude={"score"}) for s in aligned.spans],
+        "companies": mentions,
+        "normalized": parsed.normalized_result if parsed else [],
+        "hallucinated": aligned.hallucinated,
+        "valid": parsed is not None,
+        "invalid_reason": why,
+        "raw": None if parsed else ans.content,
+        "model": settings.llm_model, "prompt_version": PROMPT_VERSION, "response_format": style,
+        "usage": {"prompt_tokens": ans.prompt_tokens, "completion_tokens": ans.completion_tokens},
+        "cached": ans.cached, "attempts": ans.attempts, "retries": ans.retries,
+        "llm_seconds": round(ans.seconds, 4), "annotated_at": time.time(),
+    }
+
+
+async def annotate_headlines(headlines: list[Headline], settings: Settings) -> BatchOutcome:
+    """Annotate a batch concurrently; per-headline failures are collected, not raised."""
+    r = aioredis.Redis.from_url(settings.redis_dsn(), decode_responses=True)
+    try:
+        async with make_client(settings) as client:
+            caller = LLMCaller(settings, r, client)
+
+            async def one(h: Headline) -> dict[str, Any] | LLMError:
+                try:
+                    return build_result(h, await caller.complete(h.text), settings, caller.style)
+                except LLMError as e:
+                    return e
+
+            answers = await asyncio.gather(*(one(h) for h in headlines))
+    finally:
+        await r.aclose()
+    out = BatchOutcome()
+    for h, a in zip(headlines, answers, strict=True):
+        if isinstance(a, LLMError):
+            out.failed.append((h.model_dump(), a))
+        else:
+            out.results.append(a)
+    return out
+
+
+def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings) -> dict:
+    """Annotate one batch and record its outcome exactly once (idempotent under redelivery)."""
+    store = ResultStore(settings.results_dir, run_id)
+    ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
+    if ledger.is_finished(bid):
+        return {"batch_id": bid, "skipped": "already finished"}
+    items = [Headline.model_validate(h) for h in headlines]
+    outcome = asyncio.run(annotate_headlines(items, settings))
+    if outcome.results:
+        store.write_results(bid, outcome.results)
+    if outcome.failed:
+        errs = {f"{e.kind}: {e}" for _, e in outcome.failed}
+        store.write_dead(
+            bid, [h for h, _ in outcome.failed], error="; ".join(sorted(errs))[:2000],
+            error_type=outcome.failed[0][1].kind, attempts=settings.max_retries + 1,
+        )
+    counts = outcome.counts()
+    ledger.finish_batch(bid, counts, dead=bool(outcome.failed))
+    return {"batch_id": bid, **counts}
+
+
+def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], exc: BaseException,
+                            attempts: int, settings: Settings) -> None:
+    """The batch itself failed (not one call): keep all of it for ``tickertag requeue``."""
+    ResultStore(settings.results_dir, run_id).write_dead(
+        bid, headlines, error=f"{type(exc).__name__}: {exc}"[:2000], error_type="task",
+        attempts=attempts,
+    )
+    RunLedger.from_url(settings.redis_dsn(), run_id).finish_batch(
+        bid, {"headlines_dead": len(headlines)}, dead=True
+    )
+
+
+@app.task(name="tickertag.annotate.batch", bind=True, max_retries=3)
+def annotate_batch(self, run_id: str, batch_id: str, headlines: list[dict]) -> dict:
+    """Celery entry point for one batch (arguments are plain JSON: no secrets travel)."""
+    settings = get_settings()
+    try:
+        return run_batch(run_id, batch_id, headlines, settings)
+    except Exception as exc:  # the batch as a whole broke: retry, then dead-letter
+        if self.request.retries < self.max_retries:
+            log.warning("batch %s failed (%s), retrying", batch_id, exc)
+            raise self.retry(exc=exc, countdown=min(60, 2 ** (self.request.retries + 1))) from exc
+        log.error("batch %s dead-lettered: %s", batch_id, exc)
+        dead_letter_whole_batch(run_id, batch_id, headlines, exc, self.request.retries + 1,
+                                settings)
+        return {"batch_id": batch_id, "dead": True, "error": str(exc)}

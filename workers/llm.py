@@ -1,0 +1,154 @@
+"""Calling the LLM: grammar-constrained chat completions with cache, global rate limit,
+per-process concurrency cap, timeouts and jittered exponential backoff that honours
+429/503 ``Retry-After``.
+
+The ``AsyncInferenceClient`` (aiohttp underneath) is created inside the event loop that uses it:
+Celery 5 has no async tasks, so each batch runs ``asyncio.run`` and opens its own client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+from huggingface_hub import AsyncInferenceClient
+from huggingface_hub.errors import InferenceTimeoutError
+
+from common.llm_schema import companies_schema, resolve_style, response_format
+from common.prompt import PROMPT_VERSION, build_messages
+from common.settings import Settings
+from workers.rate_limit import EndpointLimits
+
+RETRIABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class LLMError(Exception):
+    """A call that failed for good (after retries, or not worth retrying)."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.status = kind, status
+
+
+@dataclass
+class LLMAnswer:
+    content: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    attempts: int = 1
+    retries: int = 0
+    seconds: float = 0.0
+    rate_wait_s: float = 0.0
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), if any."""
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class LLMCaller:
+    """Everything needed to turn one headline into one raw LLM answer, reliably."""
+
+    def __init__(self, settings: Settings, redis_client: aioredis.Redis,
+                 client: AsyncInferenceClient) -> None:
+        self.s = settings
+        self.r = redis_client
+        self.client = client
+        self.style = resolve_style(settings.response_format, settings.llm_base_url)
+        self.schema = companies_schema(settings.max_companies)
+        self.response_format = response_format(self.style, self.schema)
+        self.limits = EndpointLimits(
+            redis_client, settings.llm_base_url, settings.rate_limit_rps, settings.rate_limit_tpm
+        )
+        self.sem = asyncio.Semaphore(max(1, settings.concurrency))
+
+    def cache_key(self, text: str) -> str:
+        """Fingerprint of everything that determines the answer (as `datasets` fingerprints)."""
+        blob = json.dumps(
+            [self.s.llm_model, PROMPT_VERSION, self.style, self.s.temperature, self.s.max_tokens,
+             self.schema, text], sort_keys=True,
+        )
+        return "tt:cache:" + hashlib.sha256(blob.encode()).hexdigest()
+
+    async def _call(self, text: str) -> tuple[str, int, int]:
+        kwargs: dict[str, Any] = {
+            "messages": build_messages(text), "model": self.s.llm_model,
+            "temperature": self.s.temperature, "max_tokens": self.s.max_tokens,
+        }
+        if self.response_format is not None:
+            kwargs["response_format"] = self.response_format
+        out = await self.client.chat_completion(**kwargs)
+        content = out.choices[0].message.content or ""
+        usage = getattr(out, "usage", None)
+        return (content, getattr(usage, "prompt_tokens", 0) or 0,
+                getattr(usage, "completion_tokens", 0) or 0)
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.s.backoff_max_s, self.s.backoff_base_s * 2**attempt)
+        return random.uniform(cap / 2, cap)  # jitter: retries from many workers spread out
+
+    async def complete(self, text: str) -> LLMAnswer:
+        key = self.cache_key(text)
+        hit = await self.r.get(key)
+        if hit:
+            d = json.loads(hit)
+            return LLMAnswer(d["content"], d["pt"], d["ct"], cached=True, attempts=0)
+        est_tokens = (len(build_messages(text)[0]["content"]) + len(text)) // 4 + 64
+        t0 = time.perf_counter()
+        waited = 0.0
+        last: LLMError | None = None
+        for attempt in range(self.s.max_retries + 1):
+            waited += await self.limits.acquire(est_tokens)
+            delay: float | None = None
+            try:
+                async with self.sem:
+                    content, pt, ct = await self._call(text)
+                ans = LLMAnswer(content, pt, ct, attempts=attempt + 1, retries=attempt,
+                                seconds=time.perf_counter() - t0, rate_wait_s=waited)
+                await self.r.set(key, json.dumps({"content": content, "pt": pt, "ct": ct}),
+                                 ex=self.s.cache_ttl_s)
+                return ans
+            except aiohttp.ClientResponseError as e:
+                if e.status not in RETRIABLE_STATUS:
+                    raise LLMError(f"HTTP {e.status}: {e.message}", "http", e.status) from None
+                last = LLMError(f"HTTP {e.status}: {e.message}", "http", e.status)
+                delay = retry_after_seconds(e.headers)
+            except (InferenceTimeoutError, asyncio.TimeoutError):
+                last = LLMError(f"timed out after {self.s.request_timeout_s:g}s", "timeout")
+            except aiohttp.ClientError as e:
+                last = LLMError(f"{type(e).__name__}: {e}", "connection")
+            if attempt < self.s.max_retries:
+                backoff = self._backoff(attempt)
+                await asyncio.sleep(min(self.s.backoff_max_s, max(backoff, delay or 0.0)))
+        assert last is not None
+        last.args = (f"{last.args[0]} (after {self.s.max_retries + 1} attempts)",)
+        raise last
+
+
+def make_client(settings: Settings) -> AsyncInferenceClient:
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    return AsyncInferenceClient(
+        base_url=settings.llm_base_url, token=token, timeout=settings.request_timeout_s
+    )
