@@ -7,6 +7,7 @@ The durable truth is the result store; the ledger is the fast, shared view of it
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 
@@ -16,7 +17,7 @@ PREFIX = "tt"
 
 COUNTERS = (
     "headlines_enqueued", "batches_enqueued", "batches_finished", "headlines_done",
-    "with_companies", "spans", "invalid", "hallucinated", "headlines_dead", "batches_dead",
+    "with_companies", "spans", "invalid", "repaired", "hallucinated", "headlines_dead", "batches_dead",
     "requeued", "rejected", "llm_calls", "cache_hits", "retries", "prompt_tokens",
     "completion_tokens", "llm_seconds",
 )
@@ -44,6 +45,42 @@ class RunLedger:
             pipe.sadd(f"{self.k}:enqueued", hid)
         added = pipe.execute()
         return [hid for hid, a in zip(ids, added, strict=True) if a]
+
+    def claim_batch(self, candidates: list[dict], make_id) -> tuple[str, list[dict]] | None:
+        """Atomically claim the not-yet-enqueued headlines of ``candidates`` as one batch.
+
+        The claim and a copy of the batch (``pending``) are written in one transaction, so a
+        producer killed between claiming and sending leaves a batch that the next producer
+        re-sends (``pending_batches``) instead of headlines that are claimed but never sent.
+        Returns (batch id, headlines) or None when every candidate was already enqueued.
+        """
+        key = f"{self.k}:enqueued"
+        while True:
+            with self.r.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    seen = pipe.smismember(key, [c["id"] for c in candidates])
+                    new = [c for c, s in zip(candidates, seen, strict=True) if not s]
+                    if not new:
+                        pipe.unwatch()
+                        return None
+                    bid = make_id([c["id"] for c in new])
+                    pipe.multi()
+                    pipe.sadd(key, *[c["id"] for c in new])
+                    pipe.hset(f"{self.k}:pending", bid, json.dumps(new))
+                    pipe.execute()
+                    return bid, new
+                except redis.WatchError:
+                    continue
+
+    def sent(self, bid: str, n_headlines: int, new_headlines: bool = True) -> None:
+        """The batch is in the broker: count it and drop its pending copy."""
+        self.batch_enqueued(n_headlines, new_headlines)
+        self.r.hdel(f"{self.k}:pending", bid)
+
+    def pending_batches(self) -> dict[str, list[dict]]:
+        """Batches claimed by a producer that died before sending them."""
+        return {k: json.loads(v) for k, v in self.r.hgetall(f"{self.k}:pending").items()}
 
     def release(self, ids: Iterable[str]) -> None:
         """Forget enqueued ids whose batch could not be sent, so a rerun sends them."""

@@ -6,6 +6,7 @@ the headline, ``normalized_result`` the canonical company names, in the same ord
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -77,13 +78,29 @@ def resolve_style(style: str, base_url: str) -> str:
     return "openai"
 
 
-def parse_answer(content: str) -> tuple[Companies | None, str | None]:
-    """Parse a raw answer; returns (answer, None) or (None, why it is invalid)."""
+def parse_answer(content: str) -> tuple[Companies | None, str | None, str | None]:
+    """Parse a raw answer into (answer, why invalid, warning).
+
+    Not JSON, or not the schema -> invalid (the caller keeps the raw text). Lists of different
+    lengths are repaired rather than thrown away: the mentions in ``result`` are what gets
+    aligned and stored, so a missing normalized name falls back to the mention itself and the
+    defect is reported as a warning (small models often leave ``normalized_result`` empty).
+    """
     from pydantic import ValidationError
 
     try:
-        return Companies.model_validate_json(content), None
+        return Companies.model_validate_json(content), None, None
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first.get("loc", ())) or "answer"
-        return None, f"{where}: {first.get('msg')}"
+        why = f"{where}: {first.get('msg')}"
+    try:
+        raw = json.loads(content)
+        result = [str(x) for x in raw["result"]]
+        norm = [str(x) for x in raw["normalized_result"]]
+    except (ValueError, KeyError, TypeError):
+        return None, why, None
+    if not isinstance(raw.get("result"), list) or not isinstance(raw.get("normalized_result"), list):
+        return None, why, None
+    fixed = (norm + result[len(norm):])[: len(result)]
+    return Companies(result=result, normalized_result=fixed), None, why

@@ -40,6 +40,7 @@ class BatchOutcome:
             "with_companies": sum(1 for r in self.results if r["entities"]),
             "spans": sum(len(r["entities"]) for r in self.results),
             "invalid": sum(1 for r in self.results if not r["valid"]),
+            "repaired": sum(1 for r in self.results if r["warning"]),
             "hallucinated": sum(len(r["hallucinated"]) for r in self.results),
             "headlines_dead": len(self.failed),
             "cache_hits": sum(1 for r in self.results if r["cached"]),
@@ -56,7 +57,7 @@ class BatchOutcome:
 
 def build_result(h: Headline, ans: LLMAnswer, settings: Settings, style: str) -> dict[str, Any]:
     """One result record: spans aligned to the headline; an invalid answer keeps its raw text."""
-    parsed, why = parse_answer(ans.content)
+    parsed, why, warning = parse_answer(ans.content)
     mentions = parsed.result if parsed else []
     aligned = align_spans(h.text, mentions)
     return {
@@ -68,6 +69,7 @@ def build_result(h: Headline, ans: LLMAnswer, settings: Settings, style: str) ->
         "hallucinated": aligned.hallucinated,
         "valid": parsed is not None,
         "invalid_reason": why,
+        "warning": warning,
         "raw": None if parsed else ans.content,
         "model": settings.llm_model, "prompt_version": PROMPT_VERSION, "response_format": style,
         "usage": {"prompt_tokens": ans.prompt_tokens, "completion_tokens": ans.completion_tokens},

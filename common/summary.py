@@ -1,0 +1,37 @@
+"""Run summary numbers for ``tickertag status`` and the end of ``tickertag demo``."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from common.ledger import RunLedger
+
+
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in a Celery queue on the Redis broker (a Redis list per queue)."""
+    return int(client.llen(queue))
+
+
+def run_summary(ledger: RunLedger, price_per_hour: float, now: float | None = None) -> dict:
+    """Counters plus derived rates and cost; wall time runs from first enqueue to last finish."""
+    s = ledger.stats()
+    started = float(s.get("started_at") or 0)
+    finished = float(s.get("last_finished_at") or 0)
+    in_flight = int(s["batches_enqueued"]) - int(s["batches_finished"])
+    end = (now or time.time()) if in_flight > 0 or not finished else finished
+    wall = max(0.0, end - started) if started else 0.0
+    done = int(s["headlines_done"])
+    rate = done / wall if wall > 0 else 0.0
+    cost = price_per_hour * wall / 3600
+    return {
+        **s,
+        "batches_in_flight": in_flight,
+        "headlines_pending": int(s["headlines_enqueued"]) - done - int(s["headlines_dead"]),
+        "wall_s": round(wall, 2),
+        "headlines_per_s": round(rate, 3),
+        "tokens": int(s["prompt_tokens"]) + int(s["completion_tokens"]),
+        "est_cost_usd": round(cost, 4),
+        "usd_per_million": round(price_per_hour / (rate * 3600) * 1e6, 2) if rate else None,
+    }

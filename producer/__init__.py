@@ -1,0 +1,1 @@
+"""Producer: headline sources -> validated, deduplicated batches -> the annotate queue."""

@@ -1,0 +1,118 @@
+"""Send headlines to the annotate queue: validate, dedup, batch, backpressure, resume.
+
+- Invalid source records are written to the run's ``rejected.jsonl`` with the record number
+  and the field at fault; they never enter the queue.
+- A headline already enqueued in this run (Redis) or already annotated (the result store, the
+  durable truth if Redis was flushed) is skipped, so rerunning the producer is safe.
+- At most ``max_batches_in_flight`` batches wait in the broker: a 900k-row source never floods
+  Redis, and the producer's progress shows the real pace of the workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+
+from common.ledger import RunLedger
+from common.records import InvalidRecord, make_headline
+from common.settings import Settings
+from common.store import ResultStore, batch_id
+
+ANNOTATE_TASK = "tickertag.annotate.batch"
+
+
+@dataclass
+class ProduceReport:
+    rows: int = 0
+    enqueued: int = 0
+    batches: int = 0
+    duplicates: int = 0
+    already_done: int = 0
+    rejected: int = 0
+    resent_pending: int = 0
+    rejected_examples: list[str] = field(default_factory=list)
+
+
+def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict]) -> None:
+    app.send_task(ANNOTATE_TASK, args=[run_id, bid, headlines], queue="annotate",
+                  routing_key="annotate")
+
+
+class Producer:
+    """Streams rows into batches for one run."""
+
+    def __init__(self, app: Celery, settings: Settings, run_id: str | None = None,
+                 on_progress: Callable[[ProduceReport], None] | None = None) -> None:
+        self.app = app
+        self.s = settings
+        self.run_id = run_id or settings.run_id
+        self.ledger = RunLedger.from_url(settings.redis_dsn(), self.run_id)
+        self.store = ResultStore(settings.results_dir, self.run_id)
+        self.on_progress = on_progress
+        self.report = ProduceReport()
+
+    def _wait_for_room(self) -> None:
+        while self.ledger.in_flight() >= self.s.max_batches_in_flight:
+            time.sleep(0.2)
+
+    def _flush(self, buf: list[dict]) -> None:
+        claimed = self.ledger.claim_batch(buf, batch_id)
+        if claimed is None:
+            self.report.duplicates += len(buf)
+            return
+        bid, new = claimed
+        self.report.duplicates += len(buf) - len(new)
+        self._wait_for_room()
+        send_batch(self.app, self.run_id, bid, new)
+        self.ledger.sent(bid, len(new))
+        self.report.enqueued += len(new)
+        self.report.batches += 1
+        if self.on_progress:
+            self.on_progress(self.report)
+
+    def resend_pending(self) -> None:
+        """Re-send batches a previous producer claimed but may not have sent (idempotent)."""
+        for bid, headlines in self.ledger.pending_batches().items():
+            send_batch(self.app, self.run_id, bid, headlines)
+            self.ledger.sent(bid, len(headlines))
+            self.report.resent_pending += len(headlines)
+
+    def run(self, rows: Iterable[dict[str, Any]], source_name: str = "source") -> ProduceReport:
+        self.resend_pending()
+        done = self.store.done_ids()
+        seen: set[str] = set()
+        buf: list[dict] = []
+        rejected: list[dict] = []
+        for i, row in enumerate(rows, start=1):
+            self.report.rows += 1
+            try:
+                h = make_headline(row, record=f"{source_name}#{i}")
+            except InvalidRecord as e:
+                self.report.rejected += 1
+                if len(self.report.rejected_examples) < 5:
+                    self.report.rejected_examples.append(str(e))
+                rejected.append({"record": e.record, "field": e.field, "error": e.reason,
+                                 "row": {k: None if v is None else str(v)[:500]
+                                         for k, v in row.items()}})
+                continue
+            if h.id in seen:
+                self.report.duplicates += 1
+                continue
+            seen.add(h.id)
+            if h.id in done:
+                self.report.already_done += 1
+                continue
+            buf.append(h.model_dump())
+            if len(buf) >= self.s.batch_size:
+                self._flush(buf)
+                buf = []
+        if buf:
+            self._flush(buf)
+        self.store.write_rejected(rejected)
+        if rejected:
+            self.ledger.count("rejected", len(rejected))
+        return self.report

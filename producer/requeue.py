@@ -1,0 +1,43 @@
+"""Send dead letters back to the annotate queue (``tickertag requeue``).
+
+A requeued batch gets a new id (``<old>-r<n>``) so it is not mistaken for the finished
+original; the dead letter is moved to ``dead/requeued/`` only after the send succeeded.
+"""
+
+from __future__ import annotations
+
+import re
+
+from celery import Celery
+
+from common.ledger import RunLedger
+from common.settings import Settings
+from common.store import ResultStore
+from producer.produce import send_batch
+
+_GEN = re.compile(r"^(.*)-r(\d+)$")
+
+
+def next_requeue_id(bid: str) -> str:
+    m = _GEN.match(bid)
+    return f"{m.group(1)}-r{int(m.group(2)) + 1}" if m else f"{bid}-r1"
+
+
+def requeue_dead(app: Celery, settings: Settings, run_id: str,
+                 error_type: str | None = None) -> tuple[int, int]:
+    """Re-send every dead letter of a run (optionally one error type); returns (batches, headlines)."""
+    store = ResultStore(settings.results_dir, run_id)
+    ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
+    batches = headlines = 0
+    for entry in list(store.iter_dead()):
+        if error_type and entry.get("error_type") != error_type:
+            continue
+        old, items = entry["batch_id"], entry["headlines"]
+        new = next_requeue_id(old)
+        send_batch(app, run_id, new, items)
+        ledger.sent(new, len(items), new_headlines=False)
+        ledger.requeued(old, len(items))
+        store.mark_requeued(old)
+        batches += 1
+        headlines += len(items)
+    return batches, headlines
