@@ -42,7 +42,13 @@ def make_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": s.visibility_timeout_s},
+        # Sweep for abandoned (unacked) messages often enough that a dead worker's batch comes
+        # back soon after the visibility timeout, not up to 100 s later (kombu's default).
+        broker_transport_options={
+            "visibility_timeout": s.visibility_timeout_s,
+            "unacked_restore_interval": max(1, min(10, s.visibility_timeout_s // 4)),
+            "unacked_restore_throttle": 1,
+        },
         result_backend_transport_options={"visibility_timeout": s.visibility_timeout_s},
         result_expires=24 * 3600,
         task_track_started=True,

@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class Companies(BaseModel):
     """The LLM's answer for one headline."""
 
-    result: list[str] = Field(default_factory=list)
-    normalized_result: list[str] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid")
+
+    result: list[str]
+    normalized_result: list[str]
 
     @model_validator(mode="after")
     def _same_length(self) -> Companies:

@@ -1,0 +1,115 @@
+"""Shared fixtures: the real Redis (a dedicated db), a real llama.cpp server, a fault-injecting
+fake endpoint, and Celery workers started exactly as users start them."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything imports the Celery app: tests use their own Redis db and never the hub.
+TEST_REDIS_URL = os.environ.get("TICKERTAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+os.environ["TICKERTAG_REDIS_URL"] = TEST_REDIS_URL
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common.services import (  # noqa: E402
+    ManagedProcess,
+    ensure_redis,
+    free_port,
+    start_llm_server,
+    start_worker,
+)
+from common.settings import Settings, get_settings  # noqa: E402
+
+get_settings.cache_clear()
+LOG_DIR = Path(__file__).resolve().parent.parent / "var" / "test-logs"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    proc = ensure_redis(TEST_REDIS_URL, LOG_DIR)
+    import redis
+
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    yield TEST_REDIS_URL
+    if proc:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_llm():
+    from fake_llm import FakeLLM
+
+    f = FakeLLM(slow_s=5.0).start()
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[str]:
+    port = free_port()
+    proc = start_llm_server(port, LOG_DIR, alias="smollm2-test")
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
+
+
+@pytest.fixture
+def run_id() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_settings(redis_url: str, tmp_path: Path, run_id: str) -> Callable[..., Settings]:
+    def make(**over) -> Settings:
+        base = dict(redis_url=redis_url, results_dir=str(tmp_path / "runs"), run_id=run_id,
+                    llm_model="fake", max_retries=2, backoff_base_s=0.05, backoff_max_s=1.5,
+                    request_timeout_s=1.0, batch_size=8)
+        base.update(over)
+        return Settings(**base)
+
+    return make
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    """The environment a worker process needs to share a test's settings."""
+    return {
+        "TICKERTAG_REDIS_URL": s.redis_dsn(), "TICKERTAG_RESULTS_DIR": s.results_dir,
+        "TICKERTAG_LLM_BASE_URL": s.llm_base_url, "TICKERTAG_LLM_MODEL": s.llm_model,
+        "TICKERTAG_MAX_RETRIES": str(s.max_retries), "TICKERTAG_BACKOFF_BASE_S": str(s.backoff_base_s),
+        "TICKERTAG_BACKOFF_MAX_S": str(s.backoff_max_s),
+        "TICKERTAG_REQUEST_TIMEOUT_S": str(s.request_timeout_s),
+        "TICKERTAG_VISIBILITY_TIMEOUT_S": str(s.visibility_timeout_s),
+        "TICKERTAG_CONCURRENCY": str(s.concurrency),
+        "TICKERTAG_RESPONSE_FORMAT": s.response_format,
+    }
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., ManagedProcess]]:
+    started: list[ManagedProcess] = []
+
+    def start(s: Settings, concurrency: int = 2, queue: str = "annotate") -> ManagedProcess:
+        p = start_worker(queue, tmp_path / "logs", concurrency=concurrency, env=settings_env(s))
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def celery_app(redis_url: str):
+    from common.celery_app import app
+
+    assert app.conf.broker_url == redis_url
+    import redis
+
+    redis.Redis.from_url(redis_url).delete("annotate")  # no leftovers from an earlier test
+    return app

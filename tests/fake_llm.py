@@ -1,0 +1,141 @@
+"""A small OpenAI-compatible chat server that misbehaves on request.
+
+Allowed by the project's rules only to inject faults a real server cannot be told to produce.
+Behaviour is chosen by markers in the headline text, counted per headline, e.g.
+``#429x2`` (two 429s with Retry-After, then a good answer), ``#500x1``, ``#down`` (always 500),
+``#timeout`` (always slower than any sane timeout), ``#timeoutx1``, ``#badjson``, ``#schema``,
+``#halluc`` (names a company that is not in the text), ``#400`` (never worth a retry).
+A good answer names the capitalised first word of the headline, after a fixed ``latency``.
+Used by the fault tests and by ``benchmarks/dispatch.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections import Counter
+
+from aiohttp import web
+
+_MARK = re.compile(r"#(429|500|timeout)x(\d+)")
+
+
+class FakeLLM:
+    def __init__(self, latency: float = 0.0, slow_s: float = 30.0) -> None:
+        self.latency, self.slow_s = latency, slow_s
+        self.calls: Counter[str] = Counter()
+        self.total_calls = 0
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- answers ---------------------------------------------------------------------------
+    @staticmethod
+    def good_answer(text: str) -> str:
+        words = [w for w in re.findall(r"[A-Z][A-Za-z&]+", text) if not w.startswith("#")]
+        first = words[:1]
+        return json.dumps({"result": first, "normalized_result": first})
+
+    def _completion(self, content: str) -> dict:
+        return {
+            "id": "fake", "object": "chat.completion", "created": int(time.time()),
+            "model": "fake",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 400, "completion_tokens": 20, "total_tokens": 420},
+        }
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        text = body["messages"][-1]["content"].removeprefix("Headline: ")
+        self.total_calls += 1
+        self.calls[text] += 1
+        n = self.calls[text]
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        for kind, count in _MARK.findall(text):
+            if n <= int(count):
+                return await self._fault(kind)
+        if "#down" in text:
+            return await self._fault("500")
+        if "#timeout" in text and not _MARK.search(text):
+            return await self._fault("timeout")
+        if "#400" in text:
+            return web.json_response({"error": "bad request"}, status=400)
+        if "#badjson" in text:
+            content = '{"result": ["Apple", '
+        elif "#schema" in text:
+            content = json.dumps({"companies": ["Apple"]})
+        elif "#halluc" in text:
+            content = json.dumps({"result": ["Nonexistent Corp"] + json.loads(
+                self.good_answer(text))["result"], "normalized_result": []})
+        else:
+            content = self.good_answer(text)
+        return web.json_response(self._completion(content))
+
+    async def _fault(self, kind: str) -> web.Response:
+        if kind == "429":
+            return web.json_response({"error": "rate limited"}, status=429,
+                                     headers={"Retry-After": "1"})
+        if kind == "500":
+            return web.json_response({"error": "boom"}, status=500)
+        await asyncio.sleep(self.slow_s)
+        return web.json_response(self._completion("{}"))
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fake"}]})
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, port: int = 0) -> FakeLLM:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application(client_max_size=4 * 1024 * 1024)
+            app.router.add_post("/v1/chat/completions", self.handle)
+            app.router.add_get("/v1/models", self.models)
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self._loop and self._runner:
+            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            fut.result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def main() -> None:
+    """``python tests/fake_llm.py --port P --latency 0.2``: a standalone fake endpoint."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=8099)
+    ap.add_argument("--latency", type=float, default=0.2)
+    a = ap.parse_args()
+    f = FakeLLM(latency=a.latency).start(a.port)
+    print(f"fake LLM on {f.url}", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Faults from the endpoint, injected by the fake server; the real Redis and result store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from common.ledger import RunLedger
+from common.records import make_headline
+from common.store import ResultStore, batch_id
+from workers.annotate import run_batch
+from workers.rate_limit import RedisRateLimiter
+
+
+def headlines(*titles):
+    return [make_headline({"title": t, "date": "2020-01-02", "stock_symbol": "A"}, f"t#{i}")
+            .model_dump() for i, t in enumerate(titles)]
+
+
+def run(settings, items):
+    ledger = RunLedger.from_url(settings.redis_dsn(), settings.run_id)
+    bid = batch_id(h["id"] for h in items)
+    ledger.batch_enqueued(len(items))
+    out = run_batch(settings.run_id, bid, items, settings)
+    return bid, out, ledger, ResultStore(settings.results_dir, settings.run_id)
+
+
+def test_transient_faults_are_retried_and_answers_kept(fake_llm, make_settings):
+    s = make_settings(llm_base_url=fake_llm.url, max_retries=3)
+    items = headlines("Mizuho Rates Autodesk #429x2", "Tesla Recalls Cars #500x1",
+                      "Adobe Slips #timeoutx1", "Broadcom Rises #badjson", "Cisco Falls #schema",
+                      "Intel Gains #halluc", "10 Biggest Movers Today")
+    bid, out, ledger, store = run(s, items)
+    res = {r["text"]: r for r in store.iter_results()}
+    assert len(res) == len(items) and not list(store.iter_dead())
+    assert [e["text"] for e in res["Mizuho Rates Autodesk #429x2"]["entities"]] == ["Mizuho"]
+    assert res["Mizuho Rates Autodesk #429x2"]["retries"] == 2
+    assert res["Tesla Recalls Cars #500x1"]["valid"] and res["Adobe Slips #timeoutx1"]["valid"]
+    bad = res["Broadcom Rises #badjson"]
+    assert not bad["valid"] and bad["raw"].startswith('{"result"') and bad["entities"] == []
+    assert not res["Cisco Falls #schema"]["valid"]
+    assert res["Intel Gains #halluc"]["hallucinated"] == ["Nonexistent Corp"]
+    assert [e["text"] for e in res["Intel Gains #halluc"]["entities"]] == ["Intel"]
+    for r in res.values():
+        for e in r["entities"]:
+            assert r["text"][e["start"]:e["end"]] == e["text"]
+    st = ledger.stats()
+    assert st["headlines_done"] == 7 and st["invalid"] == 2 and st["hallucinated"] == 1
+    assert st["retries"] == 4 and st["batches_finished"] == 1 and st["headlines_dead"] == 0
+
+
+def test_permanent_failures_are_dead_lettered_then_requeued(fake_llm, make_settings, celery_app):
+    from producer.requeue import requeue_dead
+
+    s = make_settings(llm_base_url=fake_llm.url, max_retries=1)
+    items = headlines("Oracle Up #down", "Nvidia Down #400", "Alcoa Rallies")
+    bid, out, ledger, store = run(s, items)
+    dead = list(store.iter_dead())
+    assert len(dead) == 1 and {h["text"] for h in dead[0]["headlines"]} == {
+        "Oracle Up #down", "Nvidia Down #400"}
+    assert "HTTP 500" in dead[0]["error"] and "HTTP 400" in dead[0]["error"]
+    assert [r["text"] for r in store.iter_results()] == ["Alcoa Rallies"]
+    st = ledger.stats()
+    assert (st["headlines_done"], st["headlines_dead"], st["batches_dead"]) == (1, 2, 1)
+
+    # requeue sends them back as a new batch; nothing is lost, nothing counted twice
+    celery_app.connection_for_write().default_channel.client.delete("annotate")
+    b, h = requeue_dead(celery_app, s, s.run_id)
+    assert (b, h) == (1, 2) and not list(store.iter_dead())
+    st = ledger.stats()
+    assert st["headlines_dead"] == 0 and st["batches_dead"] == 0 and ledger.in_flight() == 1
+    # the endpoint is healthy again: process the requeued batch as a worker would
+    healed = [dict(x, text=x["text"].replace(" #down", "").replace(" #400", ""))
+              for x in dead[0]["headlines"]]
+    run_batch(s.run_id, f"{bid}-r1", healed, s)
+    st = ledger.stats()
+    assert st["headlines_done"] == 3 and st["headlines_dead"] == 0 and ledger.in_flight() == 0
+    assert st["headlines_enqueued"] == st["headlines_done"] + st["headlines_dead"]
+
+
+def test_redelivered_batch_is_counted_once(fake_llm, make_settings):
+    s = make_settings(llm_base_url=fake_llm.url)
+    items = headlines("Apple Beats", "Google Misses")
+    bid, out, ledger, store = run(s, items)
+    calls = fake_llm.total_calls
+    again = run_batch(s.run_id, bid, items, s)
+    assert again["skipped"] == "already finished" and fake_llm.total_calls == calls
+    assert ledger.stats()["headlines_done"] == 2 and len(list(store.iter_results())) == 2
+
+
+def test_cache_means_no_second_call(fake_llm, make_settings):
+    s = make_settings(llm_base_url=fake_llm.url)
+    items = headlines("Qualcomm Jumps After Deal")
+    run(s, items)
+    calls = fake_llm.total_calls
+    s2 = make_settings(llm_base_url=fake_llm.url, run_id=s.run_id + "-b")
+    _, out, ledger, store = run(s2, items)
+    assert fake_llm.total_calls == calls
+    (r,) = list(store.iter_results())
+    assert r["cached"] and ledger.stats()["cache_hits"] == 1
+
+
+def test_global_rate_limiter_is_shared_between_workers(redis_url, run_id):
+    async def go():
+        r1 = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        r2 = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        a = RedisRateLimiter(r1, f"tt:test:{run_id}", rate=1.0, capacity=3)
+        b = RedisRateLimiter(r2, f"tt:test:{run_id}", rate=1.0, capacity=3)  # another "worker"
+        grants = [await x.try_acquire() for x in (a, b, a)]
+        over = await b.try_acquire()
+        await r1.aclose()
+        await r2.aclose()
+        return grants, over
+
+    grants, over = asyncio.run(go())
+    assert grants == [0.0, 0.0, 0.0]
+    assert 0.5 < over <= 1.0  # the 4th request in the same second must wait ~1 s, wherever it runs
