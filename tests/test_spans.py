@@ -1,6 +1,6 @@
-from common.spans import Span, align_spans, check_spans
-
 import pytest
+
+from common.spans import Span, align_spans, check_spans
 
 
 def texts(text, al):
