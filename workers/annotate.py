@@ -24,6 +24,8 @@ from common.records import Headline
 from common.settings import Settings, get_settings
 from common.spans import align_spans
 from common.store import ResultStore, result_key
+from workers import aio
+from workers.aio import process_semaphore
 from workers.llm import LLMAnswer, LLMCaller, LLMError, make_client
 
 log = get_task_logger(__name__)
@@ -79,11 +81,15 @@ def build_result(h: Headline, ans: LLMAnswer, settings: Settings, style: str) ->
 
 
 async def annotate_headlines(headlines: list[Headline], settings: Settings) -> BatchOutcome:
-    """Annotate a batch concurrently; per-headline failures are collected, not raised."""
+    """Annotate a batch concurrently; per-headline failures are collected, not raised.
+
+    In-flight requests are capped by the process-wide semaphore when run on the worker's
+    process loop (``workers.aio``), so N batches in one worker share ``settings.concurrency``.
+    """
     r = aioredis.Redis.from_url(settings.redis_dsn(), decode_responses=True)
     try:
         async with make_client(settings) as client:
-            caller = LLMCaller(settings, r, client)
+            caller = LLMCaller(settings, r, client, process_semaphore(settings.concurrency))
 
             async def one(h: Headline) -> dict[str, Any] | LLMError:
                 try:
@@ -110,7 +116,7 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings) 
     if ledger.is_finished(bid):
         return {"batch_id": bid, "skipped": "already finished"}
     items = [Headline.model_validate(h) for h in headlines]
-    outcome = asyncio.run(annotate_headlines(items, settings))
+    outcome = aio.run(annotate_headlines(items, settings))
     if outcome.results:
         store.write_results(bid, outcome.results)
     if outcome.failed:

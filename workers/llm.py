@@ -72,7 +72,7 @@ class LLMCaller:
     """Everything needed to turn one headline into one raw LLM answer, reliably."""
 
     def __init__(self, settings: Settings, redis_client: aioredis.Redis,
-                 client: AsyncInferenceClient) -> None:
+                 client: AsyncInferenceClient, semaphore: asyncio.Semaphore | None = None) -> None:
         self.s = settings
         self.r = redis_client
         self.client = client
@@ -82,7 +82,7 @@ class LLMCaller:
         self.limits = EndpointLimits(
             redis_client, settings.llm_base_url, settings.rate_limit_rps, settings.rate_limit_tpm
         )
-        self.sem = asyncio.Semaphore(max(1, settings.concurrency))
+        self.sem = semaphore or asyncio.Semaphore(max(1, settings.concurrency))
 
     def cache_key(self, text: str) -> str:
         """Fingerprint of everything that determines the answer (as `datasets` fingerprints)."""
