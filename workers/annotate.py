@@ -91,9 +91,12 @@ async def annotate_headlines(headlines: list[Headline], settings: Settings) -> B
         async with make_client(settings) as client:
             caller = LLMCaller(settings, r, client, process_semaphore(settings.concurrency))
 
+            hits = await caller.cached([h.text for h in headlines])
+
             async def one(h: Headline) -> dict[str, Any] | LLMError:
                 try:
-                    return build_result(h, await caller.complete(h.text), settings, caller.style)
+                    ans = hits.get(h.text) or await caller.call(h.text)
+                    return build_result(h, ans, settings, caller.style)
                 except LLMError as e:
                     return e
 

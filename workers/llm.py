@@ -109,12 +109,26 @@ class LLMCaller:
         cap = min(self.s.backoff_max_s, self.s.backoff_base_s * 2**attempt)
         return random.uniform(cap / 2, cap)  # jitter: retries from many workers spread out
 
+    async def cached(self, texts: list[str]) -> dict[str, LLMAnswer]:
+        """Cached answers for a whole batch in one round trip."""
+        if not texts:
+            return {}
+        hits = await self.r.mget([self.cache_key(t) for t in texts])
+        out = {}
+        for t, hit in zip(texts, hits, strict=True):
+            if hit:
+                d = json.loads(hit)
+                out[t] = LLMAnswer(d["content"], d["pt"], d["ct"], cached=True, attempts=0)
+        return out
+
     async def complete(self, text: str) -> LLMAnswer:
+        """An answer from the cache or the endpoint, retried; raises LLMError when it gives up."""
+        hit = (await self.cached([text])).get(text)
+        return hit or await self.call(text)
+
+    async def call(self, text: str) -> LLMAnswer:
+        """Ask the endpoint (no cache lookup), then cache the answer."""
         key = self.cache_key(text)
-        hit = await self.r.get(key)
-        if hit:
-            d = json.loads(hit)
-            return LLMAnswer(d["content"], d["pt"], d["ct"], cached=True, attempts=0)
         est_tokens = (len(build_messages(text)[0]["content"]) + len(text)) // 4 + 64
         t0 = time.perf_counter()
         waited = 0.0
@@ -147,8 +161,43 @@ class LLMCaller:
         raise last
 
 
+class PooledInferenceClient(AsyncInferenceClient):
+    """``AsyncInferenceClient`` that keeps one aiohttp session (and its keep-alive connections)
+    for all calls instead of opening a new session and TCP connection per request.
+
+    huggingface_hub 0.x builds a session per call and closes it after reading the answer; at
+    hundreds of requests/s that connect/teardown is most of the client's CPU. Here the
+    per-request ``close`` is a no-op and the pooled session is closed with the client.
+    """
+
+    _pooled: aiohttp.ClientSession | None = None
+
+    def _get_client_session(self, headers: dict | None = None) -> aiohttp.ClientSession:
+        if self._pooled is None or self._pooled.closed:
+            client_headers = {**self.headers, **(headers or {})}
+            self._pooled = aiohttp.ClientSession(
+                headers=client_headers, cookies=self.cookies,
+                timeout=aiohttp.ClientTimeout(self.timeout),
+                trust_env=self.trust_env,
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
+            )
+            real_close = self._pooled.close
+            self._pooled_close = real_close
+
+            async def keep_open() -> None:
+                return None
+
+            self._pooled.close = keep_open  # type: ignore[method-assign]
+        return self._pooled
+
+    async def close(self) -> None:
+        if self._pooled is not None and not self._pooled.closed:
+            await self._pooled_close()
+        await super().close()
+
+
 def make_client(settings: Settings) -> AsyncInferenceClient:
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    return AsyncInferenceClient(
+    return PooledInferenceClient(
         base_url=settings.llm_base_url, token=token, timeout=settings.request_timeout_s
     )

@@ -1,0 +1,134 @@
+"""Dispatch benchmark: can the workers keep a remote LLM endpoint busy?
+
+Drives real Celery worker processes (threads pool, one asyncio loop per process) against a fake
+OpenAI-compatible endpoint in its own process that answers after a fixed latency with realistic
+JSON. The ideal rate is (worker processes x per-process concurrency) / latency; the client must
+never be the bottleneck. Also reports the broker overhead per headline (latency 0: producer +
+Redis + Celery + result store, no LLM time).
+
+Usage: python benchmarks/dispatch.py [--latency 0.2] [--seconds 8] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+BENCH_REDIS = os.environ.get("TICKERTAG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+os.environ["TICKERTAG_REDIS_URL"] = BENCH_REDIS
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from common.ledger import RunLedger  # noqa: E402
+from common.services import ManagedProcess, ensure_redis, free_port, start_worker, wait_until  # noqa: E402
+from common.settings import Settings  # noqa: E402
+from producer.produce import Producer  # noqa: E402
+
+LOGS = ROOT / "var" / "bench-logs"
+
+
+def start_fake(latency: float) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    p = ManagedProcess("fake-llm", [sys.executable, str(ROOT / "tests" / "fake_llm.py"), "--port",
+                                    str(port), "--latency", str(latency)], LOGS / "fake-llm.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: httpx.get(url + "/v1/models", timeout=2).status_code == 200, 30, "fake", p)
+    return p, url
+
+
+def one(n_workers: int, concurrency: int, latency: float, url: str, seconds: float,
+        results_dir: Path) -> dict:
+    from common.celery_app import app
+
+    ideal = n_workers * concurrency / latency if latency else float("inf")
+    n = int(min(6000, max(400, (ideal if latency else 1000) * seconds)))
+    run = f"bench-{uuid.uuid4().hex[:8]}"
+    s = Settings(redis_url=BENCH_REDIS, results_dir=str(results_dir), run_id=run,
+                 llm_base_url=url, llm_model="fake", concurrency=concurrency, batch_size=64,
+                 max_batches_in_flight=64, response_format="llama.cpp")
+    env = {"TICKERTAG_REDIS_URL": BENCH_REDIS, "TICKERTAG_RESULTS_DIR": str(results_dir),
+           "TICKERTAG_LLM_BASE_URL": url, "TICKERTAG_LLM_MODEL": "fake",
+           "TICKERTAG_CONCURRENCY": str(concurrency), "TICKERTAG_RESPONSE_FORMAT": "llama.cpp"}
+    ws = [start_worker("annotate", LOGS, concurrency=8, env=env) for _ in range(n_workers)]
+    try:
+        time.sleep(3)  # workers up and consuming before the clock starts
+        rows = [{"title": f"Acme {run} Holdings Beats Estimates In Quarter {i}"} for i in range(n)]
+        ledger = RunLedger.from_url(BENCH_REDIS, run)
+        t0 = time.perf_counter()
+        Producer(app, s, run).run(rows, "bench")
+        t_enqueue = time.perf_counter() - t0
+        while ledger.in_flight() > 0:
+            for w in ws:
+                if not w.alive():
+                    raise RuntimeError(w.tail())
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
+        st = ledger.stats()
+        assert st["headlines_done"] == n, st
+    finally:
+        for w in ws:
+            w.stop()
+    achieved = n / wall
+    return {"workers": n_workers, "concurrency": concurrency, "latency_ms": latency * 1000,
+            "headlines": n, "wall_s": wall, "achieved": achieved,
+            "ideal": ideal, "pct": 100 * achieved / ideal if latency else None,
+            "enqueue_ms_per_headline": 1000 * t_enqueue / n,
+            "overhead_ms_per_headline": 1000 * wall / n}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--quick", action="store_true", help="fewer configurations")
+    a = ap.parse_args()
+    console = Console()
+    proc = ensure_redis(BENCH_REDIS, LOGS)
+    redis.Redis.from_url(BENCH_REDIS).flushdb()
+    results_dir = ROOT / "var" / "bench-runs"
+    configs = [(1, 20), (1, 50), (1, 100), (2, 50), (2, 100)]
+    if a.quick:
+        configs = [(1, 20), (2, 50)]
+    rows = []
+    fake, url = start_fake(a.latency)
+    try:
+        for w, c in configs:
+            rows.append(one(w, c, a.latency, url, a.seconds, results_dir))
+            console.print(rows[-1])
+    finally:
+        fake.stop()
+    fake0, url0 = start_fake(0.0)
+    try:
+        base = one(1, 50, 0.0, url0, a.seconds, results_dir)
+    finally:
+        fake0.stop()
+        if proc:
+            proc.stop()
+    t = Table(title=f"dispatch: fake endpoint at {a.latency * 1000:.0f} ms per request, "
+                    f"{os.cpu_count()} cores")
+    for col in ("worker procs", "concurrency/proc", "headlines", "ideal req/s", "achieved req/s",
+                "% of ideal", "enqueue ms/headline"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(str(r["workers"]), str(r["concurrency"]), str(r["headlines"]),
+                  f"{r['ideal']:.0f}", f"{r['achieved']:.0f}", f"{r['pct']:.0f}%",
+                  f"{r['enqueue_ms_per_headline']:.3f}")
+    console.print(t)
+    console.print(f"broker + worker overhead at 0 ms latency (1 proc, concurrency 50): "
+                  f"{base['achieved']:.0f} headlines/s, "
+                  f"{base['overhead_ms_per_headline']:.2f} ms per headline end to end, "
+                  f"{base['enqueue_ms_per_headline']:.3f} ms to enqueue")
+
+
+if __name__ == "__main__":
+    main()
