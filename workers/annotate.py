@@ -86,7 +86,12 @@ async def annotate_headlines(headlines: list[Headline], settings: Settings) -> B
     In-flight requests are capped by the process-wide semaphore when run on the worker's
     process loop (``workers.aio``), so N batches in one worker share ``settings.concurrency``.
     """
-    r = aioredis.Redis.from_url(settings.redis_dsn(), decode_responses=True)
+    # A blocking pool: a burst waits for a connection instead of failing the batch.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_dsn(), decode_responses=True, max_connections=max(8, settings.concurrency),
+        timeout=60,
+    )
+    r = aioredis.Redis(connection_pool=pool)
     try:
         async with make_client(settings) as client:
             caller = LLMCaller(settings, r, client, process_semaphore(settings.concurrency))

@@ -127,7 +127,15 @@ class LLMCaller:
         return hit or await self.call(text)
 
     async def call(self, text: str) -> LLMAnswer:
-        """Ask the endpoint (no cache lookup), then cache the answer."""
+        """Ask the endpoint (no cache lookup), then cache the answer.
+
+        The whole attempt loop holds one slot of the concurrency cap, so the number of
+        in-flight requests, Redis round trips and sockets stays bounded however large the batch.
+        """
+        async with self.sem:
+            return await self._call_with_retries(text)
+
+    async def _call_with_retries(self, text: str) -> LLMAnswer:
         key = self.cache_key(text)
         est_tokens = (len(build_messages(text)[0]["content"]) + len(text)) // 4 + 64
         t0 = time.perf_counter()
@@ -137,8 +145,7 @@ class LLMCaller:
             waited += await self.limits.acquire(est_tokens)
             delay: float | None = None
             try:
-                async with self.sem:
-                    content, pt, ct = await self._call(text)
+                content, pt, ct = await self._call(text)
                 ans = LLMAnswer(content, pt, ct, attempts=attempt + 1, retries=attempt,
                                 seconds=time.perf_counter() - t0, rate_wait_s=waited)
                 await self.r.set(key, json.dumps({"content": content, "pt": pt, "ct": ct}),
