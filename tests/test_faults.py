@@ -116,3 +116,11 @@ def test_global_rate_limiter_is_shared_between_workers(redis_url, run_id):
     grants, over = asyncio.run(go())
     assert grants == [0.0, 0.0, 0.0]
     assert 0.5 < over <= 1.0  # the 4th request in the same second must wait ~1 s, wherever it runs
+
+
+def test_a_batch_far_larger_than_the_concurrency_cap(fake_llm, make_settings):
+    """Regression: 1,000 headlines with a cap of 20 must not exhaust Redis connections."""
+    s = make_settings(llm_base_url=fake_llm.url, concurrency=20)
+    items = headlines(*[f"Acme Holdings Beats In Quarter {i} {s.run_id}" for i in range(1000)])
+    bid, out, ledger, store = run(s, items)
+    assert ledger.stats()["headlines_done"] == 1000 and not list(store.iter_dead())
