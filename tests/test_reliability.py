@@ -1,0 +1,141 @@
+"""Reliability and security of the distributed path: producer crash, Redis restart with
+persistence, a password-protected Redis, JSON-only broker, secrets kept out of everything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from conftest import settings_env
+from test_pipeline import accounted, wait_done
+
+from common.ledger import RunLedger
+from common.services import ManagedProcess, free_port, redis_server_binary, wait_until
+from common.store import ResultStore
+from producer.produce import Producer
+
+CANARY = "hf_CANARY_d0_not_leak_7f3a9"
+
+
+def test_killed_producer_resumes_without_loss_or_duplicates(fake_llm, make_settings, workers,
+                                                            celery_app, tmp_path: Path):
+    s = make_settings(llm_base_url=fake_llm.url, batch_size=5, max_batches_in_flight=2)
+    src = tmp_path / "h.jsonl"
+    titles = [f"Globex {i} Corp Raises Guidance {s.run_id}" for i in range(40)]
+    src.write_text("".join(json.dumps({"title": t}) + "\n" for t in titles))
+    env = {**settings_env(s), "TICKERTAG_BATCH_SIZE": "5", "TICKERTAG_MAX_BATCHES_IN_FLIGHT": "2"}
+    # no worker yet: the producer fills 2 batches, claims a 3rd and blocks on backpressure
+    prod = ManagedProcess("producer", [sys.executable, "-m", "tickertag", "produce", str(src),
+                                       "--run", s.run_id], tmp_path / "producer.log", env=env)
+    ledger = RunLedger.from_url(s.redis_dsn(), s.run_id)
+    wait_until(lambda: ledger.pending_batches(), 60, "a pending batch", prod)
+    prod.kill()
+    assert ledger.stats()["batches_enqueued"] == 2
+    workers(s)
+    rep = Producer(celery_app, s).run(({"title": t} for t in titles), "h.jsonl")
+    assert rep.resent_pending == 5 and rep.enqueued == 25
+    st = wait_done(ledger, 60)
+    store = ResultStore(s.results_dir, s.run_id)
+    accounted(store, ledger, {r["id"] for r in store.iter_results()})
+    assert st["headlines_done"] == 40 and st["headlines_enqueued"] == 40
+
+
+def test_redis_restart_with_persistence_and_password(fake_llm, tmp_path: Path, make_settings,
+                                                     run_id):
+    """A password-protected Redis with AOF is SIGKILLed mid-run and restarted: nothing lost."""
+    port, pw = free_port(), "s3cret-pw"
+    data = tmp_path / "redis-data"
+    data.mkdir()
+    argv = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+            "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--requirepass", pw]
+    url = f"redis://:{pw}@127.0.0.1:{port}/0"
+
+    def up() -> ManagedProcess:
+        p = ManagedProcess("redis", argv, tmp_path / "redis.log")
+        wait_until(lambda: redis.Redis.from_url(url).ping(), 20, "redis", p)
+        return p
+
+    srv = up()
+    assert not _can_connect_without_password(port)
+    s = make_settings(redis_url=url, llm_base_url=fake_llm.url, batch_size=4, concurrency=2,
+                      visibility_timeout_s=8)
+    fake_llm.latency = 0.3
+    code = (
+        "import sys, json\n"
+        "from common.celery_app import app\n"
+        "from common.settings import get_settings\n"
+        "from producer.produce import Producer\n"
+        "rows = [{'title': f'Initech {i} Wins Contract " + run_id + "'} for i in range(24)]\n"
+        "print(json.dumps(Producer(app, get_settings()).run(rows, 'x').__dict__))\n"
+    )
+    env = {**settings_env(s), "TICKERTAG_RUN_ID": s.run_id, "TICKERTAG_BATCH_SIZE": "4",
+           "TICKERTAG_VISIBILITY_TIMEOUT_S": "8"}
+    from common.services import start_worker
+
+    w = start_worker("annotate", tmp_path / "logs", concurrency=2, env=env)
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, **env},
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert json.loads(out.stdout.strip().splitlines()[-1])["enqueued"] == 24
+        ledger = RunLedger(redis.Redis.from_url(url, decode_responses=True), s.run_id)
+        wait_until(lambda: ledger.stats()["batches_finished"] >= 1, 30, "first batch", w)
+        srv.kill()  # crash, not shutdown
+        time.sleep(1.0)
+        srv = up()
+        ledger = RunLedger(redis.Redis.from_url(url, decode_responses=True), s.run_id)
+        st = wait_done(ledger, 120, [w])
+        store = ResultStore(s.results_dir, s.run_id)
+        ids = {r["id"] for r in store.iter_results()}
+        assert len(ids) == 24 and st["headlines_done"] == 24
+        accounted(store, ledger, ids)
+    finally:
+        fake_llm.latency = 0.0
+        w.stop()
+        srv.stop()
+
+
+def _can_connect_without_password(port: int) -> bool:
+    try:
+        redis.Redis(host="127.0.0.1", port=port).ping()
+        return True
+    except redis.AuthenticationError:
+        return False
+    except redis.ResponseError:
+        return False
+
+
+def test_broker_accepts_json_only(celery_app):
+    assert celery_app.conf.accept_content == ["json"]
+    assert celery_app.conf.task_serializer == "json" == celery_app.conf.result_serializer
+
+
+def test_token_never_in_task_args_results_logs_or_broker(fake_llm, make_settings, celery_app,
+                                                         redis_url):
+    from common.services import start_worker
+
+    s = make_settings(llm_base_url=fake_llm.url)
+    # the worker gets the token through its environment only, as a deployment would
+    w = start_worker("annotate", Path(s.results_dir) / "logs",
+                     env={**settings_env(s), "HF_TOKEN": CANARY})
+    try:
+        r = redis.Redis.from_url(redis_url)
+        Producer(celery_app, s).run([{"title": f"Hooli Beats Estimates {s.run_id}"}], "x")
+        queued = b"".join(r.lrange("annotate", 0, -1))
+        assert CANARY.encode() not in queued
+        st = wait_done(RunLedger.from_url(s.redis_dsn(), s.run_id), 60, [w])
+        assert st["headlines_done"] == 1
+        dump = b"".join(r.dump(k) or b"" for k in r.scan_iter("*"))
+        assert CANARY.encode() not in dump
+    finally:
+        w.stop()
+    assert CANARY not in w.log_path.read_text(errors="replace")
+    store = ResultStore(s.results_dir, s.run_id)
+    assert CANARY not in json.dumps(list(store.iter_results()))
+    from common.settings import Settings
+
+    cfg = Settings(hf_token=CANARY)
+    assert CANARY not in repr(cfg) and CANARY not in str(cfg.model_dump())
