@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import threading
 import time
@@ -24,8 +25,12 @@ _MARK = re.compile(r"#(429|500|timeout)x(\d+)")
 
 
 class FakeLLM:
-    def __init__(self, latency: float = 0.0, slow_s: float = 30.0) -> None:
+    def __init__(self, latency: float = 0.0, slow_s: float = 30.0, error_rate: float = 0.0,
+                 seed: int = 0) -> None:
         self.latency, self.slow_s = latency, slow_s
+        # random faults for soak runs: a share of calls gets 429 / 500 / a timeout / bad JSON
+        self.error_rate = error_rate
+        self.rng = random.Random(seed)
         self.calls: Counter[str] = Counter()
         self.total_calls = 0
         self.port = 0
@@ -57,6 +62,11 @@ class FakeLLM:
         n = self.calls[text]
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.error_rate and self.rng.random() < self.error_rate:
+            kind = self.rng.choice(["429", "500", "timeout", "badjson"])
+            if kind == "badjson":
+                return web.json_response(self._completion('{"result": ["'))
+            return await self._fault(kind)
         for kind, count in _MARK.findall(text):
             if n <= int(count):
                 return await self._fault(kind)
@@ -86,6 +96,15 @@ class FakeLLM:
         await asyncio.sleep(self.slow_s)
         return web.json_response(self._completion("{}"))
 
+    async def admin(self, request: web.Request) -> web.Response:
+        """POST {"latency": s, "error_rate": p} changes behaviour at run time; GET reads counters."""
+        if request.method == "POST":
+            body = await request.json()
+            self.latency = float(body.get("latency", self.latency))
+            self.error_rate = float(body.get("error_rate", self.error_rate))
+        return web.json_response({"latency": self.latency, "error_rate": self.error_rate,
+                                  "total_calls": self.total_calls})
+
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "fake"}]})
 
@@ -99,6 +118,7 @@ class FakeLLM:
             app = web.Application(client_max_size=4 * 1024 * 1024)
             app.router.add_post("/v1/chat/completions", self.handle)
             app.router.add_get("/v1/models", self.models)
+            app.router.add_route("*", "/admin", self.admin)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
@@ -130,8 +150,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=8099)
     ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--error-rate", type=float, default=0.0)
+    ap.add_argument("--slow-s", type=float, default=30.0)
     a = ap.parse_args()
-    f = FakeLLM(latency=a.latency).start(a.port)
+    f = FakeLLM(latency=a.latency, error_rate=a.error_rate, slow_s=a.slow_s).start(a.port)
     print(f"fake LLM on {f.url}", flush=True)
     while True:
         time.sleep(3600)
