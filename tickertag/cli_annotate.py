@@ -156,6 +156,32 @@ def export(
     console.print(f"wrote {n} results to {output}")
 
 
+def reset(
+    run: RunOpt = None,
+    results: Annotated[bool, typer.Option("--results", help="Also delete the run's result "
+                                          "store (results, dead letters).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Forget a run in Redis (counters, dedup set, cache stays) so it can start over."""
+    import shutil
+
+    from common.store import ResultStore
+
+    s = get_settings()
+    run_id = run or s.run_id
+    if not yes:
+        typer.confirm(f"reset run {run_id!r}{' and delete its results' if results else ''}?",
+                      abort=True)
+    _ledger(run_id).reset()
+    if results:
+        store = ResultStore(s.results_dir, run_id)
+        if store.local:
+            shutil.rmtree(store.base, ignore_errors=True)
+        else:
+            store.fs.rm(store.base, recursive=True)
+    console.print(f"run {run_id} reset")
+
+
 llm_app = typer.Typer(help="The local LLM server (llama.cpp, OpenAI-compatible).")
 
 
@@ -218,8 +244,10 @@ def demo(
             started.append(start_llm_server(s.llm_port, logs, s.llm_gguf, s.llm_ctx,
                                             alias=s.llm_model))
         console.print(f"llm: {s.llm_base_url} model {s.llm_model}")
+        # llama.cpp serves one request at a time: a deep client-side queue only adds timeouts.
+        env = {"TICKERTAG_CONCURRENCY": "2"} if not up else {}
         for _ in range(workers):
-            started.append(start_worker("annotate", logs, concurrency=2))
+            started.append(start_worker("annotate", logs, concurrency=2, env=env))
         ledger = _ledger(run_id)
         rep_box: dict = {}
 
@@ -280,5 +308,6 @@ def register(app: typer.Typer) -> None:
     app.command()(status)
     app.command()(requeue)
     app.command()(export)
+    app.command()(reset)
     app.command()(flower)
     app.add_typer(llm_app, name="llm")
