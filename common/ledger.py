@@ -138,10 +138,27 @@ class RunLedger:
         """
         pipe = self.r.pipeline()
         pipe.srem(f"{self.k}:dead", bid)
+        pipe.delete(f"{self.k}:finalized")  # finalize again once the requeued batch is done
         pipe.hincrby(f"{self.k}:stats", "batches_dead", -1)
         pipe.hincrby(f"{self.k}:stats", "headlines_dead", -n_headlines)
         pipe.hincrby(f"{self.k}:stats", "requeued", n_headlines)
         pipe.execute()
+
+    # -- end of run ---------------------------------------------------------------------
+    def mark_produced(self) -> None:
+        """The producer has sent everything it will send for now."""
+        self.r.hset(f"{self.k}:stats", "produced_at", time.time())
+
+    def try_finalize(self) -> bool:
+        """True exactly once when the producer is done and no batch is in flight.
+
+        Both the producer (at its end) and every worker (after each batch) ask; the flag makes
+        sure the downstream stage is started once, not by one giant chord over all batches.
+        """
+        s = self.stats()
+        if not s.get("produced_at") or self.in_flight() > 0:
+            return False
+        return bool(self.r.set(f"{self.k}:finalized", time.time(), nx=True))
 
     # -- reading --------------------------------------------------------------------------
     def stats(self) -> dict[str, float]:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = 3600
     cache_ttl_s: int = 30 * 24 * 3600
 
+    # Start curation (queue "curate") automatically when an annotation run is complete.
+    auto_curate: bool = True
+
     # Cost model for the summary: price of the endpoint per hour.
     endpoint_price_per_hour: float = 8.0
 

@@ -23,6 +23,7 @@ from common.settings import Settings
 from common.store import ResultStore, batch_id
 
 ANNOTATE_TASK = "tickertag.annotate.batch"
+CURATE_TASK = "tickertag.curate.run"
 
 
 @dataclass
@@ -40,6 +41,14 @@ class ProduceReport:
 def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict]) -> None:
     app.send_task(ANNOTATE_TASK, args=[run_id, bid, headlines], queue="annotate",
                   routing_key="annotate")
+
+
+def maybe_finalize(app: Celery, ledger: RunLedger, settings: Settings) -> bool:
+    """Start curation once the run is complete (called by the producer and by workers)."""
+    if settings.auto_curate and ledger.try_finalize():
+        app.send_task(CURATE_TASK, args=[ledger.run_id], queue="curate", routing_key="curate")
+        return True
+    return False
 
 
 class Producer:
@@ -115,4 +124,6 @@ class Producer:
         self.store.write_rejected(rejected)
         if rejected:
             self.ledger.count("rejected", len(rejected))
+        self.ledger.mark_produced()
+        maybe_finalize(self.app, self.ledger, self.s)
         return self.report

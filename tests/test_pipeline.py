@@ -29,6 +29,21 @@ def wait_done(ledger: RunLedger, timeout: float, procs=()) -> dict:
     raise AssertionError(f"run not finished after {timeout}s: {ledger.stats()}")
 
 
+def curate_requests(redis_url: str, run_id: str) -> int:
+    """Messages on the curate queue that ask to curate ``run_id``."""
+    import base64
+    import json
+
+    import redis
+
+    n = 0
+    for raw in redis.Redis.from_url(redis_url).lrange("curate", 0, -1):
+        msg = json.loads(raw)
+        args = json.loads(base64.b64decode(msg["body"]))[0]
+        n += args == [run_id]
+    return n
+
+
 def accounted(store: ResultStore, ledger: RunLedger, ids: set[str]) -> None:
     """Every enqueued headline is exactly one result or one dead letter."""
     results = [r["id"] for r in store.iter_results()]
@@ -131,6 +146,7 @@ def test_bad_input_is_reported_and_the_run_goes_on(fake_llm, make_settings, work
     assert len(rejected) == 3
     assert all('"field": "title"' in line and '"record": "bad.csv#' in line for line in rejected)
     assert ledger.stats()["rejected"] == 3
+    assert curate_requests(s.redis_dsn(), s.run_id) == 1  # curation starts once, when complete
 
 
 @pytest.mark.parametrize("path", ["/healthcheck", "/metrics", "/api/workers"])

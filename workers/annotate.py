@@ -24,6 +24,7 @@ from common.records import Headline
 from common.settings import Settings, get_settings
 from common.spans import align_spans
 from common.store import ResultStore, result_key
+from producer.produce import maybe_finalize
 from workers import aio
 from workers.aio import process_semaphore
 from workers.llm import LLMAnswer, LLMCaller, LLMError, make_client
@@ -135,6 +136,7 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings) 
         )
     counts = outcome.counts()
     ledger.finish_batch(bid, counts, dead=bool(outcome.failed))
+    maybe_finalize(app, ledger, settings)
     return {"batch_id": bid, **counts}
 
 
@@ -145,9 +147,9 @@ def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], exc: B
         bid, headlines, error=f"{type(exc).__name__}: {exc}"[:2000], error_type="task",
         attempts=attempts,
     )
-    RunLedger.from_url(settings.redis_dsn(), run_id).finish_batch(
-        bid, {"headlines_dead": len(headlines)}, dead=True
-    )
+    ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
+    ledger.finish_batch(bid, {"headlines_dead": len(headlines)}, dead=True)
+    maybe_finalize(app, ledger, settings)
 
 
 @app.task(name="tickertag.annotate.batch", bind=True, max_retries=3)
