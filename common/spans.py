@@ -50,7 +50,8 @@ def _occurrences(text: str, needle: str, ignore_case: bool) -> list[tuple[int, i
     return found
 
 
-def align_spans(text: str, mentions: Iterable[str], label: str = LABEL) -> Alignment:
+def align_spans(text: str, mentions: Iterable[str], label: str = LABEL,
+                case_insensitive: bool = True) -> Alignment:
     """Map mention strings to character spans in ``text``.
 
     Every occurrence of a found mention is a span (a company named twice is tagged twice).
@@ -64,7 +65,7 @@ def align_spans(text: str, mentions: Iterable[str], label: str = LABEL) -> Align
         if not needle:
             continue
         occ = _occurrences(text, needle, ignore_case=False)
-        if not occ and len(needle) >= 3:
+        if not occ and case_insensitive and len(needle) >= 3:
             occ = _occurrences(text, needle, ignore_case=True)
         if not occ:
             hallucinated.append(raw)

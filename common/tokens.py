@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 
 from common.spans import LABEL, Span
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+# The same word pattern as GLiNER's default WhitespaceTokenSplitter, so training examples are
+# split the way the model splits text at inference ("Coca-Cola" is one word).
+_TOKEN = re.compile(r"\w+(?:[-_]\w+)*|\S")
 
 IOB_LABELS = ["O", f"B-{LABEL}", f"I-{LABEL}"]
 

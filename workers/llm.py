@@ -156,7 +156,7 @@ class LLMCaller:
                     raise LLMError(f"HTTP {e.status}: {e.message}", "http", e.status) from None
                 last = LLMError(f"HTTP {e.status}: {e.message}", "http", e.status)
                 delay = retry_after_seconds(e.headers)
-            except (InferenceTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, InferenceTimeoutError):
                 last = LLMError(f"timed out after {self.s.request_timeout_s:g}s", "timeout")
             except aiohttp.ClientError as e:
                 last = LLMError(f"{type(e).__name__}: {e}", "connection")

@@ -1,0 +1,31 @@
+from common.metrics import score
+from common.spans import Span
+
+
+def sp(s, e, label="Company"):
+    return {"start": s, "end": e, "label": label}
+
+
+def test_exact_span_micro_prf():
+    gold = [[sp(0, 6), sp(24, 32)], [], [sp(0, 5)]]
+    pred = [[sp(0, 6), sp(24, 31)], [sp(3, 7)], [sp(0, 5, "company")]]
+    s = score(gold, pred)
+    # boundary errors count as one FP and one FN; labels compare case-insensitively
+    assert (s.tp, s.fp, s.fn) == (2, 2, 1)
+    assert abs(s.precision - 0.5) < 1e-9 and abs(s.recall - 2 / 3) < 1e-9
+    assert abs(s.f1 - 2 * 0.5 * (2 / 3) / (0.5 + 2 / 3)) < 1e-9
+
+
+def test_empty_cases_and_span_objects():
+    assert score([[]], [[]]).f1 == 0.0 or score([[]], [[]]).precision == 1.0
+    s = score([[Span(start=0, end=5, text="Apple")]], [[]])
+    assert (s.tp, s.fn, s.recall) == (0, 1, 0.0)
+
+
+def test_bootstrap_ci_brackets_f1_and_errors_listed():
+    gold = [[sp(0, 3)] for _ in range(50)]
+    pred = [[sp(0, 3)] if i % 5 else [sp(0, 2)] for i in range(50)]
+    s = score(gold, pred, texts=["ABC def"] * 50, bootstrap=200, seed=1)
+    assert s.ci95[0] <= s.f1 <= s.ci95[1] and s.ci95[0] < s.ci95[1]
+    assert len(s.errors) == 10 and s.errors[0]["false_positives"] == ["AB"]
+    assert s.errors[0]["false_negatives"] == ["ABC"]

@@ -1,0 +1,115 @@
+"""CLI for training and evaluation: train, evaluate, predict, baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def train(
+    kind: Annotated[str, typer.Argument(help="gliner | spanmarker")],
+    config: Annotated[Path | None, typer.Option(help="TOML/YAML/JSON training config.")] = None,
+    train_file: Annotated[list[str] | None, typer.Option("--train", help="Training JSONL "
+                                                          "(repeatable).")] = None,
+    valid: Annotated[str | None, typer.Option(help="Validation JSONL (selects the epoch).")] = None,
+    output: Annotated[str | None, typer.Option(help="Model directory to write.")] = None,
+    base: Annotated[str | None, typer.Option(help="Start point: local:minilm, a hub id or a "
+                                             "directory.")] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    learning_rate: Annotated[float | None, typer.Option("--lr")] = None,
+    max_train: Annotated[int | None, typer.Option(help="Use a seeded subset of N headlines.")] = None,
+    resume: Annotated[bool, typer.Option(help="Resume from the last checkpoint.")] = False,
+) -> None:
+    """Fine-tune a compact NER model on labelled headlines (CPU or CUDA, whichever is here)."""
+    from training.config import TrainConfig
+
+    if kind not in ("gliner", "spanmarker"):
+        raise typer.BadParameter("kind must be gliner or spanmarker")
+    cfg = TrainConfig.from_file(config, kind=kind, train=train_file, valid=valid, output=output,
+                                base=base, epochs=epochs, batch_size=batch_size,
+                                learning_rate=learning_rate, max_train=max_train,
+                                resume=resume or None)
+    if output is None and (config is None or "output" not in Path(config).read_text()):
+        cfg.output = str(Path(cfg.output).parent / kind)
+    from training.runner import run_training
+
+    manifest = run_training(cfg)
+    console.print(f"saved {cfg.output}: valid F1 {manifest.get('valid_f1')} at threshold "
+                  f"{manifest.get('threshold')} ({manifest['train_seconds']} s, "
+                  f"{manifest['device']})")
+
+
+def evaluate(
+    gold: Annotated[Path, typer.Option(help="Gold JSONL with character spans.")],
+    pred: Annotated[Path, typer.Option(help="Predicted JSONL (tickertag predict output).")],
+    errors: Annotated[int, typer.Option(help="Show this many error examples.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CI.")] = 1000,
+) -> None:
+    """Entity-level micro P/R/F1 on exact character spans, with a bootstrap 95% CI."""
+    from training.evaluate import evaluate_files
+
+    sc = evaluate_files(gold, pred, bootstrap)
+    if as_json:
+        print(json.dumps(sc.as_dict()))
+        return
+    t = Table(title=f"{pred} vs {gold}")
+    for c in ("precision", "recall", "F1", "F1 95% CI", "tp", "fp", "fn", "headlines"):
+        t.add_column(c, justify="right")
+    lo, hi = sc.ci95 or (float("nan"), float("nan"))
+    t.add_row(f"{sc.precision:.4f}", f"{sc.recall:.4f}", f"{sc.f1:.4f}", f"[{lo:.3f}, {hi:.3f}]",
+              str(sc.tp), str(sc.fp), str(sc.fn), str(sc.n_docs))
+    console.print(t)
+    for e in sc.errors[:errors]:
+        console.print(f"[dim]{e['text']}[/]\n  [red]FP[/] {e['false_positives']}  "
+                      f"[yellow]FN[/] {e['false_negatives']}")
+
+
+def predict(
+    model: Annotated[Path, typer.Option(help="A model directory (trained or baseline).")],
+    input: Annotated[Path, typer.Option("--input", help="JSONL with a 'text' field per line.")],
+    output: Annotated[Path, typer.Option(help="JSONL: input lines plus 'entities'.")],
+    batch_size: Annotated[int, typer.Option()] = 32,
+    threshold: Annotated[float | None, typer.Option(help="Override the tuned threshold.")] = None,
+) -> None:
+    """Tag headlines with a model directory: entities with start, end, label, text, score."""
+    from training.evaluate import predict_file
+    from training.inference import load_tagger
+
+    stats = predict_file(load_tagger(model), input, output, batch_size, threshold)
+    console.print(f"tagged {stats['headlines']} headlines in {stats['seconds']:.1f} s "
+                  f"({stats['headlines_per_s'] or 0:.1f}/s) -> {output}")
+
+
+def baseline(
+    kind: Annotated[str, typer.Argument(help="gazetteer | spacy")],
+    output: Annotated[str, typer.Option(help="Model directory to write.")],
+    train_file: Annotated[list[str] | None, typer.Option("--train", help="Training JSONL for "
+                                                          "the gazetteer.")] = None,
+) -> None:
+    """Build a baseline model directory (gazetteer from training data, or spaCy ORG)."""
+    from common.settings import LABELED_DIR
+    from training.baselines import build_gazetteer, build_spacy
+
+    if kind == "gazetteer":
+        m = build_gazetteer(train_file or [str(LABELED_DIR / "benzinga_gold_train.jsonl")], output)
+    elif kind == "spacy":
+        m = build_spacy(output)
+    else:
+        raise typer.BadParameter("kind must be gazetteer or spacy")
+    console.print(f"wrote {output}: {m}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(evaluate)
+    app.command()(predict)
+    app.command()(baseline)

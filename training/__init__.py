@@ -1,0 +1,1 @@
+"""Compact-model training, inference, baselines and evaluation."""

@@ -1,0 +1,61 @@
+"""Labelled headlines for training and evaluation: JSONL with character spans.
+
+Lines look like ``{"id", "text", "entities": [{"start", "end", "label", "text"}], ...}`` — the
+format of ``data/labeled/*.jsonl``, of curated exports and of reviewed Argilla pulls, so
+training reads any of them. Conversions to trainer formats live in ``common.tokens``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from common.spans import LABEL, Span, check_spans
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read labelled (or unlabelled) lines; spans are validated against their text."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
+            if not isinstance(row.get("text"), str):
+                raise ValueError(f"{path}:{n}: field 'text' is missing or not a string")
+            try:
+                row["spans"] = check_spans(row["text"], row.get("entities") or [])
+            except ValueError as e:
+                raise ValueError(f"{path}:{n}: field 'entities': {e}") from None
+            rows.append(row)
+    return rows
+
+
+def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({k: v for k, v in r.items() if k != "spans"},
+                               ensure_ascii=False) + "\n")
+
+
+def subset(rows: list[dict], n: int | None, seed: int = 0) -> list[dict]:
+    """A seeded random subset (learning curves, CI-sized runs)."""
+    if n is None or n >= len(rows):
+        return list(rows)
+    return random.Random(seed).sample(rows, n)
+
+
+def spans_of(row: dict) -> list[Span]:
+    return row.get("spans") or [Span(**e) for e in row.get("entities", [])]
+
+
+def entity_dicts(spans: list[Span]) -> list[dict[str, Any]]:
+    """Spans as the output records of ``tickertag predict``."""
+    return [{"start": s.start, "end": s.end, "label": LABEL, "text": s.text,
+             "score": None if s.score is None else round(float(s.score), 4)} for s in spans]

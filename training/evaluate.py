@@ -1,0 +1,55 @@
+"""Score predictions against gold with the one shared scorer, and run a model over a file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from common.metrics import Score, score
+from common.spans import Span
+from training.data import entity_dicts, read_jsonl, write_jsonl
+
+
+def align_docs(gold: list[dict], pred: list[dict]) -> list[dict]:
+    """Predictions in gold order, matched by ``id`` when both have ids, else by text."""
+    key = "id" if all("id" in r for r in gold) and all("id" in r for r in pred) else "text"
+    by = {r[key]: r for r in pred}
+    missing = [r[key] for r in gold if r[key] not in by]
+    if missing:
+        raise ValueError(f"{len(missing)} gold documents have no prediction (by {key}), "
+                         f"e.g. {missing[0]!r}")
+    return [by[r[key]] for r in gold]
+
+
+def evaluate_files(gold_path: str | Path, pred_path: str | Path, bootstrap: int = 1000) -> Score:
+    gold = read_jsonl(gold_path)
+    pred = align_docs(gold, read_jsonl(pred_path))
+    return score([g["spans"] for g in gold], [p["spans"] for p in pred],
+                 texts=[g["text"] for g in gold], bootstrap=bootstrap)
+
+
+def predict_file(tagger, in_path: str | Path, out_path: str | Path, batch_size: int = 32,
+                 threshold: float | None = None) -> dict[str, Any]:
+    """``tickertag predict``: lines with ``text`` in, the same lines plus ``entities`` out."""
+    import json
+
+    rows = []
+    with open(in_path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not isinstance(row.get("text"), str):
+                raise ValueError(f"{in_path}:{n}: field 'text' is missing or not a string")
+            rows.append(row)
+    t0 = time.perf_counter()
+    spans: list[list[Span]] = []
+    for i in range(0, len(rows), 256):
+        spans += tagger.predict([r["text"] for r in rows[i:i + 256]], threshold, batch_size)
+    secs = time.perf_counter() - t0
+    out = [{**{k: v for k, v in r.items() if k != "entities"}, "entities": entity_dicts(s)}
+           for r, s in zip(rows, spans, strict=True)]
+    write_jsonl(out_path, out)
+    return {"headlines": len(rows), "seconds": secs,
+            "headlines_per_s": len(rows) / secs if secs else None}
