@@ -248,6 +248,9 @@ def demo(
         env = {"TICKERTAG_CONCURRENCY": "2"} if not up else {}
         for _ in range(workers):
             started.append(start_worker("annotate", logs, concurrency=2, env=env))
+        # curation starts by itself when the run completes (the finalize step)
+        started.append(start_worker("curate", logs, concurrency=1))
+        demo_t0 = time.time()
         ledger = _ledger(run_id)
         rep_box: dict = {}
 
@@ -294,6 +297,20 @@ def demo(
         console.print(f"results: {store.url}/results/ ({n} headlines merged into {out})")
         console.print(f"dead letters: {store.url}/dead/  (re-send with: tickertag requeue "
                       f"--run {run_id})")
+        report = Path(store.url) / "curated" / "cluster_report.md"
+        with console.status("curating (clusters, review sample, year splits)..."):
+            deadline = time.time() + 120
+            while time.time() < deadline and not (
+                    report.exists() and report.stat().st_mtime >= demo_t0):
+                time.sleep(0.5)
+        if not (report.exists() and report.stat().st_mtime >= demo_t0):
+            # nothing new was annotated, so no finalize fired: curate what is there
+            from common.sampling import SampleOptions
+            from workers.curate import curate_run
+
+            curate_run(run_id, SampleOptions(), s)
+        console.print(f"curated: {report.parent}/ (train/valid/test JSONL, DatasetDict, "
+                      f"GLiNER/SpanMarker forms; cluster report {report})")
     finally:
         for p in reversed(started):
             p.stop()
