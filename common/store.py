@@ -89,10 +89,12 @@ class ResultStore:
 
     # -- dead letters --------------------------------------------------------------------
     def write_dead(self, bid: str, headlines: list[dict], error: str, error_type: str,
-                   attempts: int) -> None:
+                   attempts: int, task: str | None = None, kwargs: dict | None = None) -> None:
+        """``task``/``kwargs`` let ``requeue`` send the batch back to the queue it came from."""
         entry = {
             "batch_id": bid, "run_id": self.run_id, "error": error, "error_type": error_type,
             "attempts": attempts, "failed_at": time.time(), "headlines": headlines,
+            "task": task, "kwargs": kwargs or {},
         }
         self._write_atomic(self._p("dead", f"{bid}.json"), json.dumps(entry).encode())
 

@@ -38,9 +38,12 @@ class ProduceReport:
     rejected_examples: list[str] = field(default_factory=list)
 
 
-def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict]) -> None:
-    app.send_task(ANNOTATE_TASK, args=[run_id, bid, headlines], queue="annotate",
-                  routing_key="annotate")
+def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict],
+               task: str = ANNOTATE_TASK, kwargs: dict | None = None) -> None:
+    """One batch to its queue (``tickertag.<queue>.<what>`` names the queue)."""
+    queue = task.split(".")[1]
+    app.send_task(task, args=[run_id, bid, headlines], kwargs=kwargs or {}, queue=queue,
+                  routing_key=queue)
 
 
 def maybe_finalize(app: Celery, ledger: RunLedger, settings: Settings) -> bool:
@@ -55,8 +58,12 @@ class Producer:
     """Streams rows into batches for one run."""
 
     def __init__(self, app: Celery, settings: Settings, run_id: str | None = None,
-                 on_progress: Callable[[ProduceReport], None] | None = None) -> None:
+                 on_progress: Callable[[ProduceReport], None] | None = None,
+                 task: str = ANNOTATE_TASK, task_kwargs: dict | None = None) -> None:
+        """``task``: the annotate task by default; ``tickertag.ner.batch`` tags the same stream
+        with a compact model instead, with the same dedup, backpressure and accounting."""
         self.app = app
+        self.task, self.task_kwargs = task, task_kwargs or {}
         self.s = settings
         self.run_id = run_id or settings.run_id
         self.ledger = RunLedger.from_url(settings.redis_dsn(), self.run_id)
@@ -76,7 +83,7 @@ class Producer:
         bid, new = claimed
         self.report.duplicates += len(buf) - len(new)
         self._wait_for_room()
-        send_batch(self.app, self.run_id, bid, new)
+        send_batch(self.app, self.run_id, bid, new, self.task, self.task_kwargs)
         self.ledger.sent(bid, len(new))
         self.report.enqueued += len(new)
         self.report.batches += 1
@@ -86,7 +93,7 @@ class Producer:
     def resend_pending(self) -> None:
         """Re-send batches a previous producer claimed but may not have sent (idempotent)."""
         for bid, headlines in self.ledger.pending_batches().items():
-            send_batch(self.app, self.run_id, bid, headlines)
+            send_batch(self.app, self.run_id, bid, headlines, self.task, self.task_kwargs)
             self.ledger.sent(bid, len(headlines))
             self.report.resent_pending += len(headlines)
 
@@ -125,5 +132,6 @@ class Producer:
         if rejected:
             self.ledger.count("rejected", len(rejected))
         self.ledger.mark_produced()
-        maybe_finalize(self.app, self.ledger, self.s)
+        if self.task == ANNOTATE_TASK:
+            maybe_finalize(self.app, self.ledger, self.s)
         return self.report

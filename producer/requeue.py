@@ -13,7 +13,7 @@ from celery import Celery
 from common.ledger import RunLedger
 from common.settings import Settings
 from common.store import ResultStore
-from producer.produce import send_batch
+from producer.produce import ANNOTATE_TASK, send_batch
 
 _GEN = re.compile(r"^(.*)-r(\d+)$")
 
@@ -34,7 +34,8 @@ def requeue_dead(app: Celery, settings: Settings, run_id: str,
             continue
         old, items = entry["batch_id"], entry["headlines"]
         new = next_requeue_id(old)
-        send_batch(app, run_id, new, items)
+        send_batch(app, run_id, new, items, entry.get("task") or ANNOTATE_TASK,
+                   entry.get("kwargs"))
         ledger.sent(new, len(items), new_headlines=False)
         ledger.requeued(old, len(items))
         store.mark_requeued(old)

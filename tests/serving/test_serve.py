@@ -1,0 +1,129 @@
+"""The HTTP service for real (a uvicorn process on loopback), and bulk tagging on the ner queue."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from common.ledger import RunLedger
+from common.services import ManagedProcess, free_port, wait_until
+from common.settings import LABELED_DIR
+from common.store import ResultStore
+from producer.produce import Producer
+from training.baselines import build_gazetteer
+
+
+@pytest.fixture(scope="module")
+def gazetteer_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gz")
+    build_gazetteer([str(LABELED_DIR / "benzinga_gold_train.jsonl")], str(out))
+    return out
+
+
+def start_service(model: Path, log: Path, extra=()) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    p = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", str(model),
+                                 "--port", str(port), *extra], log)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "serve", p)
+    return p, url
+
+
+@pytest.fixture(scope="module")
+def service(gazetteer_dir, tmp_path_factory):
+    p, url = start_service(gazetteer_dir, tmp_path_factory.mktemp("log") / "serve.log",
+                           ["--max-wait-ms", "20"])
+    yield url
+    p.stop()
+
+
+def test_tags_headlines_with_character_spans(service):
+    texts = ["Mizuho Maintains Buy on Autodesk, Raises Price Target to $250", "Dow Falls 300 Points"]
+    r = httpx.post(service + "/v1/ner", json={"texts": texts}, timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert [[e["text"] for e in d] for d in body["entities"]] == [["Mizuho", "Autodesk"], []]
+    for t, d in zip(texts, body["entities"], strict=True):
+        for e in d:
+            assert t[e["start"]:e["end"]] == e["text"] and e["label"] == "Company"
+    assert httpx.get(service + "/healthz").json() == {"status": "ok"}
+    assert "/v1/ner" in httpx.get(service + "/openapi.json").json()["paths"]
+
+
+def _batches(metrics_text: str) -> tuple[float, float]:
+    count = float(re.search(r"^tickertag_ner_batch_size_count (\S+)", metrics_text, re.M)[1])
+    total = float(re.search(r"^tickertag_ner_batch_size_sum (\S+)", metrics_text, re.M)[1])
+    return count, total
+
+
+def test_concurrent_requests_are_micro_batched(service):
+    before = _batches(httpx.get(service + "/metrics").text)
+
+    async def burst():
+        async with httpx.AsyncClient(timeout=30) as c:
+            rs = await asyncio.gather(*[c.post(service + "/v1/ner", json={
+                "texts": [f"Autodesk Beats Estimates {i}"]}) for i in range(40)])
+        return rs
+
+    rs = asyncio.run(burst())
+    assert all(r.status_code == 200 for r in rs)
+    assert all(r.json()["entities"][0][0]["text"] == "Autodesk" for r in rs)
+    after = _batches(httpx.get(service + "/metrics").text)
+    calls, texts = after[0] - before[0], after[1] - before[1]
+    assert texts == 40 and calls < 40  # several requests shared a model call
+
+
+@pytest.mark.parametrize(("payload", "status", "needle"), [
+    ({"texts": []}, 422, "at least 1"),
+    ({"texts": ["x"] * 10_000}, 422, "at most 256"),
+    ({"texts": ["y" * 5000]}, 422, "longer than"),
+    ({"texts": "Apple"}, 422, "list"),
+    ({"texts": [1, 2]}, 422, "string"),
+    ({"texts": ["z" * 1_100_000]}, 413, "bytes"),
+])
+def test_bad_requests_get_clear_errors_and_service_keeps_serving(service, payload, status, needle):
+    r = httpx.post(service + "/v1/ner", json=payload, timeout=30)
+    assert r.status_code == status and needle in r.text
+    ok = httpx.post(service + "/v1/ner", json={"texts": ["Autodesk Rises"]}, timeout=10)
+    assert ok.status_code == 200
+
+
+def test_serves_a_trained_gliner(tmp_path):
+    from training.config import TrainConfig
+    from training.runner import run_training
+
+    run_training(TrainConfig(max_train=16, max_valid=4, epochs=1, output=str(tmp_path / "g")))
+    p, url = start_service(tmp_path / "g", tmp_path / "serve.log")
+    try:
+        t = "UBS Maintains Neutral on Agilent Technologies"
+        r = httpx.post(url + "/v1/ner", json={"texts": [t], "threshold": 0.05}, timeout=30)
+        assert r.status_code == 200 and r.json()["model"] == "gliner"
+        for e in r.json()["entities"][0]:
+            assert t[e["start"]:e["end"]] == e["text"]
+    finally:
+        p.stop()
+
+
+def test_bulk_tagging_on_the_ner_queue(gazetteer_dir, make_settings, workers, celery_app):
+    from test_pipeline import accounted, wait_done
+
+    from workers.ner import NER_TASK
+
+    s = make_settings(batch_size=4)
+    workers(s, queue="ner", concurrency=1)
+    rows = [{"title": f"Mizuho Maintains Buy on Autodesk {i}"} for i in range(10)]
+    rep = Producer(celery_app, s, task=NER_TASK,
+                   task_kwargs={"model_dir": str(gazetteer_dir)}).run(rows, "bulk")
+    assert rep.enqueued == 10 and rep.batches == 3
+    ledger = RunLedger.from_url(s.redis_dsn(), s.run_id)
+    st = wait_done(ledger, 120)
+    store = ResultStore(s.results_dir, s.run_id)
+    res = list(store.iter_results())
+    accounted(store, ledger, {r["id"] for r in res})
+    assert st["headlines_done"] == 10 and all(
+        [e["text"] for e in r["entities"]] == ["Mizuho", "Autodesk"] for r in res)

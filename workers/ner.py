@@ -1,0 +1,71 @@
+"""The ``ner`` queue: tag batches of headlines with a trained compact model.
+
+The same producer, result store and exactly-once accounting as annotation, so the compact
+model can take the LLM's place on the full stream and scale across hosts. A worker process
+loads each model directory once and keeps it.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import Any
+
+from celery.utils.log import get_task_logger
+
+from common.celery_app import app
+from common.ledger import RunLedger
+from common.settings import get_settings
+from common.store import ResultStore, result_key
+
+log = get_task_logger(__name__)
+NER_TASK = "tickertag.ner.batch"
+
+
+@lru_cache(maxsize=2)
+def tagger_for(model_dir: str):
+    from training.inference import load_tagger
+
+    return load_tagger(model_dir)
+
+
+def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
+              threshold: float | None = None) -> dict[str, Any]:
+    """Tag one batch and record it once (a redelivered batch is skipped)."""
+    s = get_settings()
+    ledger = RunLedger.from_url(s.redis_dsn(), run_id)
+    if ledger.is_finished(bid):
+        return {"batch_id": bid, "skipped": "already finished"}
+    tagger = tagger_for(model_dir)
+    t0 = time.perf_counter()
+    spans = tagger.predict([h["text"] for h in headlines], threshold)
+    secs = time.perf_counter() - t0
+    model = f"{tagger.kind}:{model_dir}"
+    rows = [{"key": result_key(h["id"], model, "ner"), **h,
+             "entities": [{"start": x.start, "end": x.end, "label": x.label, "text": x.text,
+                           "score": x.score} for x in sp],
+             "model": model, "valid": True, "tagged_at": time.time()}
+            for h, sp in zip(headlines, spans, strict=True)]
+    ResultStore(s.results_dir, run_id).write_results(bid, rows)
+    counts = {"headlines_done": len(rows), "with_companies": sum(1 for r in rows if r["entities"]),
+              "spans": sum(len(r["entities"]) for r in rows), "llm_seconds": round(secs, 3)}
+    ledger.finish_batch(bid, counts)
+    return {"batch_id": bid, **counts}
+
+
+@app.task(name=NER_TASK, bind=True, max_retries=3)
+def ner_batch(self, run_id: str, batch_id: str, headlines: list[dict], model_dir: str = "",
+              threshold: float | None = None) -> dict[str, Any]:
+    try:
+        return tag_batch(run_id, batch_id, headlines, model_dir, threshold)
+    except Exception as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+        s = get_settings()
+        ResultStore(s.results_dir, run_id).write_dead(
+            batch_id, headlines, f"{type(exc).__name__}: {exc}"[:2000], "task",
+            self.request.retries + 1, task=NER_TASK,
+            kwargs={"model_dir": model_dir, "threshold": threshold})
+        RunLedger.from_url(s.redis_dsn(), run_id).finish_batch(
+            batch_id, {"headlines_dead": len(headlines)}, dead=True)
+        return {"batch_id": batch_id, "dead": True, "error": str(exc)}
