@@ -108,7 +108,52 @@ def baseline(
     console.print(f"wrote {output}: {m}")
 
 
+def report(
+    system: Annotated[list[str], typer.Option(help="NAME=MODEL_DIR (repeatable).")],
+    out: Annotated[str, typer.Option(help="Report directory (report.md, report.html, PNGs).")
+                   ] = "var/report",
+    test: Annotated[str | None, typer.Option(help="Test JSONL (default benzinga_gold_test).")
+                    ] = None,
+    llm_pred: Annotated[str | None, typer.Option(help="LLM predictions JSONL on the test "
+                                                 "headlines (e.g. an annotation export).")] = None,
+    llm_headlines_per_s: Annotated[float | None, typer.Option(help="Measured LLM throughput.")
+                                   ] = None,
+    curve: Annotated[str | None, typer.Option(help="learning_curve.json to plot.")] = None,
+    cpu_price: Annotated[float, typer.Option(help="$/h of a CPU instance.")] = 0.10,
+    llm_price: Annotated[float, typer.Option(help="$/h of the LLM endpoint.")] = 8.0,
+) -> None:
+    """Compare systems on one test split: F1 with CIs, headlines/s, $ per million, plots."""
+    from common.settings import LABELED_DIR
+    from training.report import build_report
+
+    systems = dict(s.split("=", 1) for s in system)
+    path = build_report(systems, test or str(LABELED_DIR / "benzinga_gold_test.jsonl"), out,
+                        llm_pred, llm_headlines_per_s, curve,
+                        {"cpu": cpu_price, "llm": llm_price})
+    console.print(path.read_text())
+    console.print(f"written to {path} (+ report.html, PNG plots)")
+
+
+def learning_curve(
+    sizes: Annotated[list[int], typer.Option("--size", help="Training sizes (repeatable).")],
+    seeds: Annotated[list[int], typer.Option("--seed", help="Seeds (repeatable).")],
+    out: Annotated[str, typer.Option()] = "var/learning-curve",
+    epochs: Annotated[int, typer.Option()] = 6,
+    llm_labels: Annotated[str | None, typer.Option(help="LLM-labelled JSONL of the same "
+                                                   "headlines (default benzinga_llm_train).")
+                          ] = None,
+) -> None:
+    """GLiNER on N reviewed vs N LLM-labelled headlines, several seeds (weak supervision)."""
+    from training.learning_curve import run_curve
+
+    kw = {"llm_path": llm_labels} if llm_labels else {}
+    res = run_curve(sizes, seeds, out, epochs, **kw)
+    console.print(f"{len(res)} runs -> {out}/learning_curve.json")
+
+
 def register(app: typer.Typer) -> None:
+    app.command()(report)
+    app.command("learning-curve")(learning_curve)
     app.command()(train)
     app.command()(evaluate)
     app.command()(predict)

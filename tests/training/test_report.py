@@ -1,0 +1,34 @@
+from pathlib import Path
+
+from common.settings import LABELED_DIR
+from training.baselines import build_gazetteer, build_spacy
+from training.learning_curve import paired_sets, summarise
+from training.report import build_report
+
+
+def test_report_compares_systems_with_plots(tmp_path: Path):
+    build_gazetteer([str(LABELED_DIR / "benzinga_gold_train.jsonl")], str(tmp_path / "gz"))
+    build_spacy(str(tmp_path / "sp"))
+    curve = tmp_path / "curve.json"
+    curve.write_text('[{"source": "reviewed", "n": 100, "seed": 0, "test_f1": 0.8},'
+                     '{"source": "reviewed", "n": 100, "seed": 1, "test_f1": 0.7},'
+                     '{"source": "llm", "n": 100, "seed": 0, "test_f1": 0.75}]')
+    md = build_report({"gazetteer": str(tmp_path / "gz"), "spacy ORG": str(tmp_path / "sp")},
+                      str(LABELED_DIR / "benzinga_gold_test.jsonl"), str(tmp_path / "rep"),
+                      llm_pred=str(LABELED_DIR / "benzinga_llm_test.jsonl"),
+                      llm_headlines_per_s=31.0, curve_json=str(curve))
+    text = md.read_text()
+    assert "| gazetteer |" in text and "| spacy ORG |" in text and "| LLM labels |" in text
+    for png in ("f1.png", "cost.png", "learning_curve.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 1000
+    assert (tmp_path / "rep" / "report.html").exists()
+
+
+def test_learning_curve_pairs_and_summary():
+    gold, llm = paired_sets(str(LABELED_DIR / "benzinga_gold_train.jsonl"),
+                            str(LABELED_DIR / "benzinga_llm_train.jsonl"))
+    assert len(gold) == len(llm) == 1335
+    assert all(g["id"] == x["id"] and g["text"] == x["text"] for g, x in zip(gold, llm, strict=True))
+    s = summarise([{"source": "llm", "n": 5, "test_f1": 0.5}, {"source": "llm", "n": 5,
+                                                               "test_f1": 0.7}])
+    assert s[0]["runs"] == 2 and abs(s[0]["mean"] - 0.6) < 1e-9 and s[0]["std"] > 0
