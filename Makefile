@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[local,dev]' "transformers<5" "huggingface_hub<1"
+	bash scripts/install_argilla.sh  # Argilla's server in its own venv (it needs huggingface_hub>=1)
 	touch $@
 
 demo: install

@@ -1,22 +1,33 @@
 """Cluster the LLM's company mentions into companies (the case study's rapidfuzz step).
 
-Three ways two mentions end in the same cluster (joined with union-find):
+Ways two mentions end in the same cluster (joined with union-find):
 1. the same key: lower-cased, punctuation and legal suffixes removed
-   ("Agilent Technologies Inc." -> "agilent technologies");
-2. Levenshtein similarity (``fuzz.ratio``) of keys >= threshold (85, as the seed), for keys of
-   4+ characters: typos and spelling variants. All-pairs is quadratic, so candidates are
-   blocked by the first and by the last two characters of the key and compared with
-   ``process.cdist(score_cutoff=...)`` inside each block;
-3. a one-word name joins the multi-word names it heads ("agilent" -> "agilent technologies"),
-   unless the word is generic ("bank", "capital", ...);
-plus the ticker rule: a ticker-like mention (``AAPL``) that equals the headline's source
-``stock_symbol`` joins the cluster of the LLM's normalized name for it ("Apple").
+   ("Agilent Technologies Inc." -> "agilent technologies", "IBM Corp" -> "ibm" == "IBM");
+2. Levenshtein-based similarity (``fuzz.ratio``, the scorer of the seed's ``cdist``) of keys
+   >= threshold (85) for keys of 4+ characters, *and* similar head words, and not a one-word
+   name inside a longer word ("analog" / "analogic" is 86). The head check is
+   there because whole-name similarity alone chains different companies through a shared
+   generic tail ("Arch Capital" ~ "RBC Capital", "Acura Pharmaceuticals" ~ "Adamis ...").
+   All pairs is quadratic, so candidates are blocked by the first and by the last two
+   characters of the key and compared with ``process.cdist(score_cutoff=...)`` per block;
+3. a short form joins the longer names it starts ("agilent" -> "agilent technologies",
+   "acura pharma" -> "acura pharmaceuticals"; a one-word form only at a word boundary, and
+   never a generic word such as "bank" or "capital"), but only when those longer names are
+   one company: "Citron" next to "Citron Research" and "Citron Products" stays alone, since
+   joining both would merge two firms through it. Longest forms join first, so "agilent
+   tech" has joined "agilent technologies" before "agilent" is considered;
+4. tickers: a ticker-like mention (``AAPL``) that equals the headline's ``stock_symbol`` joins
+   the cluster of the LLM's normalized name for it ("Apple"). Tickers never join by fuzzy
+   similarity ("AAPL" ~ "AAP" is 86).
+Optionally (``join_normalized``) every mention joins its normalized name; off by default
+because one wrong normalization merges two whole clusters.
 The representative of a cluster is its most frequent surface form.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,18 +53,52 @@ _TICKER = re.compile(r"^[A-Z]{1,5}(?:\.[A-Z]{1,2})?$")
 def name_key(name: str) -> str:
     """Comparison key: lower case, no punctuation, no legal suffixes or leading 'the'."""
     words = _PUNCT.sub(" ", name.lower().replace("&amp;", "&")).split()
-    while words and words[-1] in SUFFIXES:
-        words.pop()
+    while words and (words[-1] in SUFFIXES or words[-1] in ("&", "and")):
+        words.pop()  # "Cowen & Co." and "Cowen and Company" are both "cowen"
     while words and words[0] == "the":
         words.pop(0)
     return " ".join(words) or name.lower().strip()
 
 
+def head_of(key: str) -> str:
+    """The distinctive start of a key: its first word, extended while shorter than 4 letters
+    ("j p morgan" -> "jpmorgan"), so initials compare like the names they abbreviate."""
+    head = ""
+    for w in key.split():
+        head += w
+        if len(head) >= 4:
+            break
+    return head
+
+
+def heads_agree(a: str, b: str, threshold: float) -> bool:
+    """Whether two keys start with the same name: the shorter head against the same-length
+    prefix of the other key without spaces ("alliance" ~ "alliancebernstein")."""
+    if len(head_of(a)) > len(head_of(b)):
+        a, b = b, a
+    ha = head_of(a)
+    return fuzz.ratio(ha, b.replace(" ", "")[: len(ha)]) >= threshold or \
+        fuzz.ratio(ha, head_of(b)) >= threshold
+
+
+def fuzzy_join_ok(a: str, b: str, threshold: float) -> bool:
+    """Whether a fuzzy pair of keys is one company: the heads agree, and neither is a one-word
+    key that another merely extends by 2+ letters ("analog" / "analogic" scores 86, but a
+    typo adds one letter, not a suffix)."""
+    short, long_ = sorted((a, b), key=len)
+    if " " not in long_ and long_.startswith(short) and len(long_) - len(short) >= 2:
+        return False
+    return heads_agree(a, b, threshold)
+
+
 def is_ticker(s: str) -> bool:
+    """Looks like an exchange symbol: 1-5 capitals, optionally a class (``BRK.B``)."""
     return bool(_TICKER.match(s))
 
 
 class UnionFind:
+    """Disjoint sets over 0..n-1; the root of a set is its smallest member (deterministic)."""
+
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
 
@@ -69,42 +114,46 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def _cdist_pairs(sub: list[str], members: list[int], threshold: float, chunk: int,
+                 pairs: set[tuple[int, int]]) -> None:
+    # Row chunks bound the score matrix to chunk x len(sub) bytes (uint8).
+    for lo in range(0, len(sub), chunk):
+        m = process.cdist(sub[lo:lo + chunk], sub, scorer=fuzz.ratio, score_cutoff=threshold,
+                          workers=-1, dtype=np.uint8)
+        for i, j in zip(*np.nonzero(m), strict=True):
+            a, b = members[lo + int(i)], members[int(j)]
+            if a < b:
+                pairs.add((a, b))
+
+
 def fuzzy_pairs(keys: list[str], threshold: float = 85, block: bool = True,
                 chunk: int = 2000) -> set[tuple[int, int]]:
     """Index pairs (i < j) of keys with ``fuzz.ratio >= threshold``.
 
-    ``block=False`` compares all pairs (exact, quadratic: the benchmark's reference).
+    ``block=False`` compares all pairs (exact, quadratic: the benchmark's reference). Blocked,
+    a pair is found only when the keys share their first two or their last two characters:
+    a typo or a variant rarely changes both ends of a name. The benchmark measures the recall
+    this costs against all pairs.
     """
     pairs: set[tuple[int, int]] = set()
     if not block:
-        for lo in range(0, len(keys), chunk):
-            m = process.cdist(keys[lo:lo + chunk], keys, scorer=fuzz.ratio, score_cutoff=threshold,
-                              workers=-1, dtype=np.uint8)
-            for i, j in zip(*np.nonzero(m), strict=True):
-                a, b = lo + int(i), int(j)
-                if a < b:
-                    pairs.add((a, b))
+        _cdist_pairs(keys, list(range(len(keys))), threshold, chunk, pairs)
         return pairs
     blocks: dict[str, list[int]] = defaultdict(list)
     for i, k in enumerate(keys):
         blocks["^" + k[:2]].append(i)
         blocks["$" + k[-2:]].append(i)
     for members in blocks.values():
-        if len(members) < 2:
-            continue
-        sub = [keys[i] for i in members]
-        for lo in range(0, len(sub), chunk):
-            m = process.cdist(sub[lo:lo + chunk], sub, scorer=fuzz.ratio, score_cutoff=threshold,
-                              workers=-1, dtype=np.uint8)
-            for i, j in zip(*np.nonzero(m), strict=True):
-                a, b = members[lo + int(i)], members[int(j)]
-                if a < b:
-                    pairs.add((a, b))
+        if len(members) > 1:
+            _cdist_pairs([keys[i] for i in members], members, threshold, chunk, pairs)
     return pairs
 
 
 @dataclass
 class Mention:
+    """One company string the LLM returned, with what it said the company is called and the
+    source's ticker for the headline (the only evidence that joins a ticker to a name)."""
+
     surface: str
     normalized: str | None = None
     stock_symbol: str | None = None
@@ -112,52 +161,90 @@ class Mention:
 
 @dataclass
 class Clustering:
-    """Surface form -> cluster id, and what each cluster holds."""
+    """Surface form -> cluster id, and what each cluster holds (surface form -> mentions)."""
 
     cluster_of: dict[str, str]
     representative: dict[str, str]
     members: dict[str, Counter] = field(default_factory=dict)
 
     def sizes(self) -> list[tuple[str, int]]:
+        """(cluster id, mentions), largest first."""
         return sorted(((c, sum(m.values())) for c, m in self.members.items()),
                       key=lambda x: (-x[1], x[0]))
 
+    def merged(self) -> list[tuple[str, list[str]]]:
+        """Clusters that join different surface forms, largest first: what to eyeball."""
+        return [(c, sorted(s for s, n in self.members[c].items() if n))
+                for c, _ in self.sizes() if sum(1 for n in self.members[c].values() if n) > 1]
 
-def cluster_mentions(mentions: Iterable[Mention], threshold: float = 85,
-                     block: bool = True) -> Clustering:
-    """Group mentions into company clusters (see the module docstring for the rules)."""
+
+def _joins(mentions: Iterable[Mention], join_normalized: bool
+           ) -> tuple[Counter[str], list[tuple[str, str]]]:
+    """Surface counts, and (surface, name) pairs the evidence says are the same company."""
     counts: Counter[str] = Counter()
-    ticker_names: list[tuple[str, str]] = []
+    joins: list[tuple[str, str]] = []
     for m in mentions:
         counts[m.surface] += 1
-        if m.normalized and is_ticker(m.surface) and m.stock_symbol and \
-                m.surface.upper() == m.stock_symbol.upper() and m.normalized != m.surface:
-            ticker_names.append((m.surface, m.normalized))
-    for _, norm in ticker_names:
-        counts.setdefault(norm, 0)
+        if not m.normalized or m.normalized == m.surface:
+            continue
+        ticker_ok = is_ticker(m.surface) and bool(m.stock_symbol) and \
+            m.surface.upper() == (m.stock_symbol or "").upper()
+        if ticker_ok or join_normalized:
+            joins.append((m.surface, m.normalized))
+    for _, norm in joins:
+        counts.setdefault(norm, 0)  # a node, but never counted as a mention
+    return counts, joins
+
+
+def _join_prefixes(keys: list[str], idx: dict[str, int], uf: UnionFind) -> None:
+    """Rule 3: a key joins the keys it is a prefix of, when those are a single company.
+
+    ``keys`` is sorted, so the keys starting with ``k`` are one contiguous range; the scan
+    stops at the second company found, so a common word costs little.
+    """
+    for k in sorted(keys, key=lambda k: (-len(k), k)):
+        single = " " not in k
+        if single and k in GENERIC:
+            continue
+        own = uf.find(idx[k])
+        target = None
+        for j in range(bisect_right(keys, k), bisect_left(keys, k + "\uffff")):
+            longer = keys[j]
+            if single and longer[len(k)] != " ":
+                continue  # "analog" does not start "analogic"
+            r = uf.find(idx[longer])
+            if r == own or r == target:
+                continue
+            if target is not None:
+                target = None  # two companies: ambiguous
+                break
+            target = r
+        else:
+            if target is not None:
+                uf.union(own, target)
+
+
+def cluster_mentions(mentions: Iterable[Mention], threshold: float = 85, block: bool = True,
+                     join_normalized: bool = False) -> Clustering:
+    """Group mentions into company clusters (see the module docstring for the rules)."""
+    counts, joins = _joins(mentions, join_normalized)
     surfaces = sorted(counts)
-    keys_of = {s: (s if is_ticker(s) else name_key(s)) for s in surfaces}
+    keys_of = {s: name_key(s) for s in surfaces}
     uniq = sorted(set(keys_of.values()))
     idx = {k: i for i, k in enumerate(uniq)}
     uf = UnionFind(len(uniq))
-    long_keys = [k for k in uniq if len(k) >= 4 and not is_ticker(k)]
-    for a, b in fuzzy_pairs(long_keys, threshold, block):
-        uf.union(idx[long_keys[a]], idx[long_keys[b]])
-    heads: dict[str, list[str]] = defaultdict(list)
-    for k in long_keys:
-        words = k.split()
-        if len(words) > 1:
-            heads[words[0]].append(k)
-    for k in long_keys:
-        if " " not in k and k not in GENERIC:
-            for longer in heads.get(k, []):
-                uf.union(idx[k], idx[longer])
-    for ticker, norm in ticker_names:
-        uf.union(idx[keys_of[ticker]], idx[keys_of[norm]])
+    named = {keys_of[s] for s in surfaces if not is_ticker(s)}
+    long_keys = [k for k in uniq if len(k) >= 4 and k in named]
+    for a, b in sorted(fuzzy_pairs(long_keys, threshold, block)):
+        if fuzzy_join_ok(long_keys[a], long_keys[b], threshold):
+            uf.union(idx[long_keys[a]], idx[long_keys[b]])
+    for surface, norm in joins:
+        uf.union(idx[keys_of[surface]], idx[keys_of[norm]])
+    _join_prefixes(long_keys, idx, uf)
     groups: dict[int, Counter] = defaultdict(Counter)
     for s in surfaces:
         groups[uf.find(idx[keys_of[s]])][s] += counts[s]
-    ordered = sorted(groups.values(), key=lambda c: (-sum(c.values()), c.most_common(1)[0][0]))
+    ordered = sorted(groups.values(), key=lambda c: (-sum(c.values()), min(c)))
     cluster_of, rep, members = {}, {}, {}
     for n, c in enumerate(ordered):
         cid = f"c{n:05d}"

@@ -76,6 +76,12 @@ class ResultStore:
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
         self._write_atomic(self._p("results", f"{bid}.jsonl"), data)
 
+    def discard_results(self, bid: str) -> None:
+        """Drop a batch's shard written by an earlier attempt that this attempt supersedes."""
+        path = self._p("results", f"{bid}.jsonl")
+        if self.fs.exists(path):
+            self.fs.rm(path)
+
     def iter_results(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.fs.glob(self._p("results", "*.jsonl"))):
             with self.fs.open(path, "rt", encoding="utf-8") as f:
@@ -97,6 +103,13 @@ class ResultStore:
             "task": task, "kwargs": kwargs or {},
         }
         self._write_atomic(self._p("dead", f"{bid}.json"), json.dumps(entry).encode())
+
+    def discard_dead(self, bid: str) -> None:
+        """Drop a batch's dead letter written by an earlier attempt that this attempt superseded
+        (else a headline that failed then, and succeeded on redelivery, is both)."""
+        path = self._p("dead", f"{bid}.json")
+        if self.fs.exists(path):
+            self.fs.rm(path)
 
     def iter_dead(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.fs.glob(self._p("dead", "*.json"))):

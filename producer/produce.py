@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from celery import Celery
 
 from common.ledger import RunLedger
 from common.records import InvalidRecord, make_headline
 from common.settings import Settings
 from common.store import ResultStore, batch_id
+from producer.sources import BAD_ROW
 
 ANNOTATE_TASK = "tickertag.annotate.batch"
 CURATE_TASK = "tickertag.curate.run"
@@ -38,12 +40,19 @@ class ProduceReport:
     rejected_examples: list[str] = field(default_factory=list)
 
 
+# Celery's default publish retry gives up after ~1 s, shorter than a Redis restart (AOF load
+# included): a producer would die mid-run. A batch published twice is harmless (its outcome is
+# recorded once per batch id), so publishing is retried for about a minute.
+PUBLISH_RETRY = {"max_retries": 40, "interval_start": 0.2, "interval_step": 0.5,
+                 "interval_max": 2.0}
+
+
 def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict],
                task: str = ANNOTATE_TASK, kwargs: dict | None = None) -> None:
     """One batch to its queue (``tickertag.<queue>.<what>`` names the queue)."""
     queue = task.split(".")[1]
     app.send_task(task, args=[run_id, bid, headlines], kwargs=kwargs or {}, queue=queue,
-                  routing_key=queue)
+                  routing_key=queue, retry=True, retry_policy=PUBLISH_RETRY)
 
 
 def maybe_finalize(app: Celery, ledger: RunLedger, settings: Settings) -> bool:
@@ -71,8 +80,23 @@ class Producer:
         self.on_progress = on_progress
         self.report = ProduceReport()
 
-    def _wait_for_room(self) -> None:
-        while self.ledger.in_flight() >= self.s.max_batches_in_flight:
+    def _wait_for_room(self, outage_s: float = 120.0) -> None:
+        """Block while the broker holds ``max_batches_in_flight`` batches.
+
+        The producer spends most of a long run here, so this is where a Redis restart finds it:
+        a connection error is waited out (up to ``outage_s``) instead of killing the producer,
+        which would leave the run unfinished until someone reruns it.
+        """
+        down_since: float | None = None
+        while True:
+            try:
+                if self.ledger.in_flight() < self.s.max_batches_in_flight:
+                    return
+                down_since = None
+            except (redis.ConnectionError, redis.TimeoutError):
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > outage_s:
+                    raise
             time.sleep(0.2)
 
     def _flush(self, buf: list[dict]) -> None:
@@ -106,6 +130,8 @@ class Producer:
         for i, row in enumerate(rows, start=1):
             self.report.rows += 1
             try:
+                if row.get(BAD_ROW):
+                    raise InvalidRecord(f"{source_name}#{i}", "row", str(row[BAD_ROW]))
                 h = make_headline(row, record=f"{source_name}#{i}")
             except InvalidRecord as e:
                 self.report.rejected += 1

@@ -1,12 +1,16 @@
 """Where headlines come from: the Hub (FNSPID, streamed) or local CSV / JSONL / Parquet files.
 
-Everything goes through `datasets` streaming, so a 900k-row source is never held in memory and
-the Hub and local paths behave the same. Rows come out as plain dicts with ``title``, ``date``
-and ``stock_symbol``; validation happens in ``common.records.make_headline``.
+Everything is streamed, so a 900k-row source is never held in memory: the Hub, JSONL and Parquet
+through `datasets`, local CSV through the ``csv`` module (pandas, under `datasets`, skips a row
+with too many fields with only a warning: a silently lost record). Rows come out as plain dicts
+with ``title``, ``date`` and ``stock_symbol``; validation happens in
+``common.records.make_headline``. A CSV row that cannot be mapped onto the header carries
+``BAD_ROW`` (the reason) instead, and the producer rejects it as a counted, explained record.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ TITLE_FIELDS = ("title", "Article_title", "headline", "text")
 DATE_FIELDS = ("date", "Date")
 SYMBOL_FIELDS = ("stock_symbol", "Stock_symbol", "symbol", "ticker")
 _BUILDERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+BAD_ROW = "_bad_row"  # set on a row that does not fit the CSV header; value: why
 
 
 def _pick(row: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -28,6 +33,8 @@ def _pick(row: dict[str, Any], names: tuple[str, ...]) -> Any:
 def normalise_row(row: dict[str, Any]) -> dict[str, Any]:
     """Map a source's column names onto title / date / stock_symbol (missing stays missing)."""
     out: dict[str, Any] = {}
+    if BAD_ROW in row:  # keep the reason and the raw line for rejected.jsonl
+        out[BAD_ROW], out["raw"] = row[BAD_ROW], row.get("raw")
     title = _pick(row, TITLE_FIELDS)
     if title is not None or any(n in row for n in TITLE_FIELDS):
         out["title"] = title
@@ -45,6 +52,27 @@ def is_benzinga(row: dict[str, Any]) -> bool:
     return False
 
 
+def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a local CSV as header -> text. Never dies on a stray byte (replaced) or a huge
+    field (rejected later, with its length); a row whose field count differs from the header's
+    is yielded with ``BAD_ROW`` set, since its fields cannot be trusted to be in their columns.
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            return
+        for fields in reader:
+            if not fields:  # a blank line is not a record
+                continue
+            if len(fields) != len(header):
+                yield {BAD_ROW: f"line {reader.line_num}: {len(fields)} fields, header has "
+                                f"{len(header)}", "raw": ",".join(fields)[:500]}
+                continue
+            yield dict(zip(header, fields, strict=True))
+
+
 def iter_source(source: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Stream rows of ``source``: ``hub:<dataset id>`` or a local file path."""
     from datasets import load_dataset
@@ -59,14 +87,10 @@ def iter_source(source: str, limit: int | None = None) -> Iterator[dict[str, Any
         builder = _BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise ValueError(f"unsupported source type {path.suffix!r}: use .csv, .jsonl, .parquet")
-        kwargs: dict[str, Any] = {}
         if builder == "csv":
-            # Keep every column as text and never die on a stray byte: bad rows become
-            # per-record errors downstream, not a crashed producer.
-            kwargs = {"encoding_errors": "replace", "keep_default_na": False, "na_filter": False,
-                      "on_bad_lines": "warn"}
-        ds = load_dataset(builder, data_files=str(path), split="train", streaming=True, **kwargs)
-        rows = iter(ds)
+            rows = _iter_csv(path)
+        else:
+            rows = iter(load_dataset(builder, data_files=str(path), split="train", streaming=True))
     for i, row in enumerate(rows):
         if limit is not None and i >= limit:
             return

@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
+from worker_env import settings_env  # noqa: E402
+
 from common.services import (  # noqa: E402
     ManagedProcess,
     ensure_redis,
@@ -74,20 +76,6 @@ def make_settings(redis_url: str, tmp_path: Path, run_id: str) -> Callable[..., 
         return Settings(**base)
 
     return make
-
-
-def settings_env(s: Settings) -> dict[str, str]:
-    """The environment a worker process needs to share a test's settings."""
-    return {
-        "TICKERTAG_REDIS_URL": s.redis_dsn(), "TICKERTAG_RESULTS_DIR": s.results_dir,
-        "TICKERTAG_LLM_BASE_URL": s.llm_base_url, "TICKERTAG_LLM_MODEL": s.llm_model,
-        "TICKERTAG_MAX_RETRIES": str(s.max_retries), "TICKERTAG_BACKOFF_BASE_S": str(s.backoff_base_s),
-        "TICKERTAG_BACKOFF_MAX_S": str(s.backoff_max_s),
-        "TICKERTAG_REQUEST_TIMEOUT_S": str(s.request_timeout_s),
-        "TICKERTAG_VISIBILITY_TIMEOUT_S": str(s.visibility_timeout_s),
-        "TICKERTAG_CONCURRENCY": str(s.concurrency),
-        "TICKERTAG_RESPONSE_FORMAT": s.response_format,
-    }
 
 
 @pytest.fixture

@@ -26,12 +26,15 @@ _MARK = re.compile(r"#(429|500|timeout)x(\d+)")
 
 class FakeLLM:
     def __init__(self, latency: float = 0.0, slow_s: float = 30.0, error_rate: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, latency_max: float = 0.0) -> None:
         self.latency, self.slow_s = latency, slow_s
+        # latency_max > latency: each answer takes uniform(latency, latency_max) (soak realism)
+        self.latency_max = latency_max
         # random faults for soak runs: a share of calls gets 429 / 500 / a timeout / bad JSON
         self.error_rate = error_rate
         self.rng = random.Random(seed)
         self.calls: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()  # injected faults by kind, read through /admin
         self.total_calls = 0
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,11 +63,14 @@ class FakeLLM:
         self.total_calls += 1
         self.calls[text] += 1
         n = self.calls[text]
-        if self.latency:
+        if self.latency_max > self.latency:
+            await asyncio.sleep(self.rng.uniform(self.latency, self.latency_max))
+        elif self.latency:
             await asyncio.sleep(self.latency)
         if self.error_rate and self.rng.random() < self.error_rate:
             kind = self.rng.choice(["429", "500", "timeout", "badjson"])
             if kind == "badjson":
+                self.faults["badjson"] += 1
                 return web.json_response(self._completion('{"result": ["'))
             return await self._fault(kind)
         for kind, count in _MARK.findall(text):
@@ -75,12 +81,16 @@ class FakeLLM:
         if "#timeout" in text and not _MARK.search(text):
             return await self._fault("timeout")
         if "#400" in text:
+            self.faults["400"] += 1
             return web.json_response({"error": "bad request"}, status=400)
         if "#badjson" in text:
+            self.faults["badjson"] += 1
             content = '{"result": ["Apple", '
         elif "#schema" in text:
+            self.faults["schema"] += 1
             content = json.dumps({"companies": ["Apple"]})
         elif "#halluc" in text:
+            self.faults["halluc"] += 1
             content = json.dumps({"result": ["Nonexistent Corp"] + json.loads(
                 self.good_answer(text))["result"], "normalized_result": []})
         else:
@@ -88,6 +98,7 @@ class FakeLLM:
         return web.json_response(self._completion(content))
 
     async def _fault(self, kind: str) -> web.Response:
+        self.faults[kind] += 1
         if kind == "429":
             return web.json_response({"error": "rate limited"}, status=429,
                                      headers={"Retry-After": "1"})
@@ -97,13 +108,16 @@ class FakeLLM:
         return web.json_response(self._completion("{}"))
 
     async def admin(self, request: web.Request) -> web.Response:
-        """POST {"latency": s, "error_rate": p} changes behaviour at run time; GET reads counters."""
+        """POST {"latency": s, "latency_max": s, "error_rate": p} changes behaviour at run time;
+        GET reads counters (calls, injected faults by kind)."""
         if request.method == "POST":
             body = await request.json()
             self.latency = float(body.get("latency", self.latency))
+            self.latency_max = float(body.get("latency_max", self.latency_max))
             self.error_rate = float(body.get("error_rate", self.error_rate))
-        return web.json_response({"latency": self.latency, "error_rate": self.error_rate,
-                                  "total_calls": self.total_calls})
+        return web.json_response({"latency": self.latency, "latency_max": self.latency_max,
+                                  "error_rate": self.error_rate, "total_calls": self.total_calls,
+                                  "faults": dict(self.faults)})
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "fake"}]})
@@ -150,10 +164,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=8099)
     ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--latency-max", type=float, default=0.0,
+                    help="answer after uniform(latency, latency-max) seconds when larger")
     ap.add_argument("--error-rate", type=float, default=0.0)
     ap.add_argument("--slow-s", type=float, default=30.0)
     a = ap.parse_args()
-    f = FakeLLM(latency=a.latency, error_rate=a.error_rate, slow_s=a.slow_s).start(a.port)
+    f = FakeLLM(latency=a.latency, error_rate=a.error_rate, slow_s=a.slow_s,
+                latency_max=a.latency_max).start(a.port)
     print(f"fake LLM on {f.url}", flush=True)
     while True:
         time.sleep(3600)

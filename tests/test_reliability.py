@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import redis
-from conftest import settings_env
 from test_pipeline import accounted, wait_done
+from worker_env import settings_env
 
 from common.ledger import RunLedger
 from common.services import ManagedProcess, free_port, redis_server_binary, wait_until
@@ -32,7 +32,9 @@ def test_killed_producer_resumes_without_loss_or_duplicates(fake_llm, make_setti
     prod = ManagedProcess("producer", [sys.executable, "-m", "tickertag", "produce", str(src),
                                        "--run", s.run_id], tmp_path / "producer.log", env=env)
     ledger = RunLedger.from_url(s.redis_dsn(), s.run_id)
-    wait_until(lambda: ledger.pending_batches(), 60, "a pending batch", prod)
+    # the 3rd batch claimed and blocked (not the 1st caught between its claim and its send)
+    wait_until(lambda: ledger.pending_batches() and ledger.stats()["batches_enqueued"] == 2, 60,
+               "a pending batch", prod)
     prod.kill()
     assert ledger.stats()["batches_enqueued"] == 2
     workers(s)

@@ -1,14 +1,54 @@
-"""CLI for curation: ``tickertag curate RUN``."""
+"""CLI for curation: ``tickertag curate RUN`` (the same plain function the queue task runs)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 console = Console()
+T = TypeVar("T")
+
+
+def _progress_tracker(progress: Progress):
+    """A ``track`` for curate_run: one counting bar per pass (the total is not known)."""
+
+    def track(it: Iterable[T], desc: str) -> Iterable[T]:
+        task = progress.add_task(desc, total=None)
+        for x in it:
+            progress.advance(task)
+            yield x
+        progress.update(task, total=progress.tasks[task].completed)
+
+    return track
+
+
+def print_report(rep: dict[str, Any]) -> None:
+    """The run's numbers, the largest clusters and examples of merged names, as rich tables."""
+    t = Table(title=f"curated run {rep['run_id']}", show_header=False)
+    for k in ("results", "valid", "with_company", "mentions", "clusters", "clusters_in_splits",
+              "outside_splits", "sampled", "seconds"):
+        t.add_row(k, f"{rep[k]:,}" if isinstance(rep[k], int) else str(rep[k]))
+    for k, v in rep["splits"].items():
+        t.add_row(f"split {k}", f"{v:,}")
+    t.add_row("left out (invalid spans)", str(len(rep["invalid_spans"])))
+    console.print(t)
+    top = Table(title="largest clusters")
+    top.add_column("representative")
+    top.add_column("mentions", justify="right")
+    for name, n in rep["largest"]:
+        top.add_row(name, f"{n:,}")
+    console.print(top)
+    merged = Table(title="examples of merged names")
+    merged.add_column("representative")
+    merged.add_column("surface forms")
+    for name, forms in rep["merged_examples"]:
+        merged.add_row(name, ", ".join(forms))
+    console.print(merged)
 
 
 def curate(
@@ -17,33 +57,33 @@ def curate(
     fraction: Annotated[float, typer.Option(help="Share of each company cluster's headlines.")
                         ] = 0.05,
     empty_fraction: Annotated[float, typer.Option(help="Share of no-company headlines.")] = 0.05,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    split: Annotated[list[str] | None, typer.Option(
+        help="NAME=FIRST-LAST year range, repeatable; default train=2010-2016 "
+             "valid=2017-2018 test=2019-2020.")] = None,
+    join_normalized: Annotated[bool, typer.Option(
+        help="Also join every mention with the LLM's normalized name for it.")] = False,
 ) -> None:
     """Cluster company names, sample for review, split by year, export training sets."""
-    from common.sampling import SampleOptions
+    from common.sampling import SampleOptions, parse_split
     from common.settings import get_settings
     from workers.curate import curate_run
 
-    opts = SampleOptions(threshold=threshold, company_fraction=fraction,
-                         empty_fraction=empty_fraction, seed=seed)
-    with console.status("clustering and sampling..."):
-        rep = curate_run(run, opts, get_settings())
-    t = Table(title=f"curated run {run}", show_header=False)
-    for k in ("results", "valid", "with_company", "mentions", "clusters", "sampled",
-              "outside_splits", "seconds"):
-        t.add_row(k, str(rep[k]))
-    for k, v in rep["splits"].items():
-        t.add_row(f"split {k}", str(v))
-    console.print(t)
-    top = Table(title="largest clusters")
-    top.add_column("representative")
-    top.add_column("mentions", justify="right")
-    for name, n in rep["largest"]:
-        top.add_row(name, str(n))
-    console.print(top)
-    console.print(f"written to {rep['output']} (cluster_report.md, {{train,valid,test}}.jsonl, "
-                  "hf/, gliner/, spanmarker/)")
+    try:
+        extra = {"splits": dict(parse_split(s) for s in split)} if split else {}
+        opts = SampleOptions(threshold=threshold, company_fraction=fraction,
+                             empty_fraction=empty_fraction, seed=seed,
+                             join_normalized=join_normalized, **extra)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), console=console, transient=True) as progress:
+        rep = curate_run(run, opts, get_settings(), track=_progress_tracker(progress))
+    print_report(rep)
+    console.print(f"written to {rep['output']} (cluster_report.md, clusters.jsonl, report.json, "
+                  "{train,valid,test}.jsonl, hf/, gliner/, spanmarker/)")
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``curate`` to the ``tickertag`` command."""
     app.command()(curate)

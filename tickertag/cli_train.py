@@ -1,8 +1,10 @@
-"""CLI for training and evaluation: train, evaluate, predict, baseline."""
+"""CLI for training and evaluation: train, train-status, evaluate, predict, baseline, report,
+learning-curve. Thin shells: the work is in ``training/`` (and ``workers/train.py`` for --submit)."""
 
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,45 +15,90 @@ from rich.table import Table
 console = Console()
 
 
+class ModelKind(StrEnum):
+    gliner = "gliner"
+    spanmarker = "spanmarker"
+
+
+class BaselineKind(StrEnum):
+    gazetteer = "gazetteer"
+    spacy = "spacy"
+
+
 def train(
-    kind: Annotated[str, typer.Argument(help="gliner | spanmarker")],
-    config: Annotated[Path | None, typer.Option(help="TOML/YAML/JSON training config.")] = None,
-    train_file: Annotated[list[str] | None, typer.Option("--train", help="Training JSONL "
-                                                          "(repeatable).")] = None,
-    valid: Annotated[str | None, typer.Option(help="Validation JSONL (selects the epoch).")] = None,
-    output: Annotated[str | None, typer.Option(help="Model directory to write.")] = None,
-    base: Annotated[str | None, typer.Option(help="Start point: local:minilm, a hub id or a "
-                                             "directory.")] = None,
-    epochs: Annotated[int | None, typer.Option()] = None,
-    batch_size: Annotated[int | None, typer.Option()] = None,
-    learning_rate: Annotated[float | None, typer.Option("--lr")] = None,
-    max_train: Annotated[int | None, typer.Option(help="Use a seeded subset of N headlines.")] = None,
-    resume: Annotated[bool, typer.Option(help="Resume from the last checkpoint.")] = False,
+    kind: Annotated[ModelKind, typer.Argument(help="Model family to fine-tune.")],
+    config: Annotated[Path | None, typer.Option(help="TOML/YAML/JSON TrainConfig file; options "
+                                                "given here override it.")] = None,
+    train_file: Annotated[list[str] | None, typer.Option(
+        "--train", help="Training JSONL (repeatable; each headline once, first file wins).")] = None,
+    valid: Annotated[str | None, typer.Option(help="Validation JSONL (selects the epoch and "
+                                              "the threshold).")] = None,
+    output: Annotated[str | None, typer.Option(help="Model directory to write "
+                                               "(default models/<kind>).")] = None,
+    base: Annotated[str | None, typer.Option(help="Start point: local:minilm (offline), a hub "
+                                             "id or a directory.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Per-device batch size.")] = None,
+    learning_rate: Annotated[float | None, typer.Option("--lr", help="Encoder learning rate.")
+                             ] = None,
+    max_train: Annotated[int | None, typer.Option(help="Use a seeded subset of N headlines.")
+                         ] = None,
+    resume: Annotated[bool, typer.Option(help="Resume from the last epoch checkpoint in "
+                                         "OUTPUT/checkpoints.")] = False,
+    submit: Annotated[bool, typer.Option(help="Send the job to the train queue instead of "
+                                         "running it here.")] = False,
+    run_id: Annotated[str | None, typer.Option(help="Run id for --submit; one job per run id, "
+                                               "progress shown by train-status.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (1 is faster on a "
+                                                "busy shared machine).")] = None,
 ) -> None:
     """Fine-tune a compact NER model on labelled headlines (CPU or CUDA, whichever is here)."""
     from training.config import TrainConfig
 
-    if kind not in ("gliner", "spanmarker"):
-        raise typer.BadParameter("kind must be gliner or spanmarker")
-    cfg = TrainConfig.from_file(config, kind=kind, train=train_file, valid=valid, output=output,
-                                base=base, epochs=epochs, batch_size=batch_size,
+    cfg = TrainConfig.from_file(config, kind=kind.value, train=train_file, valid=valid,
+                                output=output, base=base, epochs=epochs, batch_size=batch_size,
                                 learning_rate=learning_rate, max_train=max_train,
-                                resume=resume or None)
-    if output is None and (config is None or "output" not in Path(config).read_text()):
-        cfg.output = str(Path(cfg.output).parent / kind)
+                                resume=resume or None, torch_threads=threads)
+    if submit:
+        import uuid
+
+        from workers.train import train_run
+
+        rid = run_id or f"{cfg.kind}-{uuid.uuid4().hex[:8]}"
+        train_run.delay(rid, cfg.model_dump())
+        console.print(f"submitted {rid} to the train queue; progress: tickertag train-status {rid}")
+        return
     from training.runner import run_training
 
     manifest = run_training(cfg)
-    console.print(f"saved {cfg.output}: valid F1 {manifest.get('valid_f1')} at threshold "
-                  f"{manifest.get('threshold')} ({manifest['train_seconds']} s, "
-                  f"{manifest['device']})")
+    console.print(f"saved {cfg.output}: best epoch {manifest.get('best_epoch')}, valid F1 "
+                  f"{manifest.get('valid_f1')} at threshold {manifest.get('threshold')} "
+                  f"({manifest['train_seconds']} s on {manifest['device']})")
+
+
+def train_status(
+    run_id: Annotated[str, typer.Argument(help="Run id given to train --submit.")],
+) -> None:
+    """Show a queued training run's progress (status, epoch, valid F1) from Redis."""
+    import redis
+
+    from common.settings import get_settings
+    from workers.train import read_progress
+
+    client = redis.Redis.from_url(get_settings().redis_dsn(), decode_responses=True)
+    prog = read_progress(client, run_id)
+    if not prog:
+        raise typer.BadParameter(f"no training run {run_id!r}")
+    console.print_json(json.dumps(prog))
 
 
 def evaluate(
     gold: Annotated[Path, typer.Option(help="Gold JSONL with character spans.")],
     pred: Annotated[Path, typer.Option(help="Predicted JSONL (tickertag predict output).")],
-    errors: Annotated[int, typer.Option(help="Show this many error examples.")] = 10,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    errors: Annotated[int, typer.Option(help="List this many headlines with errors "
+                                        "(false positives / negatives).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as one JSON line.")
+                       ] = False,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CI.")] = 1000,
 ) -> None:
     """Entity-level micro P/R/F1 on exact character spans, with a bootstrap 95% CI."""
@@ -90,21 +137,23 @@ def predict(
 
 
 def baseline(
-    kind: Annotated[str, typer.Argument(help="gazetteer | spacy")],
+    kind: Annotated[BaselineKind, typer.Argument(help="gazetteer (names + tickers from training "
+                                                 "data) or spacy (zero-shot ORG).")],
     output: Annotated[str, typer.Option(help="Model directory to write.")],
     train_file: Annotated[list[str] | None, typer.Option("--train", help="Training JSONL for "
-                                                          "the gazetteer.")] = None,
+                                                          "the gazetteer (repeatable).")] = None,
+    min_precision: Annotated[float, typer.Option(help="Gazetteer: keep a name only if it is "
+                                                 "labelled this often where it occurs.")] = 0.5,
 ) -> None:
-    """Build a baseline model directory (gazetteer from training data, or spaCy ORG)."""
+    """Build a baseline model directory that `predict --model DIR` and `report` accept."""
     from common.settings import LABELED_DIR
     from training.baselines import build_gazetteer, build_spacy
 
-    if kind == "gazetteer":
-        m = build_gazetteer(train_file or [str(LABELED_DIR / "benzinga_gold_train.jsonl")], output)
-    elif kind == "spacy":
-        m = build_spacy(output)
+    if kind is BaselineKind.gazetteer:
+        m = build_gazetteer(train_file or [str(LABELED_DIR / "benzinga_gold_train.jsonl")], output,
+                            min_precision)
     else:
-        raise typer.BadParameter("kind must be gazetteer or spacy")
+        m = build_spacy(output)
     console.print(f"wrote {output}: {m}")
 
 
@@ -155,6 +204,7 @@ def register(app: typer.Typer) -> None:
     app.command()(report)
     app.command("learning-curve")(learning_curve)
     app.command()(train)
+    app.command("train-status")(train_status)
     app.command()(evaluate)
     app.command()(predict)
     app.command()(baseline)

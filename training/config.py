@@ -1,48 +1,84 @@
-"""Training configuration: a TOML / YAML / JSON file (``--config``) plus CLI overrides."""
+"""Training configuration: a TOML / YAML / JSON file (``--config``) plus CLI overrides.
+
+The whole config is saved in the model directory's ``tickertag.json``, so a model says how it
+was made. Defaults are the recipes that worked on this project's data (``training/RESULTS.md``);
+settings left unset (``None``) take the per-kind default, because GLiNER and SpanMarker want
+different learning rates and epoch counts on the same encoder.
+"""
 
 from __future__ import annotations
 
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.settings import LABELED_DIR, REPO_ROOT
+
+Kind = Literal["gliner", "spanmarker"]
+
+# What worked on the local MiniLM encoder, 2 CPU cores (shared/notes/models.md, RESULTS.md).
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gliner": {"epochs": 10, "learning_rate": 5e-5, "batch_size": 8},
+    # SpanMarker learns slower on this encoder (higher lr) and costs ~2x per epoch.
+    "spanmarker": {"epochs": 6, "learning_rate": 1e-4, "batch_size": 8},
+}
 
 
 class TrainConfig(BaseModel):
     """Everything that determines a training run (saved next to the model)."""
 
-    kind: Literal["gliner", "spanmarker"] = "gliner"
+    model_config = ConfigDict(extra="forbid")  # a typo in a config file is an error, not a no-op
+
+    kind: Kind = "gliner"
     # Start point: "local:minilm" (a fresh model on the packaged encoder, offline), a hub id
-    # (e.g. EmergentMethods/gliner_medium_news-v2.1, tomaarsen/span-marker-bert-base-orgs) or a
-    # local model directory.
+    # (e.g. urchade/gliner_small-v2.1, tomaarsen/span-marker-bert-base-orgs), an encoder id, or
+    # a local model directory.
     base: str = "local:minilm"
+    # Several files: each headline once, the first file that has it wins (gold before LLM).
     train: list[str] = Field(default_factory=lambda: [str(LABELED_DIR / "benzinga_gold_train.jsonl")])
     valid: str | None = str(LABELED_DIR / "benzinga_gold_valid.jsonl")
-    output: str = str(REPO_ROOT / "models" / "gliner")
+    output: str | None = None  # default models/<kind>
     max_train: int | None = None
     max_valid: int | None = None
-    epochs: int = 10
-    batch_size: int = 8
-    learning_rate: float = 5e-5
-    others_lr: float = 1e-4
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    others_lr: float = 1e-4  # GLiNER: span/prompt layers (randomly initialised) learn faster
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     focal_loss_alpha: float = 0.75
     focal_loss_gamma: float = 2.0
-    max_width: int = 12
+    max_width: int = 8  # longest span in words; the data's longest company name is 7 words
     max_len: int = 128
-    threshold: float = 0.5
+    entity_max_length: int = 8  # SpanMarker's max_width
+    model_max_length: int = 64  # SpanMarker: 64 subwords cover headlines at half the cost of 128
+    threshold: float = 0.5  # used to pick the epoch; the saved threshold is tuned on valid
     label: str = "company"  # the entity type GLiNER is prompted with
     seed: int = 42
     resume: bool = False
+    save_checkpoints: bool = True  # per-epoch trainer checkpoints, needed by ``resume``
+    # CPU threads for torch (None: torch's default, one per core). On a shared 2-core machine
+    # 1 thread was 3x faster per step than 2 while other processes ran (OpenMP threads wait
+    # for each other when a core is taken).
+    torch_threads: int | None = None
+
+    @model_validator(mode="after")
+    def _kind_defaults(self) -> TrainConfig:
+        for k, v in KIND_DEFAULTS[self.kind].items():
+            if getattr(self, k) is None:
+                setattr(self, k, v)
+        if self.output is None:
+            self.output = str(REPO_ROOT / "models" / self.kind)
+        return self
 
     @classmethod
-    def from_file(cls, path: str | Path | None, **overrides) -> TrainConfig:
-        data: dict = {}
+    def from_file(cls, path: str | Path | None, **overrides: Any) -> TrainConfig:
+        """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON file; non-None overrides
+        (the CLI's options) win over the file."""
+        data: dict[str, Any] = {}
         if path:
             p = Path(path)
             text = p.read_text()

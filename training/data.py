@@ -44,6 +44,31 @@ def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
                                ensure_ascii=False) + "\n")
 
 
+def read_training_rows(paths: list[str], valid_path: str | None = None) -> list[dict[str, Any]]:
+    """Rows of several labelled files, each headline once: the first file that has a text wins.
+
+    This is what lets ``--train gold.jsonl --train llm.jsonl`` add only the LLM-labelled
+    headlines the reviewed file lacks (the LLM file is a superset with weaker labels), and it
+    drops any headline that also appears in the validation file, so checkpoint selection never
+    sees a training headline.
+    """
+    seen: set[str] = set()
+    if valid_path:
+        seen.update(_norm(r["text"]) for r in read_jsonl(valid_path))
+    rows = []
+    for p in paths:
+        for r in read_jsonl(p):
+            k = _norm(r["text"])
+            if k not in seen:
+                seen.add(k)
+                rows.append(r)
+    return rows
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 def subset(rows: list[dict], n: int | None, seed: int = 0) -> list[dict]:
     """A seeded random subset (learning curves, CI-sized runs)."""
     if n is None or n >= len(rows):

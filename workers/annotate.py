@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
+from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
 from common.celery_app import app
@@ -126,14 +128,21 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings) 
         return {"batch_id": bid, "skipped": "already finished"}
     items = [Headline.model_validate(h) for h in headlines]
     outcome = aio.run(annotate_headlines(items, settings))
+    # The shard and the dead letter are both rewritten or removed: an earlier attempt of this
+    # batch (a retry, or a redelivery after the outcome was written but not recorded) may have
+    # left one of them, and a headline must end up in exactly one of the two.
     if outcome.results:
         store.write_results(bid, outcome.results)
+    else:
+        store.discard_results(bid)
     if outcome.failed:
         errs = {f"{e.kind}: {e}" for _, e in outcome.failed}
         store.write_dead(
             bid, [h for h, _ in outcome.failed], error="; ".join(sorted(errs))[:2000],
             error_type=outcome.failed[0][1].kind, attempts=settings.max_retries + 1,
         )
+    else:
+        store.discard_dead(bid)
     counts = outcome.counts()
     ledger.finish_batch(bid, counts, dead=bool(outcome.failed))
     maybe_finalize(app, ledger, settings)
@@ -142,11 +151,17 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings) 
 
 def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], exc: BaseException,
                             attempts: int, settings: Settings) -> None:
-    """The batch itself failed (not one call): keep all of it for ``tickertag requeue``."""
-    ResultStore(settings.results_dir, run_id).write_dead(
+    """The batch itself failed (not one call): keep all of it for ``tickertag requeue``.
+
+    A shard an earlier attempt wrote is dropped: the whole batch is dead now, and its requeued
+    copy would otherwise write the same result keys a second time.
+    """
+    store = ResultStore(settings.results_dir, run_id)
+    store.write_dead(
         bid, headlines, error=f"{type(exc).__name__}: {exc}"[:2000], error_type="task",
         attempts=attempts,
     )
+    store.discard_results(bid)
     ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
     ledger.finish_batch(bid, {"headlines_dead": len(headlines)}, dead=True)
     maybe_finalize(app, ledger, settings)
@@ -161,8 +176,21 @@ def annotate_batch(self, run_id: str, batch_id: str, headlines: list[dict]) -> d
     except Exception as exc:  # the batch as a whole broke: retry, then dead-letter
         if self.request.retries < self.max_retries:
             log.warning("batch %s failed (%s), retrying", batch_id, exc)
-            raise self.retry(exc=exc, countdown=min(60, 2 ** (self.request.retries + 1))) from exc
+            try:
+                raise self.retry(exc=exc, countdown=min(60, 2 ** (self.request.retries + 1))
+                                 ) from exc
+            except Reject as rej:
+                # Celery rejects *without* requeue when it cannot publish the retry (Redis
+                # restarting: "loading the dataset in memory"): with late acks the batch would be
+                # gone, counted in flight forever. Found by the soak. Hand it back instead; if
+                # the broker is still down the message stays unacked and the visibility timeout
+                # brings it back.
+                log.warning("batch %s: retry not published (%s), requeueing", batch_id, rej.reason)
+                raise Reject(rej.reason, requeue=True) from exc
         log.error("batch %s dead-lettered: %s", batch_id, exc)
-        dead_letter_whole_batch(run_id, batch_id, headlines, exc, self.request.retries + 1,
-                                settings)
+        try:
+            dead_letter_whole_batch(run_id, batch_id, headlines, exc, self.request.retries + 1,
+                                    settings)
+        except redis.RedisError as e:  # not recorded: redeliver rather than ack and forget
+            raise Reject(e, requeue=True) from exc
         return {"batch_id": batch_id, "dead": True, "error": str(exc)}

@@ -1,96 +1,191 @@
 """The ``curate`` queue: an annotated run -> clusters -> review sample -> year splits -> export.
 
 Started once when an annotation run completes (``producer.produce.maybe_finalize``) or by
-``tickertag curate RUN``. Only valid answers are curated; the output goes to
-``<results>/<run>/curated/``, with a cluster report to judge the threshold by.
+``tickertag curate RUN``. Only valid answers are curated. The run is read twice rather than
+held in memory: the first pass keeps a few facts per headline (date, mentions), enough to
+cluster and sample; the second pass fetches the full rows of the sampled headlines only.
+Output goes to ``<results>/<run>/curated/``: the splits, a cluster report to judge the
+threshold by (``cluster_report.md``), every surface form's cluster (``clusters.jsonl``) and
+the run's numbers (``report.json``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from common.celery_app import app
 from common.clustering import Clustering, Mention, cluster_mentions
 from common.export import export_splits
-from common.sampling import SampleOptions, sample_headlines, split_rows
+from common.sampling import SampleOptions, sample_headlines, split_of, split_rows
 from common.settings import Settings, get_settings
+from common.spans import _STRIP
 from common.store import ResultStore
+
+T = TypeVar("T")
+Track = Callable[[Iterable[T], str], Iterable[T]]
+
+
+def _no_track(it: Iterable[T], _desc: str) -> Iterable[T]:
+    return it
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What pass one keeps of a headline: enough to cluster and sample, a few dozen bytes."""
+
+    split: str | None
+    mentions: tuple[tuple[str, str | None], ...]  # (span text, normalized name)
+    stock_symbol: str | None
+
+
+def mentions_of(row: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
+    """Each entity's text with the LLM's normalized name for it. Spans were aligned from the
+    raw ``companies`` strings (stripped, maybe case-insensitively), so match them that way."""
+    comp = [str(c).strip(_STRIP).casefold() for c in row.get("companies") or []]
+    norms = row.get("normalized") or []
+    out = []
+    for e in row["entities"]:
+        j = comp.index(e["text"].casefold()) if e["text"].casefold() in comp else -1
+        out.append((e["text"], norms[j] if 0 <= j < len(norms) and norms[j] else None))
+    return tuple(out)
+
+
+def latest_rows(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Valid rows, the last one per headline id (a requeued batch may repeat a headline)."""
+    last: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        last[r["id"]] = r
+    return (r for r in last.values() if r.get("valid", True))
+
+
+def index_rows(rows: Iterable[dict[str, Any]], opts: SampleOptions) -> dict[str, Facts]:
+    """Pass one: headline id -> Facts for valid rows (the last row per id wins)."""
+    facts: dict[str, Facts] = {}
+    for r in rows:
+        if not r.get("valid", True):
+            facts.pop(r["id"], None)
+            continue
+        facts[r["id"]] = Facts(split_of(r.get("date"), opts.splits), mentions_of(r),
+                               r.get("stock_symbol"))
+    return facts
+
+
+def plan_sample(facts: dict[str, Facts], opts: SampleOptions
+                ) -> tuple[Clustering, set[str], dict[str, Any]]:
+    """Cluster every mention, then choose the headlines to review (no I/O)."""
+    cl = cluster_mentions((Mention(t, n, f.stock_symbol) for f in facts.values()
+                           for t, n in f.mentions), opts.threshold,
+                          join_normalized=opts.join_normalized)
+    clusters_of: dict[str, set[str]] = defaultdict(set)
+    empty: list[str] = []
+    for hid, f in facts.items():
+        if f.split is None:
+            continue  # outside every split: never reviewed, so never a candidate
+        cids = {cl.cluster_of[t] for t, _ in f.mentions}
+        for c in cids:
+            clusters_of[c].add(hid)
+        if not cids:
+            empty.append(hid)
+    chosen = sample_headlines(clusters_of, empty, opts.company_fraction, opts.empty_fraction,
+                              opts.seed)
+    stats = {"valid": len(facts), "mentions": sum(len(f.mentions) for f in facts.values()),
+             "with_company": sum(1 for f in facts.values() if f.mentions),
+             "clusters": len(cl.members), "clusters_in_splits": len(clusters_of),
+             "outside_splits": sum(1 for f in facts.values() if f.split is None),
+             "sampled": len(chosen)}
+    return cl, chosen, stats
+
+
+def label_row(row: dict[str, Any], cl: Clustering) -> dict[str, Any]:
+    """The row with each entity's cluster and representative, and the row's cluster ids."""
+    ents = [{**e, "cluster": cl.cluster_of[e["text"]],
+             "representative": cl.representative[cl.cluster_of[e["text"]]]}
+            for e in row["entities"]]
+    return {**row, "entities": ents, "clusters": sorted({e["cluster"] for e in ents})}
 
 
 def cluster_report(cl: Clustering, top: int = 25) -> str:
     """Markdown: how many clusters, the largest, and which different names were merged."""
     sizes = cl.sizes()
+    merged = cl.merged()
     lines = [f"# Cluster report\n\n{len(sizes)} clusters over {sum(n for _, n in sizes)} "
-             f"mentions; {sum(1 for c, _ in sizes if len(cl.members[c]) > 1)} clusters merge "
-             "more than one surface form.\n", "## Largest clusters\n",
+             f"mentions; {len(merged)} clusters merge more than one surface form.\n",
+             "## Largest clusters\n",
              "| cluster | representative | mentions | surface forms |", "|---|---|---:|---|"]
     for cid, n in sizes[:top]:
-        forms = ", ".join(f"{s} ({c})" for s, c in cl.members[cid].most_common(6))
+        forms = ", ".join(f"{s} ({c})" for s, c in cl.members[cid].most_common(6) if c)
         lines.append(f"| {cid} | {cl.representative[cid]} | {n} | {forms} |")
-    merged = [(c, m) for c, m in cl.members.items() if len(m) > 1]
     lines += ["\n## Examples of merged names\n"]
-    for cid, m in sorted(merged, key=lambda x: -sum(x[1].values()))[:top]:
-        lines.append(f"- **{cl.representative[cid]}**: " + ", ".join(sorted(m)))
+    for cid, forms in merged[:top]:
+        lines.append(f"- **{cl.representative[cid]}**: " + ", ".join(forms))
     return "\n".join(lines) + "\n"
+
+
+def write_clusters(cl: Clustering, path: Path) -> None:
+    """One line per cluster: id, representative, mentions and surface forms with counts."""
+    with open(path, "w", encoding="utf-8") as f:
+        for cid, n in cl.sizes():
+            f.write(json.dumps({"cluster": cid, "representative": cl.representative[cid],
+                                "mentions": n, "forms": dict(cl.members[cid].most_common())},
+                               ensure_ascii=False) + "\n")
 
 
 def curate_rows(rows: list[dict[str, Any]], opts: SampleOptions
                 ) -> tuple[dict[str, list[dict]], Clustering, dict[str, Any]]:
-    """Plain function behind the task: cluster, sample, split (no I/O)."""
-    valid = [r for r in rows if r.get("valid", True)]
-    mentions = []
-    for r in valid:
-        norms = r.get("normalized") or []
-        for i, e in enumerate(r["entities"]):
-            comp = r.get("companies") or []
-            norm = None
-            if e["text"] in comp:
-                j = comp.index(e["text"])
-                norm = norms[j] if j < len(norms) else None
-            mentions.append(Mention(e["text"], norm, r.get("stock_symbol")))
-            e.setdefault("_i", i)
-    cl = cluster_mentions(mentions, opts.threshold)
-    clusters_of: dict[str, set[str]] = defaultdict(set)
-    empty = []
-    for r in valid:
-        cids = sorted({cl.cluster_of[e["text"]] for e in r["entities"]})
-        r["clusters"] = cids
-        for e in r["entities"]:
-            e.pop("_i", None)
-        if cids:
-            for c in cids:
-                clusters_of[c].add(r["id"])
-        else:
-            empty.append(r["id"])
-    chosen = sample_headlines(clusters_of, empty, opts.company_fraction, opts.empty_fraction,
-                              opts.seed)
-    sample = [r for r in valid if r["id"] in chosen]
-    splits, outside = split_rows(sample, opts.splits)
-    stats = {"results": len(rows), "valid": len(valid), "mentions": len(mentions),
-             "clusters": len(cl.members), "sampled": len(sample), "outside_splits": outside,
-             "with_company": len(valid) - len(empty)}
-    return splits, cl, stats
+    """In-memory version of the two passes, for callers that already hold the rows."""
+    cl, chosen, stats = plan_sample(index_rows(rows, opts), opts)
+    sample = [label_row(r, cl) for r in latest_rows(rows) if r["id"] in chosen]
+    splits, _ = split_rows(sample, opts.splits)
+    return splits, cl, {"results": len(rows), **stats}
 
 
-def curate_run(run_id: str, opts: SampleOptions, settings: Settings) -> dict[str, Any]:
+def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = None,
+               settings: Settings | None = None, track: Track | None = None) -> dict[str, Any]:
+    """Curate one stored run and return its report (also written to ``report.json``).
+
+    ``track`` wraps the two passes over the results (the CLI passes a progress bar).
+    """
     t0 = time.time()
+    opts = options if isinstance(options, SampleOptions) else SampleOptions(**(options or {}))
+    settings = settings or get_settings()
+    track = track or _no_track
     store = ResultStore(settings.results_dir, run_id)
-    latest: dict[str, dict] = {}
-    for r in store.iter_results():
-        latest[r["id"]] = r  # one row per headline, whatever the redeliveries
-    splits, cl, stats = curate_rows(list(latest.values()), opts)
+    n_results = 0
+
+    def counted(it: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal n_results
+        for r in it:
+            n_results += 1
+            yield r
+
+    facts = index_rows(counted(track(store.iter_results(), "reading results")), opts)
+    cl, chosen, stats = plan_sample(facts, opts)
+    del facts
+    sample = [label_row(r, cl) for r in latest_rows(
+        r for r in track(store.iter_results(), "fetching the sample") if r["id"] in chosen)]
+    splits, _ = split_rows(sample, opts.splits)
     out = Path(store.url) / "curated"
-    counts = export_splits(splits, out)
-    (out / "cluster_report.md").write_text(cluster_report(cl))
-    return {"run_id": run_id, "output": str(out), **stats, "splits": counts,
-            "seconds": round(time.time() - t0, 2),
-            "largest": [(cl.representative[c], n) for c, n in cl.sizes()[:10]]}
+    out.mkdir(parents=True, exist_ok=True)
+    exported = export_splits(splits, out)
+    (out / "cluster_report.md").write_text(cluster_report(cl), encoding="utf-8")
+    write_clusters(cl, out / "clusters.jsonl")
+    report = {"run_id": run_id, "output": str(out), "options": opts.model_dump(),
+              "results": n_results, **stats, **exported,
+              "seconds": round(time.time() - t0, 2),
+              "largest": [(cl.representative[c], n) for c, n in cl.sizes()[:10]],
+              "merged_examples": [(cl.representative[c], forms[:6])
+                                  for c, forms in cl.merged()[:10]]}
+    (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    return report
 
 
 @app.task(name="tickertag.curate.run")
 def curate_task(run_id: str, options: dict | None = None) -> dict[str, Any]:
-    """Celery entry point (JSON arguments)."""
+    """Celery entry point: JSON arguments in, the JSON report out."""
     return curate_run(run_id, SampleOptions(**(options or {})), get_settings())

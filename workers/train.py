@@ -1,17 +1,27 @@
 """The ``train`` queue: long training jobs on GPU (or CPU) hosts.
 
-A job can outlive the broker's visibility timeout, and a late-acked message would then be
-redelivered and the job started again, in a loop. So this task acknowledges early
-(``acks_late=False``) and tracks its own state in Redis instead: a lock per run id (one job per
-run, whichever host picks it), and ``tt:train:<run_id>`` with progress, so ``tickertag status``
-and a second submission see that the job is running, done or failed.
+Start one job per worker: ``celery -A common.celery_app worker -Q train -c 1`` (prefetch is 1
+app-wide, so an idle host does not hold a second job it cannot start).
+
+A training job outlives the broker's visibility timeout. With the app's default late acks, the
+unacked message would be redelivered while the job still runs, and again after each timeout: a
+loop. So this task acknowledges on receipt (``acks_late=False``) and keeps its own state in
+Redis instead:
+
+- ``tt:train:<run_id>:lock``: one holder per run id, whichever host picks it up; a heartbeat
+  thread renews it while the job runs, so a dead host frees the run within ``LOCK_TTL_S``.
+- ``tt:train:<run_id>``: a hash with status (started / training / done / failed), epoch,
+  valid F1, host and timestamps (JSON values), for ``tickertag status`` and for resubmissions,
+  which skip a run that is running or done.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
+import uuid
 from typing import Any
 
 import redis
@@ -20,44 +30,68 @@ from common.celery_app import app
 from common.settings import get_settings
 from training.config import TrainConfig
 
-LOCK_TTL_S = 600  # refreshed by every progress update; a dead host frees the run within this
+LOCK_TTL_S = 120
+HEARTBEAT_S = 30
+# Delete the lock only if we still hold it (it may have expired and been taken by another host).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def progress_key(run_id: str) -> str:
     return f"tt:train:{run_id}"
 
 
-def train_job(run_id: str, config: dict[str, Any], client: redis.Redis) -> dict[str, Any]:
-    """Run one training job under a per-run lock, recording progress in Redis."""
-    lock_key = f"{progress_key(run_id)}:lock"
-    me = f"{socket.gethostname()}:{time.time():.0f}"
-    if not client.set(lock_key, me, nx=True, ex=LOCK_TTL_S):
+def read_progress(client: redis.Redis, run_id: str) -> dict[str, Any]:
+    """The run's progress hash, JSON-decoded (empty when the run is unknown)."""
+    return {k: json.loads(v) for k, v in client.hgetall(progress_key(run_id)).items()}
+
+
+def _heartbeat(client: redis.Redis, lock_key: str, token: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        if client.get(lock_key) == token:
+            client.expire(lock_key, LOCK_TTL_S)
+
+
+def train_job(run_id: str, config: dict[str, Any], client: redis.Redis,
+              force: bool = False) -> dict[str, Any]:
+    """Run one training job under a per-run lock, recording progress in Redis.
+
+    ``client`` must decode responses. A run already marked done is skipped unless ``force``.
+    """
+    key, lock_key = progress_key(run_id), f"{progress_key(run_id)}:lock"
+    cfg = TrainConfig(**config)  # validate before taking the lock
+    if not force and read_progress(client, run_id).get("status") == "done":
+        return {"run_id": run_id, "skipped": "already done"}
+    token = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+    if not client.set(lock_key, token, nx=True, ex=LOCK_TTL_S):
         return {"run_id": run_id, "skipped": f"already running on {client.get(lock_key)}"}
-    key = progress_key(run_id)
 
     def report(p: dict[str, Any]) -> None:
-        client.hset(key, mapping={k: json.dumps(v) for k, v in p.items()})
-        client.hset(key, "updated_at", time.time())
-        client.expire(lock_key, LOCK_TTL_S)
+        client.hset(key, mapping={k: json.dumps(v) for k, v in {**p, "updated_at": time.time()}.items()})
 
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(client, lock_key, token, stop), daemon=True)
+    beat.start()
     try:
-        report({"status": "started", "host": socket.gethostname(), "config": config})
+        report({"status": "started", "host": socket.gethostname(), "started_at": time.time(),
+                "kind": cfg.kind, "output": cfg.output, "error": None})
         from training.runner import run_training
 
-        manifest = run_training(TrainConfig(**config), report)
-        report({"status": "done", "output": config.get("output"),
-                "valid_f1": manifest.get("valid_f1")})
-        return {"run_id": run_id, "output": config.get("output"),
-                "valid_f1": manifest.get("valid_f1")}
+        manifest = run_training(cfg, report)
+        result = {"run_id": run_id, "output": cfg.output, "valid_f1": manifest.get("valid_f1"),
+                  "threshold": manifest.get("threshold")}
+        report({"status": "done", **result})
+        return result
     except Exception as e:
         report({"status": "failed", "error": f"{type(e).__name__}: {e}"[:2000]})
         raise
     finally:
-        client.delete(lock_key)
+        stop.set()
+        client.eval(_RELEASE, 1, lock_key, token)
 
 
-@app.task(name="tickertag.train.run", acks_late=False, max_retries=0)
-def train_run(run_id: str, config: dict[str, Any]) -> dict[str, Any]:
+@app.task(name="tickertag.train.run", acks_late=False, reject_on_worker_lost=False, max_retries=0,
+          track_started=True)
+def train_run(run_id: str, config: dict[str, Any], force: bool = False) -> dict[str, Any]:
     """Celery entry point: ``config`` is a TrainConfig as a dict (JSON, no secrets)."""
     client = redis.Redis.from_url(get_settings().redis_dsn(), decode_responses=True)
-    return train_job(run_id, config, client)
+    return train_job(run_id, config, client, force)

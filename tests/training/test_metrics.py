@@ -29,3 +29,33 @@ def test_bootstrap_ci_brackets_f1_and_errors_listed():
     assert s.ci95[0] <= s.f1 <= s.ci95[1] and s.ci95[0] < s.ci95[1]
     assert len(s.errors) == 10 and s.errors[0]["false_positives"] == ["AB"]
     assert s.errors[0]["false_negatives"] == ["ABC"]
+
+
+def test_hand_made_edge_cases():
+    # nothing to find and nothing found is perfect, not 0/0
+    s = score([[], []], [[], []])
+    assert (s.precision, s.recall, s.f1) == (1.0, 1.0, 1.0)
+    # a wrong label is a false positive and a false negative
+    s = score([[sp(0, 5)]], [[sp(0, 5, "ORG")]])
+    assert (s.tp, s.fp, s.fn, s.f1) == (0, 1, 1, 0.0)
+    # predicting the same span twice counts it once
+    s = score([[sp(0, 5)]], [[sp(0, 5), sp(0, 5)]])
+    assert (s.tp, s.fp, s.fn) == (1, 0, 0)
+    # only false positives on a headline without companies: F1 0, whatever 0/0 recall means
+    s = score([[]], [[sp(0, 2)]])
+    assert (s.tp, s.fp, s.fn, s.precision, s.f1) == (0, 1, 0, 0.0, 0.0)
+    # micro, not macro: one big document dominates
+    s = score([[sp(i, i + 1) for i in range(0, 18, 2)], [sp(0, 1)]],
+              [[sp(i, i + 1) for i in range(0, 18, 2)], []])
+    assert (s.tp, s.fn) == (9, 1) and abs(s.recall - 0.9) < 1e-9
+
+
+def test_misaligned_inputs_raise_and_bootstrap_is_seeded():
+    import pytest
+
+    with pytest.raises(ValueError):
+        score([[]], [[], []])
+    gold = [[sp(0, 3)] for _ in range(30)]
+    pred = [[sp(0, 3)] if i % 3 else [] for i in range(30)]
+    a, b = score(gold, pred, bootstrap=100, seed=7), score(gold, pred, bootstrap=100, seed=7)
+    assert a.ci95 == b.ci95 and a.ci95[0] <= a.f1 <= a.ci95[1]

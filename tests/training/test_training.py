@@ -1,8 +1,10 @@
-"""CI-sized real training runs on the packaged MiniLM encoder, and the predict/evaluate CLIs."""
+"""CI-sized real training runs on the packaged MiniLM encoder (offline), the predict/evaluate
+CLIs, the baselines and the train queue's lock and progress."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from training.config import TrainConfig
 from training.inference import load_tagger
 
 TEST = str(LABELED_DIR / "benzinga_gold_test.jsonl")
+HEADLINE = "Mizuho Maintains Buy on Autodesk, Raises Price Target to $250"
 
 
 def cli():
@@ -24,6 +27,14 @@ def cli():
     return app
 
 
+def assert_spans_slice(texts: list[str], out: list) -> None:
+    assert len(out) == len(texts)
+    for t, spans in zip(texts, out, strict=True):
+        for s in spans:
+            assert t[s.start:s.end] == s.text and s.label == "Company" and 0 <= s.score <= 1
+        assert [s.start for s in spans] == sorted(s.start for s in spans)
+
+
 @pytest.fixture(scope="module")
 def gliner_dir(tmp_path_factory) -> Path:
     from training.runner import run_training
@@ -32,17 +43,24 @@ def gliner_dir(tmp_path_factory) -> Path:
     cfg = TrainConfig(kind="gliner", max_train=40, max_valid=20, epochs=1, output=str(out))
     m = run_training(cfg)
     assert m["kind"] == "gliner" and m["train_headlines"] == 40 and len(m["history"]) == 1
+    assert m["best_epoch"] == 1 and 0.0 <= m["valid_f1"] <= 1.0 and 0.1 <= m["threshold"] <= 0.9
+    assert not (out / "checkpoints").exists()  # a finished directory is just the model
     return out
 
 
 def test_gliner_saves_reloads_offline_and_predicts(gliner_dir):
-    assert (gliner_dir / "tickertag.json").exists()
+    from gliner import GLiNER
+
+    model = GLiNER.from_pretrained(str(gliner_dir), local_files_only=True)
+    ents = model.predict_entities(HEADLINE, ["company"], threshold=0.01)
+    assert all(HEADLINE[e["start"]:e["end"]] == e["text"] for e in ents)
     tagger = load_tagger(gliner_dir)
-    texts = ["Mizuho Maintains Buy on Autodesk, Raises Price Target to $250", ""]
+    texts = [HEADLINE, "", "Dow Falls 300 Points"]
     out = tagger.predict(texts, threshold=0.05)
-    assert len(out) == 2 and out[1] == []
-    for s in out[0]:
-        assert texts[0][s.start:s.end] == s.text and s.label == "Company" and 0 <= s.score <= 1
+    assert out[1] == [] and tagger.predict([]) == []
+    assert_spans_slice(texts, out)
+    # the tuned threshold is the default and lower thresholds only add spans
+    assert len(tagger.predict([HEADLINE])[0]) <= len(out[0])
 
 
 def test_predict_and_evaluate_cli_round_trip(gliner_dir, tmp_path):
@@ -60,44 +78,79 @@ def test_predict_and_evaluate_cli_round_trip(gliner_dir, tmp_path):
     for p in pred:
         for e in p["entities"]:
             assert set(e) == {"start", "end", "label", "text", "score"}
-            assert p["text"][e["start"]:e["end"]] == e["text"]
+            assert p["text"][e["start"]:e["end"]] == e["text"] and e["label"] == "Company"
     r = CliRunner().invoke(cli(), ["evaluate", "--gold", str(gold), "--pred", str(out), "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.output.strip().splitlines()[-1])
     assert 0.0 <= res["f1"] <= 1.0 and res["n_docs"] == 15
     assert res["tp"] + res["fn"] == sum(len(x["entities"]) for x in rows)
-    # a perfect prediction scores 1.0 through the same CLI
+    assert res["f1_ci95"][0] <= res["f1"] <= res["f1_ci95"][1]
+    # a perfect prediction scores 1.0 through the same CLI; the table and errors print
     r = CliRunner().invoke(cli(), ["evaluate", "--gold", str(gold), "--pred", str(gold), "--json"])
     assert json.loads(r.output.strip().splitlines()[-1])["f1"] == 1.0
+    r = CliRunner().invoke(cli(), ["evaluate", "--gold", str(gold), "--pred", str(out),
+                                   "--errors", "3"])
+    assert r.exit_code == 0 and "F1 95% CI" in r.output
 
 
-def test_spanmarker_tiny_run(tmp_path):
+def test_gliner_resumes_from_the_last_checkpoint(tmp_path):
+    from training.runner import run_training
+
+    cfg = TrainConfig(kind="gliner", max_train=16, max_valid=8, epochs=2, output=str(tmp_path))
+
+    def crash_after_epoch_2(p: dict) -> None:
+        if p.get("epoch") == 2:
+            raise RuntimeError("host lost")
+
+    with pytest.raises(RuntimeError, match="host lost"):
+        run_training(cfg, crash_after_epoch_2)
+    assert list((tmp_path / "checkpoints").glob("checkpoint-*"))  # epoch 1's
+    m = run_training(cfg.model_copy(update={"resume": True}))
+    assert [h["epoch"] for h in m["history"]] == [1, 2]
+    assert load_tagger(tmp_path).predict([HEADLINE])[0] is not None
+
+
+def test_spanmarker_tiny_run_loads_from_a_moved_directory(tmp_path):
     from training.runner import run_training
 
     cfg = TrainConfig(kind="spanmarker", max_train=20, max_valid=10, epochs=1,
-                      output=str(tmp_path / "sm"), learning_rate=1e-4)
+                      output=str(tmp_path / "sm"))
     m = run_training(cfg)
-    assert m["kind"] == "spanmarker"
-    tagger = load_tagger(tmp_path / "sm")
-    t = "UBS Maintains Neutral on Agilent Technologies"
-    for s in tagger.predict([t], threshold=0.0)[0]:
-        assert t[s.start:s.end] == s.text
+    assert m["kind"] == "spanmarker" and m["train_headlines"] == 20
+    assert (tmp_path / "sm" / "encoder" / "config.json").exists()
+    moved = tmp_path / "elsewhere"  # a directory copied to another machine keeps working
+    shutil.move(str(tmp_path / "sm"), moved)
+    tagger = load_tagger(moved)
+    texts = ["UBS Maintains Neutral on Agilent Technologies", HEADLINE, ""]
+    assert_spans_slice(texts, tagger.predict(texts, threshold=0.0))
 
 
 def test_baselines(tmp_path):
     r = CliRunner().invoke(cli(), ["baseline", "gazetteer", "--output", str(tmp_path / "gz")])
     assert r.exit_code == 0, r.output
     gz = load_tagger(tmp_path / "gz")
-    t = "Mizuho Maintains Buy on Autodesk; Dow Falls"
-    assert [s.text for s in gz.predict([t])[0]] == ["Mizuho", "Autodesk"]
-    CliRunner().invoke(cli(), ["baseline", "spacy", "--output", str(tmp_path / "sp")])
+    texts = ["Mizuho Maintains Buy on Autodesk; Dow Falls",
+             "Black Diamond: The New North Face? (BDE, VFC, JAH, AGPDY.PK)",
+             "Agilent Technologies (NYSE: A) Up 2%; $TSLA Falls",
+             "A Peek Into The Markets: FDA Approvals"]
+    got = [[s.text for s in spans] for spans in gz.predict(texts)]
+    assert got[0] == ["Mizuho", "Autodesk"]
+    assert {"BDE", "VFC", "JAH", "AGPDY.PK"} <= set(got[1])
+    assert got[2] == ["Agilent Technologies", "A", "TSLA"]
+    assert got[3] == []
+    r = CliRunner().invoke(cli(), ["baseline", "spacy", "--output", str(tmp_path / "sp")])
+    assert r.exit_code == 0, r.output
     sp = load_tagger(tmp_path / "sp")
-    for s in sp.predict(["Goldman Sachs Upgrades Apple"])[0]:
-        assert "Goldman Sachs Upgrades Apple"[s.start:s.end] == s.text
+    assert_spans_slice(["Goldman Sachs Upgrades Apple"], sp.predict(["Goldman Sachs Upgrades Apple"]))
+
+
+def test_load_tagger_rejects_a_non_model_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a model directory"):
+        load_tagger(tmp_path)
 
 
 def test_train_job_lock_and_progress(redis_url, tmp_path, run_id):
-    from workers.train import progress_key, train_job
+    from workers.train import progress_key, read_progress, train_job
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.set(f"{progress_key(run_id)}:lock", "other-host")
@@ -105,7 +158,8 @@ def test_train_job_lock_and_progress(redis_url, tmp_path, run_id):
     assert "already running" in train_job(run_id, cfg, client)["skipped"]
     client.delete(f"{progress_key(run_id)}:lock")
     res = train_job(run_id, cfg, client)
-    assert res["output"] == str(tmp_path / "m")
-    prog = client.hgetall(progress_key(run_id))
-    assert json.loads(prog["status"]) == "done" and json.loads(prog["epoch"]) == 1
+    assert res["output"] == str(tmp_path / "m") and res["valid_f1"] is not None
+    prog = read_progress(client, run_id)
+    assert prog["status"] == "done" and prog["epoch"] == 1 and "valid_f1" in prog
     assert not client.exists(f"{progress_key(run_id)}:lock")
+    assert train_job(run_id, cfg, client)["skipped"] == "already done"  # a redelivery is a no-op

@@ -1,0 +1,150 @@
+"""Serving benchmark: the compact model in bulk and over HTTP, and the LLM on the same
+headlines; cost per million headlines at configurable prices.
+
+Usage: python benchmarks/serve.py --model models/gliner-gold [--llm] [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from common.services import ManagedProcess, free_port, start_llm_server, wait_until  # noqa: E402
+from common.settings import LABELED_DIR  # noqa: E402
+from training.data import read_jsonl  # noqa: E402
+
+LOGS = ROOT / "var" / "bench-logs"
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+def bulk(model: str, texts: list[str], batch_sizes: list[int]) -> list[dict]:
+    from training.inference import load_tagger
+
+    tagger = load_tagger(model)
+    tagger.predict(texts[:8])
+    rows = []
+    for bs in batch_sizes:
+        lat = []
+        n = 0
+        t0 = time.perf_counter()
+        for i in range(0, len(texts), bs):
+            chunk = texts[i:i + bs]
+            t = time.perf_counter()
+            tagger.predict(chunk, None, bs)
+            lat.append(time.perf_counter() - t)
+            n += len(chunk)
+        wall = time.perf_counter() - t0
+        rows.append({"mode": f"in-process, batch {bs}", "headlines_per_s": n / wall,
+                     "p50_ms": 1000 * pct(lat, 0.5), "p99_ms": 1000 * pct(lat, 0.99)})
+    return rows
+
+
+def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> dict:
+    lat: list[float] = []
+
+    async def worker(c: httpx.AsyncClient, ids: list[int]) -> None:
+        for i in ids:
+            t = time.perf_counter()
+            r = await c.post(url + "/v1/ner", json={"texts": [texts[i % len(texts)]]})
+            r.raise_for_status()
+            lat.append(time.perf_counter() - t)
+
+    async def main() -> float:
+        async with httpx.AsyncClient(timeout=60) as c:
+            await c.post(url + "/v1/ner", json={"texts": texts[:1]})
+            t0 = time.perf_counter()
+            await asyncio.gather(*[worker(c, list(range(k, requests, concurrency)))
+                                   for k in range(concurrency)])
+            return time.perf_counter() - t0
+
+    wall = asyncio.run(main())
+    return {"mode": f"HTTP, 1 headline/request, {concurrency} concurrent clients",
+            "headlines_per_s": requests / wall, "p50_ms": 1000 * statistics.median(lat),
+            "p99_ms": 1000 * pct(lat, 0.99)}
+
+
+def llm_rate(texts: list[str], n: int) -> dict:
+    import asyncio as aio
+
+    from common.records import make_headline
+    from common.settings import Settings
+    from workers.annotate import annotate_headlines
+
+    port = free_port()
+    p = start_llm_server(port, LOGS, alias="bench")
+    try:
+        s = Settings(llm_base_url=f"http://127.0.0.1:{port}", llm_model="bench", concurrency=2,
+                     cache_ttl_s=1, request_timeout_s=300)
+        hs = [make_headline({"title": f"{t} [{time.time_ns()}]"}, "b") for t in texts[:n]]
+        lat = []
+        t0 = time.perf_counter()
+        for h in hs:
+            t = time.perf_counter()
+            aio.run(annotate_headlines([h], s))
+            lat.append(time.perf_counter() - t)
+        wall = time.perf_counter() - t0
+    finally:
+        p.stop()
+    return {"mode": "LLM: llama.cpp SmolLM2-135M, 1 headline/request", "headlines_per_s": n / wall,
+            "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * pct(lat, 0.99)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--llm", action="store_true", help="also time the local LLM (slow)")
+    ap.add_argument("--llm-headlines", type=int, default=20)
+    ap.add_argument("--cpu-price", type=float, default=0.10)
+    ap.add_argument("--llm-price", type=float, default=8.0)
+    a = ap.parse_args()
+    texts = [r["text"] for r in read_jsonl(LABELED_DIR / "benzinga_gold_test.jsonl")]
+    texts = (texts * 5)[:1000]
+    rows = bulk(a.model, texts, [1, 8, 32, 128])
+    port = free_port()
+    srv = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", a.model,
+                                   "--port", str(port)], LOGS / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "serve",
+                   srv)
+        rows.append(http_load(url, texts, min(100, a.requests), 1))
+        rows.append(http_load(url, texts, a.requests, 16))
+    finally:
+        srv.stop()
+    if a.llm:
+        rows.append(llm_rate(texts, a.llm_headlines))
+    t = Table(title=f"serving {a.model} on this machine (2 cores)")
+    for c in ("mode", "headlines/s", "p50 ms", "p99 ms", "$ per million"):
+        t.add_column(c, justify="right")
+    for r in rows:
+        price = a.llm_price if r["mode"].startswith("LLM") else a.cpu_price
+        r["usd_per_million"] = price / (r["headlines_per_s"] * 3600) * 1e6
+        t.add_row(r["mode"], f"{r['headlines_per_s']:.1f}", f"{r['p50_ms']:.1f}",
+                  f"{r['p99_ms']:.1f}", f"{r['usd_per_million']:.3f}")
+    Console().print(t)
+    best = max(r["headlines_per_s"] for r in rows if not r["mode"].startswith("LLM"))
+    llm = [r for r in rows if r["mode"].startswith("LLM")]
+    if llm:
+        print(f"cost ratio LLM/compact per million headlines: "
+              f"{llm[0]['usd_per_million'] / (a.cpu_price / (best * 3600) * 1e6):.0f}x "
+              f"(LLM at ${a.llm_price}/h, compact at ${a.cpu_price}/h)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""CLI for human review: ``tickertag review push|pull|serve`` (the functions the queue runs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+review_app = typer.Typer(name="review", no_args_is_help=True,
+                         help="Human review in Argilla: push curated splits, pull reviewed spans, "
+                              "run a local Argilla server.")
+
+SplitOpt = Annotated[list[str] | None, typer.Option(
+    "--split", help="Split to handle, repeatable; default train, valid, test.")]
+
+
+def _fail(e: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {e}")
+    return typer.Exit(1)
+
+
+def _splits(split: list[str] | None) -> tuple[str, ...]:
+    from common.review import SPLITS
+
+    return tuple(split or SPLITS)
+
+
+@review_app.command("push")
+def push_cmd(
+    run: Annotated[str, typer.Argument(help="Run whose curated splits to push.")],
+    input_dir: Annotated[Path | None, typer.Option(
+        help="Directory with {train,valid,test}.jsonl; default <results>/<run>/curated.")] = None,
+    split: SplitOpt = None,
+    queue: Annotated[bool, typer.Option(
+        "--queue", help="Send to the review queue instead of running here.")] = False,
+) -> None:
+    """Create or update one Argilla dataset per split; pushing again never duplicates."""
+    if queue:
+        from workers.review import push_task
+
+        res = push_task.delay(run, str(input_dir) if input_dir else None, list(_splits(split)))
+        console.print(f"sent tickertag.review.push for {run}: task {res.id}")
+        return
+    from common.review import ReviewError, push
+
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the SDK's per-batch bars drown the report
+    try:
+        rep = push(run, input_dir, _splits(split))
+    except ReviewError as e:
+        raise _fail(e) from None
+    t = Table(title=f"pushed {run} to workspace {rep['workspace']} ({rep['seconds']} s)")
+    for c in ("split", "dataset", "records", "review first", "left out", "seconds"):
+        t.add_column(c)
+    for name, r in rep["splits"].items():
+        if "skipped" in r:
+            t.add_row(name, r["skipped"], "", "", "", "")
+            continue
+        t.add_row(name, r["dataset"] + (" (new)" if r["created"] else ""), str(r["records"]),
+                  str(r["priority"]), str(len(r["rejected"])), str(r["seconds"]))
+    console.print(t)
+
+
+def print_progress(rep: dict[str, Any]) -> None:
+    """Per split: submitted / pending / discarded, reviewer agreement, LLM-vs-review F1."""
+    t = Table(title=f"review of {rep['run']} ({rep['seconds']} s)")
+    for c in ("split", "records", "submitted", "pending", "discarded", "reviewers agree",
+              "LLM P / R / F1", "written"):
+        t.add_column(c)
+    for name, r in rep["splits"].items():
+        if r.get("missing"):
+            t.add_row(name, f"no dataset {r['dataset']}", *[""] * 6)
+            continue
+        ag = r["reviewers_agreement"]
+        agree = (f"{ag['exact']}/{ag['records']} exact, F1 {ag['pairwise_f1']:.3f}"
+                 if ag["records"] else "-")
+        llm = r["llm_vs_reviewed"]
+        llm_s = f"{llm['precision']:.3f} / {llm['recall']:.3f} / {llm['f1']:.3f}" if llm else "-"
+        t.add_row(name, str(r["records"]), str(r["submitted"]), str(r["pending"]),
+                  str(r["discarded"]), agree, llm_s, r["output"] or "-")
+        for bad in r["invalid_responses"][:5]:
+            console.print(f"[yellow]left out[/yellow] {bad}")
+    console.print(t)
+
+
+@review_app.command("pull")
+def pull_cmd(
+    run: Annotated[str, typer.Argument(help="Run whose review to pull.")],
+    out_dir: Annotated[Path | None, typer.Option(
+        help="Where to write {split}.jsonl; default <results>/<run>/reviewed.")] = None,
+    split: SplitOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--progress-only", help="Report progress, write nothing.")] = False,
+) -> None:
+    """Write the submitted reviews as span JSONL (works while review is under way)."""
+    from common.review import ReviewError, pull
+
+    try:
+        rep = pull(run, out_dir, _splits(split), write=not dry_run)
+    except ReviewError as e:
+        raise _fail(e) from None
+    print_progress(rep)
+
+
+@review_app.command("serve")
+def serve_cmd(
+    port: Annotated[int | None, typer.Option(help="Port; default TICKERTAG_ARGILLA_PORT/6900.")
+                    ] = None,
+    home: Annotated[Path | None, typer.Option(help="Data directory; default var/argilla.")] = None,
+) -> None:
+    """Run a local Argilla server (own venv, in-memory search emulator) until Ctrl-C."""
+    from common.argilla_settings import ArgillaSettings
+    from common.review import ReviewError, local_credentials, start_server
+
+    s = ArgillaSettings()
+    if port is not None:
+        s.port = port
+    if home is not None:
+        s.home = home
+    api_key, password = local_credentials(s)
+    log = s.home / "server.log"
+    console.print(f"starting Argilla (log: {log}) ...")
+    try:
+        proc = start_server(s, log, api_key, password)
+    except (ReviewError, RuntimeError, TimeoutError) as e:
+        raise _fail(e) from None
+    url = f"http://{s.host}:{s.port}"
+    console.print(f"Argilla is up: [bold]{url}[/bold]\n"
+                  f"  user: argilla  password: {password}\n"
+                  f"  export TICKERTAG_ARGILLA_URL={url}\n"
+                  f"  export TICKERTAG_ARGILLA_API_KEY={api_key}\n"
+                  "Ctrl-C stops it (data stays in "
+                  f"{s.home}; the search index is rebuilt at the next start).")
+    stop = False
+
+    def _on_signal(_sig: int, _frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        while not stop and proc.alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        proc.stop(timeout=20)
+    if not stop and proc.proc.returncode not in (0, None, -signal.SIGTERM):
+        console.print(f"[red]Argilla exited ({proc.proc.returncode}):[/red]\n{proc.tail()}")
+        raise typer.Exit(1)
+    console.print("Argilla stopped.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``review`` to the ``tickertag`` command."""
+    app.add_typer(review_app)

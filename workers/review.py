@@ -1,0 +1,31 @@
+"""The ``review`` queue: push a run's curated splits to Argilla, pull reviewed spans back.
+
+Thin shells over ``common.review``: JSON arguments in, the JSON report out. Pull is cheap and
+idempotent, so a beat schedule or a cron can call ``tickertag.review.pull`` every few minutes
+while review is under way and training always finds the latest ``reviewed/`` files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from common.argilla_settings import ArgillaSettings
+from common.celery_app import app
+from common.review import SPLITS, pull, push
+
+
+@app.task(name="tickertag.review.push")
+def push_task(run_id: str, input_dir: str | None = None,
+              splits: list[str] | None = None) -> dict[str, Any]:
+    """Create or update the run's Argilla datasets (no duplicates on a second push)."""
+    return push(run_id, Path(input_dir) if input_dir else None, tuple(splits or SPLITS),
+                ArgillaSettings())
+
+
+@app.task(name="tickertag.review.pull")
+def pull_task(run_id: str, out_dir: str | None = None,
+              splits: list[str] | None = None) -> dict[str, Any]:
+    """Write ``reviewed/{split}.jsonl`` from the submitted responses; return progress."""
+    return pull(run_id, Path(out_dir) if out_dir else None, tuple(splits or SPLITS),
+                ArgillaSettings())
