@@ -14,9 +14,9 @@ from typing import Any
 
 from common.spans import LABEL, Span
 from training.config import TrainConfig
-from training.data import read_jsonl, read_training_rows, spans_of, subset
+from training.data import spans_of
 from training.encoders import LOCAL_ENCODER, device, resolve_encoder
-from training.selection import EpochSelector, Progress, finish, last_checkpoint
+from training.selection import EpochSelector, Progress, finish, last_checkpoint, prepare_run
 
 
 def build_model(cfg: TrainConfig) -> Any:
@@ -63,17 +63,10 @@ def predict_spans(model: Any, texts: list[str], label: str, threshold: float,
 def train_gliner(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[str, Any]:
     """Train, keep the best epoch by valid F1, tune the threshold, save a self-contained dir
     that ``GLiNER.from_pretrained(dir, local_files_only=True)`` and ``load_tagger`` load."""
-    import torch
     from gliner import GLiNER
     from gliner.training import Trainer, TrainingArguments
 
-    torch.manual_seed(cfg.seed)
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    out = Path(cfg.output or "models/gliner")
-    out.mkdir(parents=True, exist_ok=True)
-    train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
-    valid_rows = subset(read_jsonl(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
+    out, train_rows, valid_rows = prepare_run(cfg, "models/gliner")
     model = build_model(cfg)
 
     def predict(texts: list[str], thr: float) -> list[list[Span]]:

@@ -136,3 +136,20 @@ def finish(out: Path, kind: str, selector: EpochSelector, best_predict: PredictF
                               "output": str(out)})
     log.info("trained %s -> %s: valid F1 %s at threshold %s", kind, out, thr_f1, thr)
     return manifest
+
+
+def prepare_run(cfg, default_output: str) -> tuple[Path, list[dict], list[dict]]:
+    """Seed, CPU threads, output directory and the train/valid rows: the start both trainers
+    share (training rows exclude valid headlines; subsets are seeded)."""
+    import torch
+
+    from training.data import read_jsonl, read_training_rows, subset
+
+    torch.manual_seed(cfg.seed)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    out = Path(cfg.output or default_output)
+    out.mkdir(parents=True, exist_ok=True)
+    train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
+    valid_rows = subset(read_jsonl(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
+    return out, train_rows, valid_rows

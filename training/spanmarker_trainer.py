@@ -19,9 +19,9 @@ from typing import Any
 from common.spans import LABEL, Span
 from common.tokens import IOB_LABELS, to_spanmarker, tokenize
 from training.config import TrainConfig
-from training.data import read_jsonl, read_training_rows, spans_of, subset
+from training.data import spans_of
 from training.encoders import LOCAL_ENCODER, device, resolve_encoder
-from training.selection import EpochSelector, Progress, finish, last_checkpoint
+from training.selection import EpochSelector, Progress, finish, last_checkpoint, prepare_run
 
 ENCODER_STUB = "encoder"
 
@@ -103,18 +103,11 @@ def build_model(cfg: TrainConfig) -> tuple[Any, str]:
 
 def train_spanmarker(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[str, Any]:
     """Train, keep the best epoch by valid F1, tune the threshold, save a self-contained dir."""
-    import torch
     from datasets import Dataset
     from span_marker import Trainer
     from transformers import TrainingArguments
 
-    torch.manual_seed(cfg.seed)
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    out = Path(cfg.output or "models/spanmarker")
-    out.mkdir(parents=True, exist_ok=True)
-    train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
-    valid_rows = subset(read_jsonl(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
+    out, train_rows, valid_rows = prepare_run(cfg, "models/spanmarker")
     model, encoder_src = build_model(cfg)
     model = model.to(device())
 
