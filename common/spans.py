@@ -17,6 +17,12 @@ LABEL = "Company"
 _STRIP = " \t\"'`“”‘’()[]{}<>,;:$"
 
 
+def clean_mention(raw: object) -> str:
+    """An LLM mention as it is looked up in the text: surrounding quotes, brackets, ``$`` and
+    punctuation removed; anything that is not a string becomes empty."""
+    return raw.strip(_STRIP) if isinstance(raw, str) else ""
+
+
 class Span(BaseModel):
     """A labelled character span; ``end`` is exclusive and ``text == headline[start:end]``."""
 
@@ -61,7 +67,7 @@ def align_spans(text: str, mentions: Iterable[str], label: str = LABEL,
     candidates: list[tuple[int, int]] = []
     hallucinated: list[str] = []
     for raw in mentions:
-        needle = raw.strip(_STRIP) if isinstance(raw, str) else ""
+        needle = clean_mention(raw)
         if not needle:
             continue
         occ = _occurrences(text, needle, ignore_case=False)

@@ -24,7 +24,7 @@ from common.clustering import Clustering, Mention, cluster_mentions
 from common.export import export_splits
 from common.sampling import SampleOptions, sample_headlines, split_of, split_rows
 from common.settings import Settings, get_settings
-from common.spans import _STRIP
+from common.spans import clean_mention
 from common.store import ResultStore
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ class Facts:
 def mentions_of(row: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
     """Each entity's text with the LLM's normalized name for it. Spans were aligned from the
     raw ``companies`` strings (stripped, maybe case-insensitively), so match them that way."""
-    comp = [str(c).strip(_STRIP).casefold() for c in row.get("companies") or []]
+    comp = [clean_mention(str(c)).casefold() for c in row.get("companies") or []]
     norms = row.get("normalized") or []
     out = []
     for e in row["entities"]:
