@@ -150,8 +150,12 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings) 
 
 
 def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], exc: BaseException,
-                            attempts: int, settings: Settings) -> None:
+                            attempts: int, settings: Settings, task: str | None = None,
+                            kwargs: dict | None = None) -> None:
     """The batch itself failed (not one call): keep all of it for ``tickertag requeue``.
+
+    ``task``/``kwargs`` name another queue's task (bulk tagging) for the requeue; only an
+    annotation run goes on to curation.
 
     A shard an earlier attempt wrote is dropped: the whole batch is dead now, and its requeued
     copy would otherwise write the same result keys a second time.
@@ -159,12 +163,13 @@ def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], exc: B
     store = ResultStore(settings.results_dir, run_id)
     store.write_dead(
         bid, headlines, error=f"{type(exc).__name__}: {exc}"[:2000], error_type="task",
-        attempts=attempts,
+        attempts=attempts, task=task, kwargs=kwargs,
     )
     store.discard_results(bid)
     ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
     ledger.finish_batch(bid, {"headlines_dead": len(headlines)}, dead=True)
-    maybe_finalize(app, ledger, settings)
+    if task is None:
+        maybe_finalize(app, ledger, settings)
 
 
 @app.task(name="tickertag.annotate.batch", bind=True, max_retries=3)

@@ -61,11 +61,9 @@ def ner_batch(self, run_id: str, batch_id: str, headlines: list[dict], model_dir
     except Exception as exc:
         if self.request.retries < self.max_retries:
             raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
-        s = get_settings()
-        ResultStore(s.results_dir, run_id).write_dead(
-            batch_id, headlines, f"{type(exc).__name__}: {exc}"[:2000], "task",
-            self.request.retries + 1, task=NER_TASK,
-            kwargs={"model_dir": model_dir, "threshold": threshold})
-        RunLedger.from_url(s.redis_dsn(), run_id).finish_batch(
-            batch_id, {"headlines_dead": len(headlines)}, dead=True)
+        from workers.annotate import dead_letter_whole_batch
+
+        dead_letter_whole_batch(run_id, batch_id, headlines, exc, self.request.retries + 1,
+                                get_settings(), task=NER_TASK,
+                                kwargs={"model_dir": model_dir, "threshold": threshold})
         return {"batch_id": batch_id, "dead": True, "error": str(exc)}
