@@ -49,6 +49,40 @@ def tag(
                   f"for {model} ({rep.already_done} already done, {rep.rejected} rejected)")
 
 
+def export_onnx(
+    model: Annotated[Path, typer.Option(help="A GLiNER model directory (tickertag train).")],
+    output: Annotated[Path, typer.Option(help="Directory for the ONNX model (a model directory "
+                                         "that predict/serve/tag accept).")],
+    quantize: Annotated[bool, typer.Option(help="Dynamic int8 weights (smaller, faster on "
+                                           "CPU).")] = True,
+    check: Annotated[str | None, typer.Option(help="Labelled JSONL to compare F1 on (default "
+                                              "benzinga_gold_test).")] = None,
+    no_check: Annotated[bool, typer.Option("--no-check", help="Skip the F1 comparison.")] = False,
+    max_f1_drop: Annotated[float, typer.Option(help="Largest accepted F1 drop (0.005 = half a "
+                                               "point).")] = 0.005,
+) -> None:
+    """Export a GLiNER to ONNX (int8 by default) and check its F1 against the torch model.
+
+    Exits 1 when F1 drops by more than --max-f1-drop (the directory is kept for inspection)."""
+    from training.onnx_export import DEFAULT_CHECK, ExportCheckFailed
+    from training.onnx_export import export_onnx as _export
+
+    try:
+        m = _export(model, output, quantize, None if no_check else (check or DEFAULT_CHECK),
+                    max_f1_drop)
+    except (ExportCheckFailed, ValueError, FileNotFoundError) as e:
+        console.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from e
+    c = m.get("check")
+    msg = f"wrote {output} ({m['onnx_file']})"
+    if c:
+        msg += (f": F1 {c['onnx_f1']:.4f} vs torch {c['torch_f1']:.4f} on {c['headlines']} "
+                f"headlines ({c['f1_change']:+.4f}); {c['onnx_headlines_per_s']} vs "
+                f"{c['torch_headlines_per_s']} headlines/s")
+    console.print(msg)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    app.command("export-onnx")(export_onnx)
     app.command()(tag)

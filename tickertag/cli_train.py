@@ -191,12 +191,15 @@ def learning_curve(
     llm_labels: Annotated[str | None, typer.Option(help="LLM-labelled JSONL of the same "
                                                    "headlines (default benzinga_llm_train).")
                           ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
-    """GLiNER on N reviewed vs N LLM-labelled headlines, several seeds (weak supervision)."""
+    """GLiNER on N reviewed vs N LLM-labelled headlines, several seeds (weak supervision).
+
+    Resumable: runs already in OUT/learning_curve.json are skipped."""
     from training.learning_curve import run_curve
 
     kw = {"llm_path": llm_labels} if llm_labels else {}
-    res = run_curve(sizes, seeds, out, epochs, **kw)
+    res = run_curve(sizes, seeds, out, epochs, threads, **kw)
     console.print(f"{len(res)} runs -> {out}/learning_curve.json")
 
 

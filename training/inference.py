@@ -1,7 +1,8 @@
 """One way to load any model directory and tag headlines with it.
 
 ``load_tagger(dir)`` reads the directory's ``tickertag.json`` manifest (kind, prompt label, tuned
-threshold) and returns a ``Tagger``: GLiNER, SpanMarker, or a baseline (gazetteer, spaCy).
+threshold) and returns a ``Tagger``: GLiNER (torch or ONNX), SpanMarker, or a baseline
+(gazetteer, spaCy).
 Directories without a manifest are recognised by their files (``gliner_config.json``, a
 SpanMarker ``config.json``), so a GLiNER or SpanMarker saved by other tools loads too.
 ``tickertag predict``, evaluation, the report, the ``ner`` queue and the HTTP service all call
@@ -57,6 +58,23 @@ class GlinerTagger:
         return predict_spans(self.model, texts, self.label, thr, batch_size)
 
 
+class OnnxGlinerTagger(GlinerTagger):
+    """A GLiNER exported by ``tickertag export-onnx``: same pre/post-processing, the forward
+    pass in ONNX Runtime (int8 weights when quantized). CPU only by design: on a GPU the torch
+    model is the fast path."""
+
+    kind = "gliner-onnx"
+
+    def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
+        from gliner import GLiNER
+
+        self.model = GLiNER.from_pretrained(model_dir, local_files_only=True, map_location="cpu",
+                                            load_onnx_model=True,
+                                            onnx_model_file=manifest.get("onnx_file", "model.onnx"))
+        self.label = manifest.get("label", "company")
+        self.threshold = float(manifest.get("threshold", 0.5))
+
+
 class SpanMarkerTagger:
     kind = "spanmarker"
 
@@ -77,7 +95,7 @@ class SpanMarkerTagger:
 def _kinds() -> dict[str, Any]:
     from training.baselines import GazetteerTagger, SpacyTagger
 
-    return {"gliner": GlinerTagger, "spanmarker": SpanMarkerTagger,
+    return {"gliner": GlinerTagger, "gliner-onnx": OnnxGlinerTagger, "spanmarker": SpanMarkerTagger,
             "gazetteer": GazetteerTagger, "spacy": SpacyTagger}
 
 

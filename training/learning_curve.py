@@ -26,6 +26,7 @@ def paired_sets(gold_path: str, llm_path: str) -> tuple[list[dict], list[dict]]:
 
 
 def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
+              torch_threads: int | None = None,
               gold_path: str = str(LABELED_DIR / "benzinga_gold_train.jsonl"),
               llm_path: str = str(LABELED_DIR / "benzinga_llm_train.jsonl"),
               valid: str = str(LABELED_DIR / "benzinga_gold_valid.jsonl"),
@@ -35,23 +36,30 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
     gold, llm = paired_sets(gold_path, llm_path)
     test_rows = read_jsonl(test)
     out = Path(out_dir)
-    results: list[dict[str, Any]] = []
+    log = out / "learning_curve.json"
+    # Resumable: a run already in the log (same source, size, seed) is not trained again, so an
+    # interrupted curve (hours on a CPU) picks up where it stopped.
+    results: list[dict[str, Any]] = json.loads(log.read_text()) if log.exists() else []
+    done = {(r["source"], r["n"], r["seed"]) for r in results}
     for n in sizes:
         for seed in seeds:
             g_sub = subset(gold, n, seed)
             ids = {r.get("id") or r["text"] for r in g_sub}
             l_sub = [r for r in llm if (r.get("id") or r["text"]) in ids]
             for source, rows in (("reviewed", g_sub), ("llm", l_sub)):
+                if (source, len(rows), seed) in done:
+                    continue
                 d = out / f"{source}-n{len(rows)}-s{seed}"
                 write_jsonl(d / "train.jsonl", rows)
                 cfg = TrainConfig(kind="gliner", train=[str(d / "train.jsonl")], valid=valid,
-                                  output=str(d / "model"), epochs=epochs, seed=seed)
+                                  output=str(d / "model"), epochs=epochs, seed=seed,
+                                  torch_threads=torch_threads, save_checkpoints=False)
                 m = run_training(cfg)
                 pred = load_tagger(d / "model").predict([r["text"] for r in test_rows])
                 f1 = score([spans_of(r) for r in test_rows], pred).f1
                 results.append({"source": source, "n": len(rows), "seed": seed, "test_f1": f1,
                                 "valid_f1": m.get("valid_f1"), "seconds": m["train_seconds"]})
-                (out / "learning_curve.json").write_text(json.dumps(results, indent=2))
+                log.write_text(json.dumps(results, indent=2))
                 print(f"[tickertag] curve {source} n={len(rows)} seed={seed} test F1 {f1:.4f}",
                       flush=True)
     return results

@@ -93,6 +93,36 @@ def test_predict_and_evaluate_cli_round_trip(gliner_dir, tmp_path):
     assert r.exit_code == 0 and "F1 95% CI" in r.output
 
 
+def test_onnx_export_matches_torch_and_serves_through_load_tagger(gliner_dir, tmp_path):
+    from training.onnx_export import ExportCheckFailed, export_onnx
+
+    check = tmp_path / "check.jsonl"
+    check.write_text("".join(open(TEST).readlines()[:30]))
+    # fp32 ONNX is the same function as the torch model: same spans, scores within rounding
+    m = export_onnx(gliner_dir, tmp_path / "fp32", quantize=False, check_file=str(check))
+    assert m["kind"] == "gliner-onnx" and m["check"]["passed"] and m["check"]["headlines"] == 30
+    texts = [json.loads(line)["text"] for line in check.read_text().splitlines()] + [""]
+    torch_out = load_tagger(gliner_dir).predict(texts, threshold=0.05)
+    onnx_out = load_tagger(tmp_path / "fp32").predict(texts, threshold=0.05)
+    assert_spans_slice(texts, onnx_out)
+    assert [[(s.start, s.end) for s in x] for x in onnx_out] == \
+        [[(s.start, s.end) for s in x] for x in torch_out]
+    for a, b in zip(onnx_out, torch_out, strict=True):
+        assert all(abs(x.score - y.score) < 1e-3 for x, y in zip(a, b, strict=True))
+    # int8 through the CLI: a 4x smaller file, and an impossible bound is refused with exit 1
+    out = tmp_path / "int8"
+    r = CliRunner().invoke(cli(), ["export-onnx", "--model", str(gliner_dir), "--output", str(out),
+                                   "--check", str(check), "--max-f1-drop", "1.0"])
+    assert r.exit_code == 0, r.output
+    assert (out / "model_int8.onnx").stat().st_size < (out / "model.onnx").stat().st_size / 3
+    assert_spans_slice(texts, load_tagger(out).predict(texts, threshold=0.05))
+    with pytest.raises(ExportCheckFailed, match="drop above"):
+        export_onnx(gliner_dir, tmp_path / "strict", check_file=str(check), max_f1_drop=-1.0)
+    r = CliRunner().invoke(cli(), ["export-onnx", "--model", str(tmp_path / "missing"),
+                                   "--output", str(tmp_path / "x"), "--no-check"])
+    assert r.exit_code == 1 and "not a model directory" in " ".join(r.output.split())
+
+
 def test_gliner_resumes_from_the_last_checkpoint(tmp_path):
     from training.runner import run_training
 

@@ -1,0 +1,89 @@
+"""ONNX export (optionally int8) of a fine-tuned GLiNER, checked against the torch model.
+
+Why: on a CPU host the compact model's cost is its forward pass. ONNX Runtime with dynamically
+quantized int8 weights runs the same graph with less arithmetic and memory traffic, but
+quantization can move predictions, so an export is only accepted when the exact-span F1 on a
+test split (the shared scorer) stays within ``max_f1_drop`` of the torch model it came from.
+The check is written into the exported directory's manifest, so a served model says how far it
+may be from the trained one.
+
+The exported directory is a model directory like any other: ``load_tagger``, ``tickertag
+predict``, ``tickertag serve`` and the ``ner`` queue load it (kind ``gliner-onnx``), and
+``GLiNER.from_pretrained(dir, load_onnx_model=True, onnx_model_file=...)`` loads it without
+tickertag.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from common.metrics import score
+from common.settings import LABELED_DIR
+from training.data import read_jsonl, spans_of
+from training.inference import MANIFEST, load_tagger, read_manifest
+
+ONNX_FP32 = "model.onnx"
+ONNX_INT8 = "model_int8.onnx"
+DEFAULT_CHECK = str(LABELED_DIR / "benzinga_gold_test.jsonl")
+
+
+class ExportCheckFailed(RuntimeError):
+    """The exported model's F1 moved more than allowed; the directory is kept for inspection."""
+
+
+def _f1_and_rate(model_dir: str | Path, texts: list[str], gold: list, batch_size: int
+                 ) -> tuple[float, float]:
+    tagger = load_tagger(model_dir)
+    tagger.predict(texts[:8], None, batch_size)  # warm-up: first call builds sessions/caches
+    t0 = time.perf_counter()
+    pred = tagger.predict(texts, None, batch_size)
+    return score(gold, pred).f1, len(texts) / (time.perf_counter() - t0)
+
+
+def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True,
+                check_file: str | None = DEFAULT_CHECK, max_f1_drop: float = 0.005,
+                batch_size: int = 32) -> dict[str, Any]:
+    """Export ``model_dir`` (a GLiNER directory) to ``output``; return the written manifest.
+
+    Raises ``ExportCheckFailed`` when F1 on ``check_file`` drops by more than ``max_f1_drop``
+    (absolute, 0.005 = half a point). ``check_file=None`` skips the check (recorded as such).
+    """
+    from gliner import GLiNER
+
+    src, out = Path(model_dir), Path(output)
+    manifest = read_manifest(src)
+    if manifest.get("kind") != "gliner":
+        raise ValueError(f"{src}: ONNX export needs a GLiNER model directory, found kind "
+                         f"{manifest.get('kind')!r}")
+    model = GLiNER.from_pretrained(str(src), local_files_only=True, map_location="cpu")
+    model.eval()
+    paths = model.export_to_onnx(save_dir=out, onnx_filename=ONNX_FP32,
+                                 quantized_filename=ONNX_INT8, quantize=quantize)
+    if quantize and not paths.get("quantized_path"):
+        raise RuntimeError("int8 quantization failed (is onnxruntime installed?)")
+    new = {**manifest, "kind": "gliner-onnx", "onnx_file": ONNX_INT8 if quantize else ONNX_FP32,
+           "quantized": quantize, "exported_from": str(src.resolve())}
+    (out / MANIFEST).write_text(json.dumps(new, indent=2))
+    if check_file is None:
+        new["check"] = None
+    else:
+        rows = read_jsonl(check_file)
+        texts, gold = [r["text"] for r in rows], [spans_of(r) for r in rows]
+        f1_torch, rate_torch = _f1_and_rate(src, texts, gold, batch_size)
+        f1_onnx, rate_onnx = _f1_and_rate(out, texts, gold, batch_size)
+        new["check"] = {"file": str(check_file), "headlines": len(rows),
+                        "torch_f1": round(f1_torch, 4), "onnx_f1": round(f1_onnx, 4),
+                        "f1_change": round(f1_onnx - f1_torch, 4), "max_f1_drop": max_f1_drop,
+                        "torch_headlines_per_s": round(rate_torch, 1),
+                        "onnx_headlines_per_s": round(rate_onnx, 1),
+                        "passed": f1_torch - f1_onnx <= max_f1_drop}
+    (out / MANIFEST).write_text(json.dumps(new, indent=2))
+    if new["check"] and not new["check"]["passed"]:
+        c = new["check"]
+        raise ExportCheckFailed(f"ONNX F1 {c['onnx_f1']:.4f} vs torch {c['torch_f1']:.4f} on "
+                                f"{check_file}: drop above {max_f1_drop}; not for serving "
+                                f"(kept in {out} for inspection)")
+    return new
