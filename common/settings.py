@@ -93,7 +93,13 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, toml, file_secret_settings)
 
     def redis_dsn(self) -> str:
-        return self.redis_url.get_secret_value()
+        """The Redis URL every client is built from. A ``rediss://`` URL that does not say how
+        to check the server certificate gets ``ssl_cert_reqs=required``: Celery's broker would
+        otherwise connect without verifying it and its result backend refuses to start."""
+        url = self.redis_url.get_secret_value()
+        if url.startswith("rediss://") and "ssl_cert_reqs=" not in url:
+            url += ("&" if "?" in url else "?") + "ssl_cert_reqs=required"
+        return url
 
 
 @lru_cache(maxsize=1)

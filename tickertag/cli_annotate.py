@@ -78,6 +78,21 @@ def worker(
                         "-l", loglevel, "-n", f"{queue}-%h-%i"])
 
 
+def _training_table(runs: list[dict]) -> Table:
+    """Training jobs on the train queue (progress hashes written by the train workers)."""
+    t = Table(title="training runs (train queue)")
+    for c in ("run", "status", "kind", "epoch", "step", "loss", "valid F1", "host", "updated"):
+        t.add_column(c)
+    for p in runs:
+        f1, loss = p.get("valid_f1"), p.get("loss")
+        ago = time.time() - p["updated_at"] if p.get("updated_at") else None
+        t.add_row(p["run_id"], str(p.get("status", "?")), str(p.get("kind", "")),
+                  str(p.get("epoch", "")), str(p.get("step", "")),
+                  "" if loss is None else f"{loss:.3f}", "" if f1 is None else f"{f1:.3f}",
+                  str(p.get("host", "")), "" if ago is None else f"{ago:.0f} s ago")
+    return t
+
+
 def _summary_table(summary: dict, run_id: str, depth: int | None = None) -> Table:
     t = Table(title=f"tickertag run {run_id}", show_header=False)
     rows = [
@@ -115,17 +130,25 @@ def status(
     watch: Annotated[float, typer.Option(help="Refresh every N seconds (0 = once).")] = 0,
 ) -> None:
     """Queue depth, in flight, done, failed, dead-lettered, headlines/s, tokens, cost so far."""
+    import redis
+
     from common.summary import queue_depth, run_summary
+    from workers.train import list_progress
 
     s = get_settings()
     ledger = _ledger(run)
+    text_client = redis.Redis.from_url(s.redis_dsn(), decode_responses=True)
     while True:
         summ = run_summary(ledger, s.endpoint_price_per_hour)
         depth = queue_depth(ledger.r, "annotate")
+        training = list_progress(text_client)
         if as_json:
-            print(json.dumps({"run_id": ledger.run_id, "annotate_queue_depth": depth, **summ}))
+            print(json.dumps({"run_id": ledger.run_id, "annotate_queue_depth": depth, **summ,
+                              "training": training}))
         else:
             console.print(_summary_table(summ, ledger.run_id, depth))
+            if training:
+                console.print(_training_table(training))
         if not watch:
             return
         time.sleep(watch)

@@ -45,6 +45,19 @@ def read_progress(client: redis.Redis, run_id: str) -> dict[str, Any]:
     return {k: json.loads(v) for k, v in client.hgetall(progress_key(run_id)).items()}
 
 
+def list_progress(client: redis.Redis, limit: int = 10) -> list[dict[str, Any]]:
+    """The most recently updated training runs (newest first), each with its ``run_id``: what
+    ``tickertag status`` shows next to the annotation run."""
+    runs = []
+    for key in client.scan_iter(match=progress_key("*"), count=500):
+        if key.endswith(":lock"):
+            continue
+        run_id = key[len(progress_key("")):]
+        runs.append({"run_id": run_id, **read_progress(client, run_id)})
+    runs.sort(key=lambda p: p.get("updated_at") or 0, reverse=True)
+    return runs[:limit]
+
+
 def _heartbeat(client: redis.Redis, lock_key: str, token: str, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
         if client.get(lock_key) == token:

@@ -245,12 +245,12 @@ def test_rediss_url_is_accepted_by_settings_celery_ledger_and_workers() -> None:
     assert got["backend_conn"] == got["ledger_conn"] == got["async_conn"] == "SSLConnection"
 
 
-@pytest.mark.xfail(strict=True, reason="common/celery_app.py sets no broker_use_ssl / "
-                   "redis_backend_use_ssl: a bare rediss:// URL gives a broker that does not "
-                   "verify the server certificate and a result backend that refuses to start")
 def test_bare_rediss_url_verifies_certificates() -> None:
     got = _probe("rediss://:pw@redis.example:6380/0")
     assert got["broker_cert_reqs"] == 2 and got["backend_cert_reqs"] == 2
+    assert got["backend_conn"] == got["ledger_conn"] == got["async_conn"] == "SSLConnection"
+    # an explicit choice is kept as written
+    assert _probe("rediss://:pw@redis.example:6380/0?ssl_cert_reqs=none")["broker_cert_reqs"] == 0
 
 
 def test_flower_requires_basic_auth_in_docker_compose() -> None:

@@ -193,3 +193,36 @@ def test_train_job_lock_and_progress(redis_url, tmp_path, run_id):
     assert prog["status"] == "done" and prog["epoch"] == 1 and "valid_f1" in prog
     assert not client.exists(f"{progress_key(run_id)}:lock")
     assert train_job(run_id, cfg, client)["skipped"] == "already done"  # a redelivery is a no-op
+
+
+def test_train_queue_runs_a_submitted_job_and_status_shows_it(make_settings, workers, celery_app,
+                                                              redis_url, tmp_path, run_id):
+    """`tickertag train --submit` -> a real `train` worker process -> a model directory, with
+    progress in Redis that `tickertag status` lists; resubmitting the run is a no-op."""
+    import time
+
+    from workers.train import read_progress, train_run
+
+    w = workers(make_settings(), concurrency=1, queue="train")
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps({"max_train": 8, "max_valid": 5, "torch_threads": 1}))
+    out = tmp_path / "queued-model"
+    r = CliRunner().invoke(cli(), ["train", "gliner", "--config", str(cfg), "--epochs", "2",
+                                   "--output", str(out), "--submit", "--run-id", run_id])
+    assert r.exit_code == 0 and f"submitted {run_id}" in r.output, r.output
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    deadline = time.monotonic() + 600
+    while read_progress(client, run_id).get("status") not in ("done", "failed"):
+        assert time.monotonic() < deadline, w.tail(3000)
+        assert w.alive(), w.tail(3000)
+        time.sleep(1)
+    prog = read_progress(client, run_id)
+    assert prog["status"] == "done", prog
+    assert prog["epoch"] == 2 and prog["output"] == str(out) and 0 <= prog["valid_f1"] <= 1
+    assert_spans_slice([HEADLINE], load_tagger(out).predict([HEADLINE], threshold=0.05))
+    r = CliRunner().invoke(cli(), ["status", "--json"])
+    assert r.exit_code == 0, r.output
+    listed = {t["run_id"]: t for t in json.loads(r.output.strip().splitlines()[-1])["training"]}
+    assert listed[run_id]["status"] == "done" and listed[run_id]["epoch"] == 2
+    again = train_run.delay(run_id, TrainConfig(output=str(out)).model_dump()).get(timeout=120)
+    assert again == {"run_id": run_id, "skipped": "already done"}
