@@ -41,8 +41,10 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
     # interrupted curve (hours on a CPU) picks up where it stopped.
     results: list[dict[str, Any]] = json.loads(log.read_text()) if log.exists() else []
     done = {(r["source"], r["n"], r["seed"]) for r in results}
-    for n in sizes:
-        for seed in seeds:
+    # Seed-major: every size gets its first seed before any size gets a second, so a curve cut
+    # short still spans all sizes (the spread fills in afterwards).
+    for seed in seeds:
+        for n in sizes:
             g_sub = subset(gold, n, seed)
             ids = {r.get("id") or r["text"] for r in g_sub}
             l_sub = [r for r in llm if (r.get("id") or r["text"]) in ids]
