@@ -1,7 +1,12 @@
 """Serving benchmark: the compact model in bulk and over HTTP, and the LLM on the same
 headlines; cost per million headlines at configurable prices.
 
-Usage: python benchmarks/serve.py --model models/gliner-gold [--llm] [--requests 300]
+Usage: python benchmarks/serve.py --model models/gliner-gold [--onnx models/gliner-gold-onnx]
+       [--processes 2] [--llm] [--requests 300]
+
+Rows: in-process batches of 1, 8, 32, 128 (torch, and ONNX int8 when --onnx is given); bulk
+with one 1-thread process per core, as ``tickertag worker ner`` runs (the number that matters
+for tagging a stream); the HTTP service with 1 and 16 concurrent clients; the local LLM.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p * len(xs)))]
 
 
-def bulk(model: str, texts: list[str], batch_sizes: list[int]) -> list[dict]:
+def bulk(model: str, texts: list[str], batch_sizes: list[int], name: str) -> list[dict]:
     from training.inference import load_tagger
 
     tagger = load_tagger(model)
@@ -49,9 +54,42 @@ def bulk(model: str, texts: list[str], batch_sizes: list[int]) -> list[dict]:
             lat.append(time.perf_counter() - t)
             n += len(chunk)
         wall = time.perf_counter() - t0
-        rows.append({"mode": f"in-process, batch {bs}", "headlines_per_s": n / wall,
+        rows.append({"mode": f"{name}, in-process, batch {bs}", "headlines_per_s": n / wall,
                      "p50_ms": 1000 * pct(lat, 0.5), "p99_ms": 1000 * pct(lat, 0.99)})
     return rows
+
+
+def _shard(model: str, texts: list[str], batch: int, start, q) -> None:
+    from training.inference import load_tagger
+
+    tagger = load_tagger(model, threads=1)
+    tagger.predict(texts[:8], None, batch)
+    start.wait()
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        tagger.predict(texts[i:i + batch], None, batch)
+    q.put((len(texts), t0, time.perf_counter()))
+
+
+def multi_process(model: str, texts: list[str], processes: int, batch: int, name: str) -> dict:
+    """Aggregate throughput of ``processes`` 1-thread taggers splitting the headlines (the
+    ``ner`` queue's layout: one worker process per core)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    start, q = ctx.Barrier(processes + 1), ctx.Queue()
+    procs = [ctx.Process(target=_shard, args=(model, texts[k::processes], batch, start, q))
+             for k in range(processes)]
+    for p in procs:
+        p.start()
+    start.wait()
+    got = [q.get(timeout=1800) for _ in procs]
+    for p in procs:
+        p.join()
+    n = sum(g[0] for g in got)
+    wall = max(g[2] for g in got) - min(g[1] for g in got)
+    return {"mode": f"{name}, bulk, {processes} processes x 1 thread, batch {batch}",
+            "headlines_per_s": n / wall, "p50_ms": float("nan"), "p99_ms": float("nan")}
 
 
 def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> dict:
@@ -106,7 +144,11 @@ def llm_rate(texts: list[str], n: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", required=True, help="torch model directory (tickertag train)")
+    ap.add_argument("--onnx", help="its ONNX export (tickertag export-onnx), timed alongside")
+    ap.add_argument("--processes", type=int, default=2, help="bulk processes (one per core)")
+    ap.add_argument("--serve-model", help="directory the HTTP service loads (default: --onnx "
+                    "if given, else --model)")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--llm", action="store_true", help="also time the local LLM (slow)")
     ap.add_argument("--llm-headlines", type=int, default=20)
@@ -115,9 +157,14 @@ def main() -> None:
     a = ap.parse_args()
     texts = [r["text"] for r in read_jsonl(LABELED_DIR / "benzinga_gold_test.jsonl")]
     texts = (texts * 5)[:1000]
-    rows = bulk(a.model, texts, [1, 8, 32, 128])
+    models = {"torch": a.model, **({"onnx int8": a.onnx} if a.onnx else {})}
+    rows = []
+    for name, d in models.items():
+        rows += bulk(d, texts, [1, 8, 32, 128], name)
+        rows.append(multi_process(d, texts, a.processes, 32, name))
+    served = a.serve_model or a.onnx or a.model
     port = free_port()
-    srv = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", a.model,
+    srv = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", served,
                                    "--port", str(port)], LOGS / "serve.log")
     url = f"http://127.0.0.1:{port}"
     try:
@@ -129,7 +176,7 @@ def main() -> None:
         srv.stop()
     if a.llm:
         rows.append(llm_rate(texts, a.llm_headlines))
-    t = Table(title=f"serving {a.model} on this machine (2 cores)")
+    t = Table(title=f"serving {a.model} on this machine (2 cores); HTTP rows: {served}")
     for c in ("mode", "headlines/s", "p50 ms", "p99 ms", "$ per million"):
         t.add_column(c, justify="right")
     for r in rows:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     rate_limit_tpm: float = 0.0  # tokens per minute, 0 = unlimited
     visibility_timeout_s: int = 3600
     cache_ttl_s: int = 30 * 24 * 3600
+    # CPU threads per ner worker process for the compact model (None: one per core). Several
+    # 1-thread processes beat one many-thread process on small batches.
+    ner_threads: int | None = None
 
     # Start curation (queue "curate") automatically when an annotation run is complete.
     auto_curate: bool = True

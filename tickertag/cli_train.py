@@ -167,7 +167,8 @@ def report(
                                                  "headlines (e.g. an annotation export).")] = None,
     llm_headlines_per_s: Annotated[float | None, typer.Option(help="Measured LLM throughput.")
                                    ] = None,
-    curve: Annotated[str | None, typer.Option(help="learning_curve.json to plot.")] = None,
+    curve: Annotated[list[str] | None, typer.Option(help="learning_curve.json to plot "
+                                                    "(repeatable: runs are pooled).")] = None,
     cpu_price: Annotated[float, typer.Option(help="$/h of a CPU instance.")] = 0.10,
     llm_price: Annotated[float, typer.Option(help="$/h of the LLM endpoint.")] = 8.0,
 ) -> None:

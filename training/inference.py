@@ -66,10 +66,17 @@ class OnnxGlinerTagger(GlinerTagger):
     kind = "gliner-onnx"
 
     def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
+        import onnxruntime as ort
+        import torch
         from gliner import GLiNER
 
+        opts = ort.SessionOptions()
+        # One intra-op pool the size torch was given (load_tagger's ``threads``), so N worker
+        # processes with 1 thread each do not fight over the cores.
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.inter_op_num_threads = 1
         self.model = GLiNER.from_pretrained(model_dir, local_files_only=True, map_location="cpu",
-                                            load_onnx_model=True,
+                                            load_onnx_model=True, session_options=opts,
                                             onnx_model_file=manifest.get("onnx_file", "model.onnx"))
         self.label = manifest.get("label", "company")
         self.threshold = float(manifest.get("threshold", 0.5))
@@ -114,8 +121,15 @@ def read_manifest(model_dir: str | Path) -> dict[str, Any]:
                             "SpanMarker config); build one with `tickertag train` or `baseline`")
 
 
-def load_tagger(model_dir: str | Path) -> Tagger:
-    """Load a model directory written by ``tickertag train`` or ``tickertag baseline``."""
+def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
+    """Load a model directory written by ``tickertag train``, ``baseline`` or ``export-onnx``.
+
+    ``threads``: CPU threads for inference (torch and ONNX Runtime); ``None`` keeps torch's
+    default (one per core). Bulk workers run one process per core with ``threads=1``."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     manifest = read_manifest(model_dir)
     kinds = _kinds()
     kind = manifest.get("kind")

@@ -127,15 +127,45 @@ def write_report(rows: list[dict], out_dir: str, test_path: str,
     md = "\n".join(lines) + "\n"
     (out / "report.md").write_text(md)
     (out / "report.json").write_text(json.dumps({"systems": rows, "curve": curve}, indent=2))
-    body = "".join(f"<p>{html.escape(line)}</p>" if not line.startswith("![") else
-                   f'<img src="{line[line.index("(") + 1:-1]}">' for line in md.splitlines())
-    (out / "report.html").write_text(f"<html><body>{body}</body></html>")
+    (out / "report.html").write_text(_html(md))
     return out / "report.md"
+
+
+def _cells(line: str) -> list[str]:
+    return [html.escape(c.strip()) for c in line.strip().strip("|").split("|")]
+
+
+def _html(md: str) -> str:
+    """The report's Markdown (headings, pipe tables, images, paragraphs) as a standalone page:
+    enough for this report without a Markdown dependency."""
+    parts, table = [], []
+    for line in [*md.splitlines(), ""]:
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        if table:
+            head, body = _cells(table[0]), [_cells(r) for r in table[2:]]
+            parts.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>" + "".join(
+                "<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body) + "</table>")
+            table = []
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("!["):
+            parts.append(f'<p><img src="{html.escape(line[line.index("(") + 1:-1])}"></p>')
+        elif line.strip():
+            parts.append(f"<p>{html.escape(line)}</p>")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:"
+             "collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>tickertag report</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
 def build_report(systems: dict[str, str], test_path: str, out_dir: str,
                  llm_pred: str | None = None, llm_headlines_per_s: float | None = None,
-                 curve_json: str | None = None, prices: dict | None = None) -> Path:
+                 curve_json: str | list[str] | None = None, prices: dict | None = None) -> Path:
+    """``curve_json``: one or several ``learning_curve.json`` files (e.g. one per seed run on
+    different hosts); their runs are pooled."""
     prices = {**PRICES, **(prices or {})}
     test_rows = read_jsonl(test_path)
     rows = []
@@ -146,6 +176,6 @@ def build_report(systems: dict[str, str], test_path: str, out_dir: str,
     if llm_pred:
         rows.append(reference_row("LLM labels", llm_pred, test_rows, llm_headlines_per_s,
                                   prices["llm"]))
-    curve = json.loads(Path(curve_json).read_text()) if curve_json and Path(curve_json).exists() \
-        else None
-    return write_report(rows, out_dir, test_path, curve)
+    paths = [curve_json] if isinstance(curve_json, str) else list(curve_json or [])
+    curve = [run for p in paths if Path(p).exists() for run in json.loads(Path(p).read_text())]
+    return write_report(rows, out_dir, test_path, curve or None)

@@ -26,7 +26,7 @@ NER_TASK = "tickertag.ner.batch"
 def tagger_for(model_dir: str):
     from training.inference import load_tagger
 
-    return load_tagger(model_dir)
+    return load_tagger(model_dir, get_settings().ner_threads)
 
 
 def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,

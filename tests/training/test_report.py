@@ -11,17 +11,21 @@ def test_report_compares_systems_with_plots(tmp_path: Path):
     build_spacy(str(tmp_path / "sp"))
     curve = tmp_path / "curve.json"
     curve.write_text('[{"source": "reviewed", "n": 100, "seed": 0, "test_f1": 0.8},'
-                     '{"source": "reviewed", "n": 100, "seed": 1, "test_f1": 0.7},'
                      '{"source": "llm", "n": 100, "seed": 0, "test_f1": 0.75}]')
+    seed1 = tmp_path / "curve-seed1.json"  # another host's seeds: pooled with the first file
+    seed1.write_text('[{"source": "reviewed", "n": 100, "seed": 1, "test_f1": 0.7}]')
     md = build_report({"gazetteer": str(tmp_path / "gz"), "spacy ORG": str(tmp_path / "sp")},
                       str(LABELED_DIR / "benzinga_gold_test.jsonl"), str(tmp_path / "rep"),
                       llm_pred=str(LABELED_DIR / "benzinga_llm_test.jsonl"),
-                      llm_headlines_per_s=31.0, curve_json=str(curve))
+                      llm_headlines_per_s=31.0, curve_json=[str(curve), str(seed1)])
     text = md.read_text()
     assert "| gazetteer |" in text and "| spacy ORG |" in text and "| LLM labels |" in text
     for png in ("f1.png", "cost.png", "learning_curve.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
-    assert (tmp_path / "rep" / "report.html").exists()
+    assert "| reviewed | 100 | 0.750 | 0.071 | 2 |" in text  # mean and std over both files
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<th>system</th>" in page and "<td>gazetteer</td>" in page
+    assert '<img src="f1.png">' in page
 
 
 def test_learning_curve_pairs_and_summary():
