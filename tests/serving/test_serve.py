@@ -127,3 +127,31 @@ def test_bulk_tagging_on_the_ner_queue(gazetteer_dir, make_settings, workers, ce
     accounted(store, ledger, {r["id"] for r in res})
     assert st["headlines_done"] == 10 and all(
         [e["text"] for e in r["entities"]] == ["Mizuho", "Autodesk"] for r in res)
+
+
+def test_docker_compose_serving_services_run_real_cli_commands():
+    """The compose file's ner-api / ner-worker / train-worker commands are commands and options
+    the CLI really has (a renamed option would otherwise only fail in a deployment)."""
+    import typer.main
+    import yaml
+
+    from tickertag.cli import _register_all, app
+
+    if not app.registered_commands:
+        _register_all()
+    group = typer.main.get_command(app)
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml")
+                             .read_text())["services"]
+    for name, queue in (("ner-api", None), ("ner-worker", "ner"), ("train-worker", "train")):
+        argv = compose[name]["command"]
+        cmd = group.commands[argv[0]]
+        opts = {o for p in cmd.params for o in p.opts}
+        assert {a for a in argv[1:] if a.startswith("--")} <= opts, (name, argv)
+        if queue:
+            assert argv[:2] == ["worker", queue]
+    api = compose["ner-api"]
+    assert api["command"][api["command"].index("--host") + 1] == "0.0.0.0"
+    assert all(str(p).startswith("127.0.0.1:") for p in api["ports"])  # loopback on the host
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    train = compose["train-worker"]["command"]
+    assert train[train.index("--concurrency") + 1] == "1"  # one job at a time per worker
