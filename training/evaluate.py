@@ -12,14 +12,19 @@ from training.data import entity_dicts, read_jsonl, write_jsonl
 
 
 def align_docs(gold: list[dict], pred: list[dict]) -> list[dict]:
-    """Predictions in gold order, matched by ``id`` when both have ids, else by text."""
-    key = "id" if all("id" in r for r in gold) and all("id" in r for r in pred) else "text"
-    by = {r[key]: r for r in pred}
-    missing = [r[key] for r in gold if r[key] not in by]
-    if missing:
-        raise ValueError(f"{len(missing)} gold documents have no prediction (by {key}), "
-                         f"e.g. {missing[0]!r}")
-    return [by[r[key]] for r in gold]
+    """Predictions in gold order, matched by ``id`` when every gold id has a prediction, else
+    by text (an annotation export ids headlines by a hash of the text, a labelled file may use
+    its own ids)."""
+    missing: list = []
+    for key in ("id", "text"):
+        if not (all(key in r for r in gold) and all(key in r for r in pred)):
+            continue
+        by = {r[key]: r for r in pred}
+        missing = [r[key] for r in gold if r[key] not in by]
+        if not missing:
+            return [by[r[key]] for r in gold]
+    raise ValueError(f"{len(missing) or len(gold)} gold documents have no prediction (by id or "
+                     f"text), e.g. {(missing or [gold[0].get('text')])[0]!r}")
 
 
 def evaluate_files(gold_path: str | Path, pred_path: str | Path, bootstrap: int = 1000) -> Score:

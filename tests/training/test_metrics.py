@@ -59,3 +59,17 @@ def test_misaligned_inputs_raise_and_bootstrap_is_seeded():
     pred = [[sp(0, 3)] if i % 3 else [] for i in range(30)]
     a, b = score(gold, pred, bootstrap=100, seed=7), score(gold, pred, bootstrap=100, seed=7)
     assert a.ci95 == b.ci95 and a.ci95[0] <= a.f1 <= a.ci95[1]
+
+
+def test_align_docs_by_id_then_by_text():
+    import pytest
+
+    from training.evaluate import align_docs
+
+    gold = [{"id": "h1", "text": "Apple Rises"}, {"id": "h2", "text": "Dow Falls"}]
+    by_id = [{"id": "h2", "text": "x"}, {"id": "h1", "text": "y"}]
+    assert [p["text"] for p in align_docs(gold, by_id)] == ["y", "x"]
+    export = [{"id": "sha-b", "text": "Dow Falls"}, {"id": "sha-a", "text": "Apple Rises"}]
+    assert [p["id"] for p in align_docs(gold, export)] == ["sha-a", "sha-b"]  # ids differ: text
+    with pytest.raises(ValueError, match=r"1 gold documents have no prediction.*Dow Falls"):
+        align_docs(gold, export[1:])
