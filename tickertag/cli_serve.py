@@ -55,6 +55,9 @@ def export_onnx(
                                          "that predict/serve/tag accept).")],
     quantize: Annotated[bool, typer.Option(help="Dynamic int8 weights (smaller, faster on "
                                            "CPU).")] = True,
+    recipe: Annotated[str, typer.Option(help="Which MatMuls get int8 weights: int8-ffn-fp32 "
+                                        "(encoder feed-forward kept fp32) or int8 (all).")
+                      ] = "int8-ffn-fp32",
     check: Annotated[str | None, typer.Option(help="Labelled JSONL to compare F1 on (default "
                                               "benzinga_gold_test).")] = None,
     no_check: Annotated[bool, typer.Option("--no-check", help="Skip the F1 comparison.")] = False,
@@ -69,7 +72,7 @@ def export_onnx(
 
     try:
         m = _export(model, output, quantize, None if no_check else (check or DEFAULT_CHECK),
-                    max_f1_drop)
+                    max_f1_drop, recipe=recipe)
     except (ExportCheckFailed, ValueError, FileNotFoundError) as e:
         console.print(f"[red]{e}[/]")
         raise typer.Exit(1) from e
