@@ -86,13 +86,17 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True
     if manifest.get("kind") != "gliner":
         raise ValueError(f"{src}: ONNX export needs a GLiNER model directory, found kind "
                          f"{manifest.get('kind')!r}")
+    from training.span_head import factor_span_heads
+
     model = GLiNER.from_pretrained(str(src), local_files_only=True, map_location="cpu")
     model.eval()
+    factored = factor_span_heads(model)  # same function, ~2x fewer span-head FLOPs in the graph
     model.export_to_onnx(save_dir=out, onnx_filename=ONNX_FP32, quantize=False)
     if quantize:
         quantize_onnx(out / ONNX_FP32, out / ONNX_INT8, recipe)
     new = {**manifest, "kind": "gliner-onnx", "onnx_file": ONNX_INT8 if quantize else ONNX_FP32,
-           "quantized": recipe if quantize else None, "exported_from": str(src.resolve())}
+           "quantized": recipe if quantize else None, "factored_span_head": factored > 0,
+           "exported_from": str(src.resolve())}
     (out / MANIFEST).write_text(json.dumps(new, indent=2))
     if check_file is None:
         new["check"] = None
