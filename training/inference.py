@@ -41,10 +41,12 @@ class GlinerTagger:
         from gliner import GLiNER
 
         from training.encoders import device
+        from training.span_head import factor_span_heads
 
         self.model = GLiNER.from_pretrained(model_dir, local_files_only=Path(model_dir).exists(),
                                             map_location=device())
         self.model.eval()
+        factor_span_heads(self.model)  # exact, cheaper span scoring for inference
         self.label = manifest.get("label", "company")
         self.threshold = float(manifest.get("threshold", 0.5))
 
