@@ -150,18 +150,22 @@ def main() -> None:
     ap.add_argument("--serve-model", help="directory the HTTP service loads (default: --onnx "
                     "if given, else --model)")
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 128],
+                    help="in-process batch sizes to time")
+    ap.add_argument("--headlines", type=int, default=1000, help="headlines per bulk row")
+    ap.add_argument("--bulk-batch", type=int, default=32, help="batch of the multi-process rows")
     ap.add_argument("--llm", action="store_true", help="also time the local LLM (slow)")
     ap.add_argument("--llm-headlines", type=int, default=20)
     ap.add_argument("--cpu-price", type=float, default=0.10)
     ap.add_argument("--llm-price", type=float, default=8.0)
     a = ap.parse_args()
     texts = [r["text"] for r in read_jsonl(LABELED_DIR / "benzinga_gold_test.jsonl")]
-    texts = (texts * 5)[:1000]
+    texts = (texts * (a.headlines // len(texts) + 1))[:a.headlines]
     models = {"torch": a.model, **({"onnx int8": a.onnx} if a.onnx else {})}
     rows = []
     for name, d in models.items():
-        rows += bulk(d, texts, [1, 8, 32, 128], name)
-        rows.append(multi_process(d, texts, a.processes, 32, name))
+        rows += bulk(d, texts, a.batches, name)
+        rows.append(multi_process(d, texts, a.processes, a.bulk_batch, name))
     served = a.serve_model or a.onnx or a.model
     port = free_port()
     srv = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", served,
