@@ -15,6 +15,40 @@ import redis
 
 PREFIX = "tt"
 
+# One script, so the "first time for this batch?" test and the counters it guards are a single
+# atomic write: with a separate SADD and counter update, a Redis crash between the two left the
+# batch marked finished but not counted, and every redelivery then skipped it (in flight forever).
+_FINISH = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'batches_finished', 1)
+if ARGV[2] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'batches_dead', 1)
+  redis.call('SADD', KEYS[3], ARGV[1])
+end
+redis.call('HSET', KEYS[2], 'last_finished_at', ARGV[3])
+for i = 4, #ARGV, 3 do
+  if ARGV[i + 1] == 'f' then
+    redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i], ARGV[i + 2])
+  else
+    redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 2])
+  end
+end
+return 1
+"""
+
+# A dead letter goes back as a new batch: count the new batch and take the old one off the dead
+# counters in one step, and only the first time (a requeue re-run after a crash between the
+# ledger and the store must not count the batch twice).
+_REQUEUE = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'batches_enqueued', 1)
+redis.call('DEL', KEYS[3])
+redis.call('HINCRBY', KEYS[2], 'batches_dead', -1)
+redis.call('HINCRBY', KEYS[2], 'headlines_dead', -tonumber(ARGV[2]))
+redis.call('HINCRBY', KEYS[2], 'requeued', ARGV[2])
+return 1
+"""
+
 COUNTERS = (
     "headlines_enqueued", "batches_enqueued", "batches_finished", "headlines_done",
     "with_companies", "spans", "invalid", "repaired", "hallucinated", "headlines_dead", "batches_dead",
@@ -30,6 +64,8 @@ class RunLedger:
         self.r = client
         self.run_id = run_id
         self.k = f"{PREFIX}:run:{run_id}"
+        self._finish = client.register_script(_FINISH)
+        self._requeue = client.register_script(_REQUEUE)
 
     @classmethod
     def from_url(cls, url: str, run_id: str) -> RunLedger:
@@ -73,10 +109,16 @@ class RunLedger:
                 except redis.WatchError:
                     continue
 
-    def sent(self, bid: str, n_headlines: int, new_headlines: bool = True) -> None:
-        """The batch is in the broker: count it and drop its pending copy."""
-        self.batch_enqueued(n_headlines, new_headlines)
-        self.r.hdel(f"{self.k}:pending", bid)
+    def sent(self, bid: str, n_headlines: int) -> None:
+        """The batch is in the broker: count it and drop its pending copy, in one transaction.
+
+        Two steps would let a producer killed between them count the batch now and again when
+        the next producer re-sends the still-pending copy.
+        """
+        pipe = self.r.pipeline()  # MULTI/EXEC
+        self._count_enqueued(pipe, n_headlines)
+        pipe.hdel(f"{self.k}:pending", bid)
+        pipe.execute()
 
     def pending_batches(self) -> dict[str, list[dict]]:
         """Batches claimed by a producer that died before sending them."""
@@ -88,14 +130,16 @@ class RunLedger:
         if ids:
             self.r.srem(f"{self.k}:enqueued", *ids)
 
-    def batch_enqueued(self, n_headlines: int, new_headlines: bool = True) -> None:
+    def batch_enqueued(self, n_headlines: int) -> None:
         pipe = self.r.pipeline()
+        self._count_enqueued(pipe, n_headlines)
+        pipe.execute()
+
+    def _count_enqueued(self, pipe: redis.client.Pipeline, n_headlines: int) -> None:
         pipe.sadd(f"{PREFIX}:runs", self.run_id)
         pipe.hsetnx(f"{self.k}:stats", "started_at", time.time())
         pipe.hincrby(f"{self.k}:stats", "batches_enqueued", 1)
-        if new_headlines:
-            pipe.hincrby(f"{self.k}:stats", "headlines_enqueued", n_headlines)
-        pipe.execute()
+        pipe.hincrby(f"{self.k}:stats", "headlines_enqueued", n_headlines)
 
     def in_flight(self) -> int:
         s = self.stats()
@@ -103,22 +147,15 @@ class RunLedger:
 
     # -- worker side ----------------------------------------------------------------------
     def finish_batch(self, bid: str, counts: dict[str, float], dead: bool = False) -> bool:
-        """Record a batch's outcome once; returns False if it was already recorded."""
-        if not self.r.sadd(f"{self.k}:finished", bid):
-            return False
-        pipe = self.r.pipeline()
-        pipe.hincrby(f"{self.k}:stats", "batches_finished", 1)
-        if dead:
-            pipe.hincrby(f"{self.k}:stats", "batches_dead", 1)
-            pipe.sadd(f"{self.k}:dead", bid)
+        """Record a batch's outcome once, atomically; returns False if it was already recorded."""
+        args: list[str | float] = [bid, "1" if dead else "0", time.time()]
         for name, v in counts.items():
             if isinstance(v, float) and not v.is_integer():
-                pipe.hincrbyfloat(f"{self.k}:stats", name, v)
+                args += [name, "f", v]
             elif v:
-                pipe.hincrby(f"{self.k}:stats", name, int(v))
-        pipe.hset(f"{self.k}:stats", "last_finished_at", time.time())
-        pipe.execute()
-        return True
+                args += [name, "i", int(v)]
+        keys = [f"{self.k}:finished", f"{self.k}:stats", f"{self.k}:dead"]
+        return bool(self._finish(keys=keys, args=args))
 
     def is_finished(self, bid: str) -> bool:
         return bool(self.r.sismember(f"{self.k}:finished", bid))
@@ -130,19 +167,15 @@ class RunLedger:
         else:
             self.r.hincrby(f"{self.k}:stats", name, int(n))
 
-    def requeued(self, bid: str, n_headlines: int) -> None:
-        """A dead letter went back as a new batch: its headlines no longer count as dead.
+    def requeued(self, bid: str, n_headlines: int) -> bool:
+        """A dead letter went back (already sent) as a new batch: count that batch, and its
+        headlines no longer as dead, so enqueued = done + dead + in flight keeps holding.
 
-        The new batch is counted by ``batch_enqueued(n, new_headlines=False)``, so the invariant
-        enqueued = done + dead + in flight keeps holding.
+        Atomic and once per dead batch; returns False when ``bid`` was not (or no longer) dead.
+        A finished run is finalized again once the requeued batch is done.
         """
-        pipe = self.r.pipeline()
-        pipe.srem(f"{self.k}:dead", bid)
-        pipe.delete(f"{self.k}:finalized")  # finalize again once the requeued batch is done
-        pipe.hincrby(f"{self.k}:stats", "batches_dead", -1)
-        pipe.hincrby(f"{self.k}:stats", "headlines_dead", -n_headlines)
-        pipe.hincrby(f"{self.k}:stats", "requeued", n_headlines)
-        pipe.execute()
+        keys = [f"{self.k}:dead", f"{self.k}:stats", f"{self.k}:finalized"]
+        return bool(self._requeue(keys=keys, args=[bid, n_headlines]))
 
     # -- end of run ---------------------------------------------------------------------
     def mark_produced(self) -> None:

@@ -36,8 +36,7 @@ def requeue_dead(app: Celery, settings: Settings, run_id: str,
         new = next_requeue_id(old)
         send_batch(app, run_id, new, items, entry.get("task") or ANNOTATE_TASK,
                    entry.get("kwargs"))
-        ledger.sent(new, len(items), new_headlines=False)
-        ledger.requeued(old, len(items))
+        ledger.requeued(old, len(items))  # counts the new batch; once, even if re-run
         store.mark_requeued(old)
         batches += 1
         headlines += len(items)

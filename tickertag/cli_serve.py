@@ -16,7 +16,9 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     max_batch: Annotated[int, typer.Option(help="Most texts per model call.")] = 64,
-    max_wait_ms: Annotated[float, typer.Option(help="Longest wait to fill a batch.")] = 5.0,
+    max_wait_ms: Annotated[float, typer.Option(
+        help="Hold a batch open this long for more requests (0: batch only what arrived while "
+             "the model was busy; a lone request starts at once).")] = 0.0,
 ) -> None:
     """HTTP service: POST /v1/ner {"texts": [...]} -> spans; /healthz /readyz /metrics /docs."""
     import uvicorn

@@ -1,0 +1,129 @@
+"""The run ledger's writes are exactly-once under a connection that breaks at any point.
+
+The quick soak once ended with a batch "in flight" forever after Redis SIGKILLs: a batch was
+marked finished by one command and counted by the next, and Redis died in between, so every
+redelivery saw "already finished" and never counted it. Here the real Redis is used and the
+fault is injected in the client's socket writes (Redis itself cannot be made to die between two
+given commands): the k-th write either never reaches the server, or reaches it and the reply is
+lost. After the failure the caller does what the pipeline does (the broker redelivers, the next
+producer re-sends a pending batch, `tickertag requeue` runs again) and every counter must be
+exactly what one clean call gives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from redis.connection import AbstractConnection
+
+from common.ledger import RunLedger
+
+
+class _Fault:
+    """Breaks the k-th socket write of any Redis connection: before it or after it."""
+
+    def __init__(self) -> None:
+        self.at: int | None = None
+        self.after = False
+        self.writes = 0
+        self.fired = False
+
+
+@pytest.fixture()
+def fault(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Fault]:
+    f = _Fault()
+    real = AbstractConnection.send_packed_command
+
+    def send(self: AbstractConnection, command: object, check_health: bool = True) -> None:
+        if f.at is not None and not f.fired:
+            f.writes += 1
+            if f.writes == f.at:
+                f.fired = True
+                if f.after:
+                    real(self, command, check_health)
+                self.disconnect()
+                raise redis.ConnectionError("injected: connection lost")
+        real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+    yield f
+
+
+def _ledger(redis_url: str) -> RunLedger:
+    return RunLedger.from_url(redis_url, f"ledger-{uuid.uuid4().hex[:8]}")
+
+
+def _each_fault(fault: _Fault, redis_url: str, setup: Callable[[RunLedger], None],
+                op: Callable[[RunLedger], None], redo: Callable[[RunLedger], None]
+                ) -> Iterator[tuple[str, RunLedger]]:
+    """Yield a ledger per fault position (k-th write, before/after) once `op` broke and the
+    pipeline's recovery `redo` ran; stops when `op` needs fewer writes than k."""
+    for k in range(1, 8):
+        for after in (False, True):
+            lg = _ledger(redis_url)
+            setup(lg)
+            fault.at, fault.after, fault.writes, fault.fired = k, after, 0, False
+            try:
+                op(lg)
+            except redis.ConnectionError:
+                pass
+            fired, fault.at = fault.fired, None
+            if not fired:
+                lg.reset()
+                return
+            redo(lg)
+            yield f"write {k} {'after' if after else 'before'} send", lg
+            lg.reset()
+
+
+def test_finish_batch_counts_once_whatever_write_breaks(redis_url: str, fault: _Fault) -> None:
+    counts = {"headlines_done": 3, "spans": 2, "llm_seconds": 0.5}
+    seen = 0
+    for where, lg in _each_fault(fault, redis_url, lambda lg: lg.batch_enqueued(3),
+                                 lambda lg: lg.finish_batch("b1", counts),
+                                 lambda lg: lg.finish_batch("b1", counts)):  # redelivery
+        st = lg.stats()
+        got = (st["batches_finished"], st["headlines_done"], st["spans"], st["llm_seconds"])
+        assert got == (1, 3, 2, 0.5), where
+        assert lg.in_flight() == 0, where
+        seen += 1
+    assert seen >= 2  # both sides of at least the first write were exercised
+
+
+def test_sent_counts_a_batch_once_when_the_producer_dies_mid_way(redis_url: str,
+                                                                 fault: _Fault) -> None:
+    heads = [{"id": f"h{i}", "text": f"Headline {i}"} for i in range(4)]
+
+    def claim(lg: RunLedger) -> None:
+        assert lg.claim_batch(heads, lambda ids: "b1") is not None
+
+    def resend(lg: RunLedger) -> None:  # what the next producer does (Producer.resend_pending)
+        for bid, items in lg.pending_batches().items():
+            lg.sent(bid, len(items))
+
+    seen = 0
+    for where, lg in _each_fault(fault, redis_url, claim, lambda lg: lg.sent("b1", 4), resend):
+        st = lg.stats()
+        assert (st["batches_enqueued"], st["headlines_enqueued"]) == (1, 4), where
+        assert lg.pending_batches() == {}, where
+        seen += 1
+    assert seen >= 2
+
+
+def test_requeue_accounting_is_once_per_dead_batch(redis_url: str, fault: _Fault) -> None:
+    def dead(lg: RunLedger) -> None:
+        lg.batch_enqueued(5)
+        lg.finish_batch("b1", {"headlines_dead": 5}, dead=True)
+
+    seen = 0
+    for where, lg in _each_fault(fault, redis_url, dead, lambda lg: lg.requeued("b1", 5),
+                                 lambda lg: lg.requeued("b1", 5)):  # `tickertag requeue` again
+        st = lg.stats()
+        assert (st["batches_enqueued"], st["batches_dead"], st["headlines_dead"]) == (2, 0, 0), where
+        assert st["requeued"] == 5 and lg.in_flight() == 1, where
+        assert lg.requeued("b1", 5) is False  # not dead any more: nothing to count
+        seen += 1
+    assert seen >= 2
