@@ -154,6 +154,9 @@ def main() -> None:
                     help="in-process batch sizes to time")
     ap.add_argument("--headlines", type=int, default=1000, help="headlines per bulk row")
     ap.add_argument("--bulk-batch", type=int, default=32, help="batch of the multi-process rows")
+    ap.add_argument("--max-wait-ms", type=float, default=0.0,
+                    help="the service's --max-wait-ms (0: a lone request starts at once)")
+    ap.add_argument("--http-only", action="store_true", help="skip the in-process rows")
     ap.add_argument("--llm", action="store_true", help="also time the local LLM (slow)")
     ap.add_argument("--llm-headlines", type=int, default=20)
     ap.add_argument("--cpu-price", type=float, default=0.10)
@@ -163,18 +166,19 @@ def main() -> None:
     texts = (texts * (a.headlines // len(texts) + 1))[:a.headlines]
     models = {"torch": a.model, **({"onnx int8": a.onnx} if a.onnx else {})}
     rows = []
-    for name, d in models.items():
+    for name, d in models.items() if not a.http_only else ():
         rows += bulk(d, texts, a.batches, name)
         rows.append(multi_process(d, texts, a.processes, a.bulk_batch, name))
     served = a.serve_model or a.onnx or a.model
     port = free_port()
     srv = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", served,
-                                   "--port", str(port)], LOGS / "serve.log")
+                                   "--port", str(port), "--max-wait-ms", str(a.max_wait_ms)],
+                          LOGS / "serve.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "serve",
                    srv)
-        rows.append(http_load(url, texts, min(100, a.requests), 1))
+        rows.append(http_load(url, texts, a.requests, 1))
         rows.append(http_load(url, texts, a.requests, 16))
     finally:
         srv.stop()

@@ -158,7 +158,8 @@ def baseline(
 
 
 def report(
-    system: Annotated[list[str], typer.Option(help="NAME=MODEL_DIR (repeatable).")],
+    system: Annotated[list[str] | None, typer.Option(help="NAME=MODEL_DIR (repeatable).")
+                      ] = None,
     out: Annotated[str, typer.Option(help="Report directory (report.md, report.html, PNGs).")
                    ] = "var/report",
     test: Annotated[str | None, typer.Option(help="Test JSONL (default benzinga_gold_test).")
@@ -171,15 +172,20 @@ def report(
                                                     "(repeatable: runs are pooled).")] = None,
     cpu_price: Annotated[float, typer.Option(help="$/h of a CPU instance.")] = 0.10,
     llm_price: Annotated[float, typer.Option(help="$/h of the LLM endpoint.")] = 8.0,
+    reuse: Annotated[str | None, typer.Option(help="An earlier report.json: keep its system "
+                                              "rows as measured then (e.g. to add curve runs).")
+                     ] = None,
 ) -> None:
     """Compare systems on one test split: F1 with CIs, headlines/s, $ per million, plots."""
     from common.settings import LABELED_DIR
     from training.report import build_report
 
-    systems = dict(s.split("=", 1) for s in system)
+    systems = dict(s.split("=", 1) for s in system or [])
+    if not systems and not reuse:
+        raise typer.BadParameter("name at least one --system NAME=MODEL_DIR, or --reuse")
     path = build_report(systems, test or str(LABELED_DIR / "benzinga_gold_test.jsonl"), out,
                         llm_pred, llm_headlines_per_s, curve,
-                        {"cpu": cpu_price, "llm": llm_price})
+                        {"cpu": cpu_price, "llm": llm_price}, reuse)
     console.print(path.read_text())
     console.print(f"written to {path} (+ report.html, PNG plots)")
 

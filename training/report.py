@@ -163,12 +163,18 @@ def _html(md: str) -> str:
 
 def build_report(systems: dict[str, str], test_path: str, out_dir: str,
                  llm_pred: str | None = None, llm_headlines_per_s: float | None = None,
-                 curve_json: str | list[str] | None = None, prices: dict | None = None) -> Path:
+                 curve_json: str | list[str] | None = None, prices: dict | None = None,
+                 reuse: str | None = None) -> Path:
     """``curve_json``: one or several ``learning_curve.json`` files (e.g. one per seed run on
-    different hosts); their runs are pooled."""
+    different hosts); their runs are pooled. ``reuse``: an earlier ``report.json`` whose system
+    rows are kept as measured then (a system named again in ``systems`` is measured anew), so a
+    longer learning curve does not need every model on disk again."""
     prices = {**PRICES, **(prices or {})}
     test_rows = read_jsonl(test_path)
     rows = []
+    if reuse:
+        rows = [r for r in json.loads(Path(reuse).read_text())["systems"]
+                if r["system"] not in systems and not (llm_pred and r["system"] == "LLM labels")]
     for name, d in systems.items():
         rows.append(measure_system(name, d, test_rows, prices["cpu"]))
         print(f"[tickertag] {name}: F1 {rows[-1]['f1']:.4f}, "

@@ -27,6 +27,19 @@ def test_report_compares_systems_with_plots(tmp_path: Path):
     assert "<th>system</th>" in page and "<td>gazetteer</td>" in page
     assert '<img src="f1.png">' in page
 
+    # re-rendered from the first report.json with a longer curve: gazetteer re-measured, spaCy
+    # and the LLM row kept as measured then, each system once
+    curve.write_text('[{"source": "reviewed", "n": 200, "seed": 0, "test_f1": 0.9}]')
+    md2 = build_report({"gazetteer": str(tmp_path / "gz")},
+                       str(LABELED_DIR / "benzinga_gold_test.jsonl"), str(tmp_path / "rep2"),
+                       curve_json=[str(curve)], reuse=str(tmp_path / "rep" / "report.json"))
+    text2 = md2.read_text()
+    for name in ("gazetteer", "spacy ORG", "LLM labels"):
+        assert text2.count(f"| {name} |") == 1, name
+    spacy_row = [ln for ln in text.splitlines() if ln.startswith("| spacy ORG |")]
+    assert spacy_row and spacy_row[0] in text2  # the kept row is the earlier measurement
+    assert "| reviewed | 200 | 0.900 |" in text2
+
 
 def test_learning_curve_pairs_and_summary():
     gold, llm = paired_sets(str(LABELED_DIR / "benzinga_gold_train.jsonl"),
