@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from common.spans import LABEL, Span, check_spans
+
+T = TypeVar("T")
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -69,7 +71,7 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def subset(rows: list[dict], n: int | None, seed: int = 0) -> list[dict]:
+def subset(rows: list[T], n: int | None, seed: int = 0) -> list[T]:
     """A seeded random subset (learning curves, CI-sized runs)."""
     if n is None or n >= len(rows):
         return list(rows)

@@ -29,7 +29,8 @@ def build_model(cfg: TrainConfig) -> Any:
     )
     if not is_gliner:
         gcfg = GLiNERConfig(model_name=resolve_encoder(base), max_width=cfg.max_width,
-                            max_len=cfg.max_len, span_mode="markerV0")
+                            max_len=cfg.max_len, hidden_size=cfg.hidden_size,
+                            span_mode="markerV0")
         return GLiNER.from_config(gcfg, map_location=device())
     return GLiNER.from_pretrained(base, local_files_only=Path(base).exists(),
                                   map_location=device())

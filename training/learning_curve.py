@@ -18,10 +18,16 @@ from training.inference import load_tagger
 
 
 def paired_sets(gold_path: str, llm_path: str) -> tuple[list[dict], list[dict]]:
-    """The same headlines with the two kinds of labels (matched by id, else text)."""
-    gold = read_jsonl(gold_path)
-    llm = {r.get("id") or r["text"]: r for r in read_jsonl(llm_path)}
-    pairs = [(g, llm[g.get("id") or g["text"]]) for g in gold if (g.get("id") or g["text"]) in llm]
+    """The headlines both files have, with the two kinds of labels, in gold order.
+
+    Matched by id where the ids agree, else by text: an annotation export ids headlines by a
+    hash of the text, and may cover only part of the gold file (e.g. the first N headlines
+    labelled by the local LLM)."""
+    gold, llm_rows = read_jsonl(gold_path), read_jsonl(llm_path)
+    by_id = {r["id"]: r for r in llm_rows if r.get("id")}
+    by_text = {r["text"]: r for r in llm_rows}
+    pairs = [(g, by_id.get(g.get("id")) or by_text.get(g["text"])) for g in gold]
+    pairs = [(g, ll) for g, ll in pairs if ll is not None]
     return [g for g, _ in pairs], [ll for _, ll in pairs]
 
 
@@ -45,9 +51,9 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
     # short still spans all sizes (the spread fills in afterwards).
     for seed in seeds:
         for n in sizes:
-            g_sub = subset(gold, n, seed)
-            ids = {r.get("id") or r["text"] for r in g_sub}
-            l_sub = [r for r in llm if (r.get("id") or r["text"]) in ids]
+            # the same headlines on both sides (the same indices as sampling the gold list)
+            idx = subset(list(range(len(gold))), n, seed)
+            g_sub, l_sub = [gold[i] for i in idx], [llm[i] for i in idx]
             for source, rows in (("reviewed", g_sub), ("llm", l_sub)):
                 if (source, len(rows), seed) in done:
                     continue

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from common.settings import LABELED_DIR
@@ -41,11 +42,17 @@ def test_report_compares_systems_with_plots(tmp_path: Path):
     assert "| reviewed | 200 | 0.900 |" in text2
 
 
-def test_learning_curve_pairs_and_summary():
-    gold, llm = paired_sets(str(LABELED_DIR / "benzinga_gold_train.jsonl"),
-                            str(LABELED_DIR / "benzinga_llm_train.jsonl"))
+def test_learning_curve_pairs_and_summary(tmp_path: Path):
+    gold_path = str(LABELED_DIR / "benzinga_gold_train.jsonl")
+    gold, llm = paired_sets(gold_path, str(LABELED_DIR / "benzinga_llm_train.jsonl"))
     assert len(gold) == len(llm) == 1335
     assert all(g["id"] == x["id"] and g["text"] == x["text"] for g, x in zip(gold, llm, strict=True))
+    # an annotation export of part of the headlines: its own (text-hash) ids, its own order
+    export = tmp_path / "export.jsonl"
+    export.write_text("".join(json.dumps({"id": f"h{i}", "text": g["text"], "entities": []}) + "\n"
+                              for i, g in enumerate(reversed(gold[:3]))))
+    g3, l3 = paired_sets(gold_path, str(export))
+    assert [g["text"] for g in g3] == [x["text"] for x in l3] == [g["text"] for g in gold[:3]]
     s = summarise([{"source": "llm", "n": 5, "test_f1": 0.5}, {"source": "llm", "n": 5,
                                                                "test_f1": 0.7}])
     assert s[0]["runs"] == 2 and abs(s[0]["mean"] - 0.6) < 1e-9 and s[0]["std"] > 0
