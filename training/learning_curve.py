@@ -14,6 +14,7 @@ from common.metrics import score
 from common.settings import LABELED_DIR
 from training.config import TrainConfig
 from training.data import read_jsonl, spans_of, subset, write_jsonl
+from training.encoders import device
 from training.inference import load_tagger
 
 
@@ -66,7 +67,8 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
                 pred = load_tagger(d / "model").predict([r["text"] for r in test_rows])
                 f1 = score([spans_of(r) for r in test_rows], pred).f1
                 results.append({"source": source, "n": len(rows), "seed": seed, "test_f1": f1,
-                                "valid_f1": m.get("valid_f1"), "seconds": m["train_seconds"]})
+                                "valid_f1": m.get("valid_f1"), "seconds": m["train_seconds"],
+                                "device": device()})
                 log.write_text(json.dumps(results, indent=2))
                 print(f"[tickertag] curve {source} n={len(rows)} seed={seed} test F1 {f1:.4f}",
                       flush=True)
@@ -74,9 +76,16 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
 
 
 def summarise(results: list[dict]) -> list[dict]:
-    groups: dict[tuple[str, int], list[float]] = {}
+    """Mean and spread per (labels, size), and where the runs trained: a curve may pool runs
+    from a CPU host and a GPU host (same recipe; GPU kernels are not bit-identical)."""
+    groups: dict[tuple[str, int], list[dict]] = {}
     for r in results:
-        groups.setdefault((r["source"], r["n"]), []).append(r["test_f1"])
-    return [{"source": s, "n": n, "mean": statistics.mean(v),
-             "std": statistics.stdev(v) if len(v) > 1 else 0.0, "runs": len(v)}
-            for (s, n), v in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
+        groups.setdefault((r["source"], r["n"]), []).append(r)
+    out = []
+    for (s, n), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        f1 = [r["test_f1"] for r in runs]
+        devices = sorted({r.get("device", "cpu") for r in runs})
+        out.append({"source": s, "n": n, "mean": statistics.mean(f1),
+                    "std": statistics.stdev(f1) if len(f1) > 1 else 0.0, "runs": len(f1),
+                    "devices": ",".join(devices)})
+    return out

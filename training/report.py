@@ -119,10 +119,11 @@ def write_report(rows: list[dict], out_dir: str, test_path: str,
         from training.learning_curve import summarise
 
         lines += ["\n## Learning curve (GLiNER, reviewed vs LLM labels)\n",
-                  "| labels | headlines | mean test F1 | std | runs |", "|---|---:|---:|---:|---:|"]
+                  "| labels | headlines | mean test F1 | std | runs | trained on |",
+                  "|---|---:|---:|---:|---:|---|"]
         for s in summarise(curve):
             lines.append(f"| {s['source']} | {s['n']} | {s['mean']:.3f} | {s['std']:.3f} | "
-                         f"{s['runs']} |")
+                         f"{s['runs']} | {s['devices']} |")
     lines += [""] + [f"![{p}]({p})" for p in plots]
     md = "\n".join(lines) + "\n"
     (out / "report.md").write_text(md)

@@ -53,6 +53,7 @@ def test_learning_curve_pairs_and_summary(tmp_path: Path):
                               for i, g in enumerate(reversed(gold[:3]))))
     g3, l3 = paired_sets(gold_path, str(export))
     assert [g["text"] for g in g3] == [x["text"] for x in l3] == [g["text"] for g in gold[:3]]
-    s = summarise([{"source": "llm", "n": 5, "test_f1": 0.5}, {"source": "llm", "n": 5,
-                                                               "test_f1": 0.7}])
+    s = summarise([{"source": "llm", "n": 5, "test_f1": 0.5},  # an old log: no device = cpu
+                   {"source": "llm", "n": 5, "test_f1": 0.7, "device": "cuda"}])
     assert s[0]["runs"] == 2 and abs(s[0]["mean"] - 0.6) < 1e-9 and s[0]["std"] > 0
+    assert s[0]["devices"] == "cpu,cuda"

@@ -40,9 +40,11 @@ def gliner_dir(tmp_path_factory) -> Path:
     from training.runner import run_training
 
     out = tmp_path_factory.mktemp("gliner")
-    cfg = TrainConfig(kind="gliner", max_train=40, max_valid=20, epochs=1, output=str(out))
+    cfg = TrainConfig(kind="gliner", max_train=40, max_valid=20, epochs=1, output=str(out),
+                      hidden_size=128)  # a narrower span head than GLiNER's default 512
     m = run_training(cfg)
     assert m["kind"] == "gliner" and m["train_headlines"] == 40 and len(m["history"]) == 1
+    assert json.loads((out / "gliner_config.json").read_text())["hidden_size"] == 128
     assert m["best_epoch"] == 1 and 0.0 <= m["valid_f1"] <= 1.0 and 0.1 <= m["threshold"] <= 0.9
     assert not (out / "checkpoints").exists()  # a finished directory is just the model
     return out
