@@ -25,6 +25,7 @@ import httpx  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks.sharded import sharded_rate  # noqa: E402
 from common.services import ManagedProcess, free_port, start_llm_server, wait_until  # noqa: E402
 from common.settings import LABELED_DIR  # noqa: E402
 from training.data import read_jsonl  # noqa: E402
@@ -59,37 +60,22 @@ def bulk(model: str, texts: list[str], batch_sizes: list[int], name: str) -> lis
     return rows
 
 
-def _shard(model: str, texts: list[str], batch: int, start, q) -> None:
-    from training.inference import load_tagger
-
-    tagger = load_tagger(model, threads=1)
-    tagger.predict(texts[:8], None, batch)
-    start.wait()
-    t0 = time.perf_counter()
+def _tag_in_batches(tagger, texts: list[str], batch: int) -> None:
     for i in range(0, len(texts), batch):
         tagger.predict(texts[i:i + batch], None, batch)
-    q.put((len(texts), t0, time.perf_counter()))
 
 
 def multi_process(model: str, texts: list[str], processes: int, batch: int, name: str) -> dict:
     """Aggregate throughput of ``processes`` 1-thread taggers splitting the headlines (the
     ``ner`` queue's layout: one worker process per core)."""
-    import multiprocessing as mp
+    from functools import partial
 
-    ctx = mp.get_context("spawn")
-    start, q = ctx.Barrier(processes + 1), ctx.Queue()
-    procs = [ctx.Process(target=_shard, args=(model, texts[k::processes], batch, start, q))
-             for k in range(processes)]
-    for p in procs:
-        p.start()
-    start.wait()
-    got = [q.get(timeout=1800) for _ in procs]
-    for p in procs:
-        p.join()
-    n = sum(g[0] for g in got)
-    wall = max(g[2] for g in got) - min(g[1] for g in got)
+    from training.inference import load_tagger
+
+    rate = sharded_rate(partial(load_tagger, model, threads=1),
+                        partial(_tag_in_batches, batch=batch), texts, processes)
     return {"mode": f"{name}, bulk, {processes} processes x 1 thread, batch {batch}",
-            "headlines_per_s": n / wall, "p50_ms": float("nan"), "p99_ms": float("nan")}
+            "headlines_per_s": rate, "p50_ms": float("nan"), "p99_ms": float("nan")}
 
 
 def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> dict:

@@ -13,7 +13,6 @@ Usage: python benchmarks/spacy_tradeoff.py [--epochs 25] [--processes 2]
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import random
 import sys
 import tempfile
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks.sharded import sharded_rate  # noqa: E402
 from common.metrics import score  # noqa: E402
 from common.settings import LABELED_DIR  # noqa: E402
 from common.spans import LABEL, Span  # noqa: E402
@@ -76,30 +76,17 @@ def train(out: Path, epochs: int, seed: int = 0) -> tuple[float, int, float, int
     return best, best_ep, time.perf_counter() - t0, dropped
 
 
-def _shard(path: str, texts: list[str], start, q) -> None:
-    import spacy
-
-    nlp = spacy.load(path)
-    list(nlp.pipe(texts[:64]))
-    start.wait()
-    t0 = time.perf_counter()
+def _pipe(nlp, texts: list[str]) -> None:
     list(nlp.pipe(texts, batch_size=256))
-    q.put((len(texts), t0, time.perf_counter()))
 
 
 def bulk_rate(path: str, texts: list[str], processes: int) -> float:
     """Aggregate headlines/s of one spaCy process per core splitting the texts."""
-    ctx = mp.get_context("spawn")
-    start, q = ctx.Barrier(processes + 1), ctx.Queue()
-    procs = [ctx.Process(target=_shard, args=(path, texts[k::processes], start, q))
-             for k in range(processes)]
-    for p in procs:
-        p.start()
-    start.wait()
-    got = [q.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join()
-    return sum(g[0] for g in got) / (max(g[2] for g in got) - min(g[1] for g in got))
+    from functools import partial
+
+    import spacy
+
+    return sharded_rate(partial(spacy.load, path), _pipe, texts, processes, timeout=600)
 
 
 def main() -> None:
