@@ -130,7 +130,7 @@ def llm_rate(texts: list[str], n: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="torch model directory (tickertag train)")
+    ap.add_argument("--model", required=True, help="model directory (tickertag train)")
     ap.add_argument("--onnx", help="its ONNX export (tickertag export-onnx), timed alongside")
     ap.add_argument("--processes", type=int, default=2, help="bulk processes (one per core)")
     ap.add_argument("--serve-model", help="directory the HTTP service loads (default: --onnx "
@@ -150,7 +150,12 @@ def main() -> None:
     a = ap.parse_args()
     texts = [r["text"] for r in read_jsonl(LABELED_DIR / "benzinga_gold_test.jsonl")]
     texts = (texts * (a.headlines // len(texts) + 1))[:a.headlines]
-    models = {"torch": a.model, **({"onnx int8": a.onnx} if a.onnx else {})}
+    from training.inference import read_manifest
+
+    # rows are named by runtime: torch for GLiNER / SpanMarker, the kind for others (spacy, ...)
+    kind = read_manifest(a.model).get("kind")
+    models = {"torch" if kind in ("gliner", "spanmarker") else str(kind): a.model,
+              **({"onnx int8": a.onnx} if a.onnx else {})}
     rows = []
     for name, d in models.items() if not a.http_only else ():
         rows += bulk(d, texts, a.batches, name)
