@@ -24,8 +24,8 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "gliner": {"epochs": 10, "learning_rate": 5e-5, "batch_size": 8},
     # SpanMarker learns slower on this encoder (higher lr) and costs ~2x per epoch.
     "spanmarker": {"epochs": 6, "learning_rate": 1e-4, "batch_size": 8},
-    # spaCy's CNN NER: its own optimizer's learning rate; batches grow 4 -> batch_size. The
-    # best valid epoch was 11 and 23 of 25 in benchmarks/spacy_tradeoff.py.
+    # spaCy's CNN NER: its own optimizer's learning rate; batches grow 4 -> batch_size. Valid F1
+    # peaked at epochs 11-23 in three runs here (training/RESULTS.md).
     "spacy": {"epochs": 20, "batch_size": 32},
 }
 
