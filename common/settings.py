@@ -75,8 +75,10 @@ class Settings(BaseSettings):
     # Start curation (queue "curate") automatically when an annotation run is complete.
     auto_curate: bool = True
 
-    # Cost model for the summary: price of the endpoint per hour.
+    # Cost model for the summary: price per hour of the LLM endpoint (annotation runs) and of
+    # the host running the compact model's `ner` workers (tagging runs; the case study's CPU).
     endpoint_price_per_hour: float = 8.0
+    ner_price_per_hour: float = 0.10
 
     # Local llama.cpp server (`tickertag llm serve`).
     llm_gguf: str | None = None

@@ -7,11 +7,19 @@ import time
 import redis
 
 from common.ledger import RunLedger
+from common.settings import Settings
 
 
 def queue_depth(client: redis.Redis, queue: str) -> int:
     """Messages waiting in a Celery queue on the Redis broker (a Redis list per queue)."""
     return int(client.llen(queue))
+
+
+def run_price_per_hour(ledger: RunLedger, settings: Settings) -> float:
+    """$/h of what does a run's work: the compact model's host for a ``tag`` run (its batches
+    go to the ``ner`` task), the LLM endpoint for annotation."""
+    stage = (ledger.task() or "").split(".")[1:2]  # task names are tickertag.<stage>.<name>
+    return settings.ner_price_per_hour if stage == ["ner"] else settings.endpoint_price_per_hour
 
 
 def run_summary(ledger: RunLedger, price_per_hour: float, now: float | None = None) -> dict:
@@ -33,5 +41,6 @@ def run_summary(ledger: RunLedger, price_per_hour: float, now: float | None = No
         "headlines_per_s": round(rate, 3),
         "tokens": int(s["prompt_tokens"]) + int(s["completion_tokens"]),
         "est_cost_usd": round(cost, 4),
+        "price_per_hour": price_per_hour,
         "usd_per_million": round(price_per_hour / (rate * 3600) * 1e6, 2) if rate else None,
     }

@@ -122,6 +122,7 @@ class Producer:
             self.report.resent_pending += len(headlines)
 
     def run(self, rows: Iterable[dict[str, Any]], source_name: str = "source") -> ProduceReport:
+        self.ledger.set_task(self.task)
         self.resend_pending()
         done = self.store.done_ids()
         seen: set[str] = set()

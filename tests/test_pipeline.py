@@ -147,6 +147,9 @@ def test_bad_input_is_reported_and_the_run_goes_on(fake_llm, make_settings, work
     assert all('"field": "title"' in line and '"record": "bad.csv#' in line for line in rejected)
     assert ledger.stats()["rejected"] == 3
     assert curate_requests(s.redis_dsn(), s.run_id) == 1  # curation starts once, when complete
+    from common.summary import run_price_per_hour  # an annotation run costs the LLM endpoint's
+
+    assert run_price_per_hour(ledger, s) == s.endpoint_price_per_hour
 
 
 @pytest.mark.parametrize("path", ["/healthcheck", "/metrics", "/api/workers"])

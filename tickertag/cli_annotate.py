@@ -114,7 +114,7 @@ def _summary_table(summary: dict, run_id: str, depth: int | None = None) -> Tabl
         ("wall time", f"{summary['wall_s']:.1f} s"),
         ("headlines/s", f"{summary['headlines_per_s']:.2f}"),
         ("estimated cost", f"${summary['est_cost_usd']:.4f} at "
-                           f"${get_settings().endpoint_price_per_hour:g}/h"),
+                           f"${summary['price_per_hour']:g}/h"),
         ("$ per million headlines", summary["usd_per_million"]),
     ]
     if depth is not None:
@@ -132,14 +132,14 @@ def status(
     """Queue depth, in flight, done, failed, dead-lettered, headlines/s, tokens, cost so far."""
     import redis
 
-    from common.summary import queue_depth, run_summary
+    from common.summary import queue_depth, run_price_per_hour, run_summary
     from workers.train import list_progress
 
     s = get_settings()
     ledger = _ledger(run)
     text_client = redis.Redis.from_url(s.redis_dsn(), decode_responses=True)
     while True:
-        summ = run_summary(ledger, s.endpoint_price_per_hour)
+        summ = run_summary(ledger, run_price_per_hour(ledger, s))
         depth = queue_depth(ledger.r, "annotate")
         training = list_progress(text_client)
         if as_json:
@@ -241,7 +241,7 @@ def demo(
 ) -> None:
     """The whole annotation job on the embedded defaults: Redis, local LLM, workers, producer."""
     from common.services import ensure_redis, redis_alive, start_llm_server, start_worker
-    from common.summary import run_summary
+    from common.summary import run_price_per_hour, run_summary
     from producer.produce import Producer
     from producer.sources import iter_source
 
@@ -310,7 +310,7 @@ def demo(
         rep = rep_box["rep"]
         console.print(f"producer: {rep.rows} rows, {rep.enqueued} enqueued, "
                       f"{rep.already_done} already done (resumed), {rep.rejected} rejected")
-        summ = run_summary(ledger, s.endpoint_price_per_hour)
+        summ = run_summary(ledger, run_price_per_hour(ledger, s))
         console.print(_summary_table(summ, run_id))
         from common.store import ResultStore
 

@@ -127,6 +127,13 @@ def test_bulk_tagging_on_the_ner_queue(gazetteer_dir, make_settings, workers, ce
     accounted(store, ledger, {r["id"] for r in res})
     assert st["headlines_done"] == 10 and all(
         [e["text"] for e in r["entities"]] == ["Mizuho", "Autodesk"] for r in res)
+    # priced by the host that did the work (the compact model's), not the LLM endpoint
+    from common.summary import run_price_per_hour, run_summary
+
+    assert ledger.task() == NER_TASK
+    price = run_price_per_hour(ledger, s)
+    assert price == s.ner_price_per_hour != s.endpoint_price_per_hour
+    assert run_summary(ledger, price)["price_per_hour"] == price
 
 
 def test_docker_compose_serving_services_run_real_cli_commands():
