@@ -21,6 +21,11 @@ STAGES = ("annotate", "curate", "review", "train", "ner")
 TASK_MODULES = tuple(f"workers.{s}" for s in STAGES)
 
 
+def queue_of(task: str) -> str:
+    """The queue (stage) a task goes to: task names are ``tickertag.<queue>.<what>``."""
+    return task.split(".")[1]
+
+
 def _existing(modules: tuple[str, ...]) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is not None]
 

@@ -71,6 +71,15 @@ class RunLedger:
     def from_url(cls, url: str, run_id: str) -> RunLedger:
         return cls(redis.Redis.from_url(url, decode_responses=True), run_id)
 
+    # -- what the run is -------------------------------------------------------------------
+    def set_task(self, task: str) -> None:
+        """Which Celery task the run's batches go to (annotation or the compact model): the
+        summary prices a run by the host that does its work."""
+        self.r.hset(f"{self.k}:meta", "task", task)
+
+    def task(self) -> str | None:
+        return self.r.hget(f"{self.k}:meta", "task")
+
     # -- enqueue side ---------------------------------------------------------------------
     def claim_new(self, ids: list[str]) -> list[str]:
         """Add ids to the enqueued set; return those that were not there (dedup + resume)."""
@@ -178,14 +187,6 @@ class RunLedger:
         return bool(self._requeue(keys=keys, args=[bid, n_headlines]))
 
     # -- end of run ---------------------------------------------------------------------
-    def set_task(self, task: str) -> None:
-        """Which Celery task the run's batches go to (annotation or the compact model): the
-        summary prices a run by the host that does its work."""
-        self.r.hset(f"{self.k}:meta", "task", task)
-
-    def task(self) -> str | None:
-        return self.r.hget(f"{self.k}:meta", "task")
-
     def mark_produced(self) -> None:
         """The producer has sent everything it will send for now."""
         self.r.hset(f"{self.k}:stats", "produced_at", time.time())

@@ -18,8 +18,11 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
 def run_price_per_hour(ledger: RunLedger, settings: Settings) -> float:
     """$/h of what does a run's work: the compact model's host for a ``tag`` run (its batches
     go to the ``ner`` task), the LLM endpoint for annotation."""
-    stage = (ledger.task() or "").split(".")[1:2]  # task names are tickertag.<stage>.<name>
-    return settings.ner_price_per_hour if stage == ["ner"] else settings.endpoint_price_per_hour
+    from common.celery_app import queue_of  # here: importing it builds the Celery app
+
+    task = ledger.task()
+    return (settings.ner_price_per_hour if task and queue_of(task) == "ner"
+            else settings.endpoint_price_per_hour)
 
 
 def run_summary(ledger: RunLedger, price_per_hour: float, now: float | None = None) -> dict:

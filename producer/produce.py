@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from common.celery_app import queue_of
 from common.ledger import RunLedger
 from common.records import InvalidRecord, make_headline
 from common.settings import Settings
@@ -50,7 +51,7 @@ PUBLISH_RETRY = {"max_retries": 40, "interval_start": 0.2, "interval_step": 0.5,
 def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict],
                task: str = ANNOTATE_TASK, kwargs: dict | None = None) -> None:
     """One batch to its queue (``tickertag.<queue>.<what>`` names the queue)."""
-    queue = task.split(".")[1]
+    queue = queue_of(task)
     app.send_task(task, args=[run_id, bid, headlines], kwargs=kwargs or {}, queue=queue,
                   routing_key=queue, retry=True, retry_policy=PUBLISH_RETRY)
 

