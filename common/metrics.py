@@ -81,3 +81,54 @@ def score(
         fs.sort()
         ci = (fs[int(0.025 * (len(fs) - 1))], fs[int(0.975 * (len(fs) - 1))])
     return Score(tp, fp, fn, p, r, f, ci, len(per_doc), errors)
+
+
+def _doc_counts(gold: Sequence[Iterable], pred: Sequence[Iterable]) -> list[tuple[int, int, int]]:
+    out = []
+    for g, p in zip(gold, pred, strict=True):
+        gk, pk = span_keys(g), span_keys(p)
+        out.append((len(gk & pk), len(pk - gk), len(gk - pk)))
+    return out
+
+
+@dataclass
+class PairedDiff:
+    """F1(a) - F1(b) on the same documents, with a paired bootstrap 95% CI: the documents are
+    resampled together for both systems, so headline difficulty cancels out. A gain whose CI
+    includes 0 is not a gain."""
+
+    f1_a: float
+    f1_b: float
+    delta: float
+    ci95: tuple[float, float]
+    p_not_better: float  # share of resamples where a did not beat b
+    n_docs: int
+
+    def as_dict(self) -> dict:
+        return {"f1_a": self.f1_a, "f1_b": self.f1_b, "delta": self.delta,
+                "delta_ci95": list(self.ci95), "p_not_better": self.p_not_better,
+                "n_docs": self.n_docs}
+
+
+def paired_bootstrap(gold: Sequence[Iterable], pred_a: Sequence[Iterable],
+                     pred_b: Sequence[Iterable], n: int = 1000, seed: int = 0) -> PairedDiff:
+    a, b = _doc_counts(gold, pred_a), _doc_counts(gold, pred_b)
+    if not a:
+        raise ValueError("no documents to compare")
+
+    def f1(counts: list[tuple[int, int, int]], idx: Iterable[int]) -> float:
+        tp = fp = fn = 0
+        for i in idx:
+            tp, fp, fn = tp + counts[i][0], fp + counts[i][1], fn + counts[i][2]
+        return _prf(tp, fp, fn)[2]
+
+    rng = random.Random(seed)
+    docs = range(len(a))
+    fa, fb = f1(a, docs), f1(b, docs)
+    deltas = []
+    for _ in range(n):
+        idx = [rng.randrange(len(a)) for _ in docs]
+        deltas.append(f1(a, idx) - f1(b, idx))
+    deltas.sort()
+    ci = (deltas[int(0.025 * (n - 1))], deltas[int(0.975 * (n - 1))])
+    return PairedDiff(fa, fb, fa - fb, ci, sum(d <= 0 for d in deltas) / n, len(a))

@@ -23,6 +23,7 @@ STAGE_MODULES = (
     "tickertag.cli_train",
     "tickertag.cli_review",
     "tickertag.cli_serve",
+    "tickertag.cli_distil",
 )
 
 

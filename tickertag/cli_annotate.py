@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -274,40 +273,18 @@ def demo(
         # curation starts by itself when the run completes (the finalize step)
         started.append(start_worker("curate", logs, concurrency=1))
         demo_t0 = time.time()
-        ledger = _ledger(run_id)
-        rep_box: dict = {}
+        from producer.follow import produce_and_follow
 
-        def _produce() -> None:
-            try:
-                rep_box["rep"] = Producer(_app(), s, run_id).run(iter_source(source, limit),
-                                                               Path(source).name)
-            except Exception as e:  # reported below, the demo stops cleanly
-                rep_box["error"] = e
-
-        t = threading.Thread(target=_produce, daemon=True)
-        t.start()
-        base = ledger.stats()
-        base_done = int(base["headlines_done"]) + int(base["headlines_dead"])
         with Progress(TextColumn("[bold]annotate"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                       console=console) as prog:
             task = prog.add_task("annotate", total=None, rate="")
-            while True:
-                st = ledger.stats()
-                finished = int(st["headlines_done"]) + int(st["headlines_dead"]) - base_done
-                total = int(st["headlines_enqueued"]) - base_done
-                prog.update(task, completed=finished, total=max(total, 1) if not t.is_alive()
-                            else None, rate=f"{st['headlines_done']} done, "
-                            f"{st['headlines_dead']} dead")
-                if not t.is_alive() and ledger.in_flight() <= 0:
-                    break
-                for p in started:
-                    if not p.alive():
-                        raise RuntimeError(f"{p.name} died:\n{p.tail()}")
-                time.sleep(0.5)
-        if "error" in rep_box:
-            raise rep_box["error"]
-        rep = rep_box["rep"]
+            rep = produce_and_follow(
+                Producer(_app(), s, run_id), iter_source(source, limit), Path(source).name,
+                started, lambda p: prog.update(
+                    task, completed=p.finished, total=None if p.producing else max(p.enqueued, 1),
+                    rate=f"{p.done} done, {p.dead} dead"))
+        ledger = _ledger(run_id)
         console.print(f"producer: {rep.rows} rows, {rep.enqueued} enqueued, "
                       f"{rep.already_done} already done (resumed), {rep.rejected} rejected")
         summ = run_summary(ledger, run_price_per_hour(ledger, s))

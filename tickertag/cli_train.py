@@ -94,29 +94,48 @@ def train_status(
 
 
 def evaluate(
-    gold: Annotated[Path, typer.Option(help="Gold JSONL with character spans.")],
+    gold: Annotated[list[Path], typer.Option(help="Gold JSONL with character spans (repeatable: "
+                                              "each file and their union are scored).")],
     pred: Annotated[Path, typer.Option(help="Predicted JSONL (tickertag predict output).")],
+    against: Annotated[Path | None, typer.Option(
+        help="Another system's predictions on the same headlines: adds the paired bootstrap "
+             "of F1(pred) - F1(against).")] = None,
     errors: Annotated[int, typer.Option(help="List this many headlines with errors "
                                         "(false positives / negatives).")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as one JSON line.")
-                       ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON (one object "
+                                          "for one gold file, else a list).")] = False,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CI.")] = 1000,
 ) -> None:
     """Entity-level micro P/R/F1 on exact character spans, with a bootstrap 95% CI."""
-    from training.evaluate import evaluate_files
+    from training.evaluate import evaluate_sets
 
-    sc = evaluate_files(gold, pred, bootstrap)
+    try:
+        rows = evaluate_sets(gold, pred, bootstrap, against)
+    except (ValueError, FileNotFoundError) as e:
+        console.print(f"[red]evaluate: {e}[/]")
+        raise typer.Exit(1) from e
     if as_json:
-        print(json.dumps(sc.as_dict()))
+        out = [{k: v for k, v in r.items() if k != "score"} for r in rows]
+        print(json.dumps(out[0] if len(out) == 1 else out))
         return
-    t = Table(title=f"{pred} vs {gold}")
-    for c in ("precision", "recall", "F1", "F1 95% CI", "tp", "fp", "fn", "headlines"):
+    t = Table(title=f"{pred}" + (f" (paired vs {against})" if against else ""))
+    cols = ["gold", "precision", "recall", "F1", "F1 95% CI", "tp", "fp", "fn", "headlines"]
+    if against:
+        cols += ["ΔF1", "ΔF1 95% CI"]
+    for c in cols:
         t.add_column(c, justify="right")
-    lo, hi = sc.ci95 or (float("nan"), float("nan"))
-    t.add_row(f"{sc.precision:.4f}", f"{sc.recall:.4f}", f"{sc.f1:.4f}", f"[{lo:.3f}, {hi:.3f}]",
-              str(sc.tp), str(sc.fp), str(sc.fn), str(sc.n_docs))
+    for r in rows:
+        lo, hi = r["f1_ci95"] or (float("nan"), float("nan"))
+        cells = [r["gold"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}",
+                 f"[{lo:.3f}, {hi:.3f}]", str(r["tp"]), str(r["fp"]), str(r["fn"]),
+                 str(r["n_docs"])]
+        if against:
+            d = r["paired"]
+            cells += [f"{d['delta']:+.4f}", f"[{d['delta_ci95'][0]:+.3f}, "
+                      f"{d['delta_ci95'][1]:+.3f}]"]
+        t.add_row(*cells)
     console.print(t)
-    for e in sc.errors[:errors]:
+    for e in rows[-1]["score"].errors[:errors]:
         console.print(f"[dim]{e['text']}[/]\n  [red]FP[/] {e['false_positives']}  "
                       f"[yellow]FN[/] {e['false_negatives']}")
 

@@ -46,7 +46,20 @@ def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
                                ensure_ascii=False) + "\n")
 
 
-def read_training_rows(paths: list[str], valid_path: str | None = None) -> list[dict[str, Any]]:
+def valid_paths(valid: str | list[str] | None) -> list[str]:
+    """A config's ``valid`` as a list of files (it may name one or several)."""
+    if not valid:
+        return []
+    return [valid] if isinstance(valid, str) else list(valid)
+
+
+def read_valid_rows(valid: str | list[str] | None) -> list[dict[str, Any]]:
+    """Validation rows of one or several files, each headline once (first file wins)."""
+    return read_training_rows(valid_paths(valid))
+
+
+def read_training_rows(paths: list[str], valid_path: str | list[str] | None = None
+                       ) -> list[dict[str, Any]]:
     """Rows of several labelled files, each headline once: the first file that has a text wins.
 
     This is what lets ``--train gold.jsonl --train llm.jsonl`` add only the LLM-labelled
@@ -55,19 +68,21 @@ def read_training_rows(paths: list[str], valid_path: str | None = None) -> list[
     sees a training headline.
     """
     seen: set[str] = set()
-    if valid_path:
-        seen.update(_norm(r["text"]) for r in read_jsonl(valid_path))
+    for vp in valid_paths(valid_path):
+        seen.update(norm_text(r["text"]) for r in read_jsonl(vp))
     rows = []
     for p in paths:
         for r in read_jsonl(p):
-            k = _norm(r["text"])
+            k = norm_text(r["text"])
             if k not in seen:
                 seen.add(k)
                 rows.append(r)
     return rows
 
 
-def _norm(text: str) -> str:
+def norm_text(text: str) -> str:
+    """The key two headlines share when they are the same title (case and spacing ignored):
+    used to keep valid and test titles out of training and silver sets."""
     return " ".join(text.lower().split())
 
 

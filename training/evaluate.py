@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.metrics import Score, score
+from common.metrics import score
 from common.spans import Span
 from training.data import entity_dicts, read_jsonl, write_jsonl
 
@@ -27,11 +27,32 @@ def align_docs(gold: list[dict], pred: list[dict]) -> list[dict]:
                      f"text), e.g. {(missing or [gold[0].get('text')])[0]!r}")
 
 
-def evaluate_files(gold_path: str | Path, pred_path: str | Path, bootstrap: int = 1000) -> Score:
-    gold = read_jsonl(gold_path)
-    pred = align_docs(gold, read_jsonl(pred_path))
-    return score([g["spans"] for g in gold], [p["spans"] for p in pred],
-                 texts=[g["text"] for g in gold], bootstrap=bootstrap)
+def evaluate_sets(gold_paths: list[str | Path], pred_path: str | Path, bootstrap: int = 1000,
+                  against: str | Path | None = None) -> list[dict[str, Any]]:
+    """Score one prediction file on each gold file and, with several, on their union (the
+    project reports test, test2 and test+test2). With ``against`` (another prediction file of
+    the same headlines), each row also gets the paired bootstrap of F1(pred) - F1(against)."""
+    from common.metrics import paired_bootstrap
+
+    preds = read_jsonl(pred_path)
+    others = read_jsonl(against) if against else None
+    sets = [(Path(g).name, read_jsonl(g)) for g in gold_paths]
+    if len(sets) > 1:
+        sets.append(("+".join(Path(g).stem for g in gold_paths), [r for _, rows in sets
+                                                                 for r in rows]))
+    out = []
+    for name, gold in sets:
+        pred = align_docs(gold, preds)
+        gs = [g["spans"] for g in gold]
+        sc = score(gs, [p["spans"] for p in pred], texts=[g["text"] for g in gold],
+                   bootstrap=bootstrap)
+        row: dict[str, Any] = {"gold": name, **sc.as_dict(), "score": sc}
+        if others is not None:
+            row["paired"] = paired_bootstrap(gs, [p["spans"] for p in pred],
+                                             [o["spans"] for o in align_docs(gold, others)],
+                                             bootstrap).as_dict()
+        out.append(row)
+    return out
 
 
 def predict_file(tagger, in_path: str | Path, out_path: str | Path, batch_size: int = 32,

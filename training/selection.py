@@ -143,7 +143,7 @@ def prepare_run(cfg, default_output: str) -> tuple[Path, list[dict], list[dict]]
     share (training rows exclude valid headlines; subsets are seeded)."""
     import torch
 
-    from training.data import read_jsonl, read_training_rows, subset
+    from training.data import read_training_rows, read_valid_rows, subset
 
     torch.manual_seed(cfg.seed)
     if cfg.torch_threads:
@@ -151,5 +151,5 @@ def prepare_run(cfg, default_output: str) -> tuple[Path, list[dict], list[dict]]
     out = Path(cfg.output or default_output)
     out.mkdir(parents=True, exist_ok=True)
     train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
-    valid_rows = subset(read_jsonl(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
+    valid_rows = subset(read_valid_rows(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
     return out, train_rows, valid_rows

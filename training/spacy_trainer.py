@@ -20,13 +20,12 @@ from typing import Any
 
 from common.spans import LABEL, Span
 from training.baselines import SPACY_SMALL
-from training.config import TrainConfig
+from training.config import SpacyOptions, TrainConfig
 from training.data import spans_of
 from training.encoders import LOCAL_ENCODER
 from training.selection import EpochSelector, Progress, finish, prepare_run
 
 PIPELINE_DIR = "pipeline"  # inside the model directory
-DROPOUT = 0.2  # spaCy's own training default
 
 
 def predict_spans(nlp: Any, texts: list[str], batch_size: int = 64,
@@ -53,18 +52,48 @@ def _examples(nlp: Any, rows: list[dict]) -> tuple[list[Any], int]:
     return out, dropped
 
 
+def _blank_ner(o: SpacyOptions) -> Any:
+    """A fresh English pipeline with one NER of the configured CNN size (spaCy's own
+    architectures, named and versioned as in its config system)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    tok2vec = {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": o.width,
+                  "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"][:len(o.embed_rows)],
+                  "rows": o.embed_rows, "include_static_vectors": False},
+        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": o.width,
+                   "depth": o.depth, "window_size": o.window_size,
+                   "maxout_pieces": o.maxout_pieces},
+    }
+    nlp.add_pipe("ner", config={"model": {
+        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+        "extra_state_tokens": False, "hidden_width": o.hidden_width, "maxout_pieces": 2,
+        "use_upper": True, "nO": None, "tok2vec": tok2vec}})
+    return nlp
+
+
 def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[str, Any]:
     import spacy
     from spacy.util import compounding, minibatch
 
     out, train_rows, valid_rows = prepare_run(cfg, "models/spacy")
-    nlp = spacy.load(SPACY_SMALL if cfg.base == LOCAL_ENCODER else cfg.base)
-    for name in list(nlp.pipe_names):
-        if name != "ner":
-            nlp.remove_pipe(name)
+    o = cfg.spacy
+    if o.start == "blank":
+        nlp = _blank_ner(o)
+    else:
+        nlp = spacy.load(SPACY_SMALL if cfg.base == LOCAL_ENCODER else cfg.base)
+        for name in list(nlp.pipe_names):
+            if name != "ner":
+                nlp.remove_pipe(name)
     nlp.get_pipe("ner").add_label(LABEL)
     examples, dropped = _examples(nlp, train_rows)
-    opt = nlp.resume_training()
+    if o.start == "blank":
+        random.Random(cfg.seed).shuffle(examples)
+        opt = nlp.initialize(lambda: examples[:2000])
+    else:
+        opt = nlp.resume_training()
     if cfg.learning_rate:
         opt.learn_rate = cfg.learning_rate
     selector = EpochSelector(out, int(cfg.epochs or 1), valid_rows, cfg.threshold,
@@ -75,8 +104,9 @@ def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[s
     for epoch in range(1, int(cfg.epochs or 1) + 1):
         rng.shuffle(examples)
         losses: dict[str, float] = {}
-        for batch in minibatch(examples, size=compounding(4.0, float(cfg.batch_size or 32), 1.001)):
-            nlp.update(batch, drop=DROPOUT, sgd=opt, losses=losses)
+        sizes = compounding(o.batch_start, float(cfg.batch_size or 32), o.batch_growth)
+        for batch in minibatch(examples, size=sizes):
+            nlp.update(batch, drop=o.dropout, sgd=opt, losses=losses)
             step += 1
         loss = losses.get("ner")
         selector.epoch_end(epoch, step, None if loss is None else float(loss))  # numpy -> JSON

@@ -73,3 +73,33 @@ def test_align_docs_by_id_then_by_text():
     assert [p["id"] for p in align_docs(gold, export)] == ["sha-a", "sha-b"]  # ids differ: text
     with pytest.raises(ValueError, match=r"1 gold documents have no prediction.*Dow Falls"):
         align_docs(gold, export[1:])
+
+
+def test_evaluate_cli_scores_each_test_file_their_union_and_a_paired_difference(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from common.settings import LABELED_DIR
+    from tickertag.cli import _register_all, app
+
+    if not app.registered_commands:
+        _register_all()
+    t1, t2 = LABELED_DIR / "benzinga_gold_test.jsonl", LABELED_DIR / "benzinga_gold_test2.jsonl"
+    rows = [json.loads(x) for f in (t1, t2) for x in open(f)]
+    perfect, half = tmp_path / "perfect.jsonl", tmp_path / "half.jsonl"
+    perfect.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    half.write_text("".join(json.dumps({**r, "entities": r["entities"] if i % 2 else []}) + "\n"
+                            for i, r in enumerate(rows)))
+    r = CliRunner().invoke(app, ["evaluate", "--gold", str(t1), "--gold", str(t2), "--pred",
+                                 str(perfect), "--against", str(half), "--json",
+                                 "--bootstrap", "200"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output.strip().splitlines()[-1])
+    assert [o["n_docs"] for o in out] == [208, 400, 608]
+    assert all(o["f1"] == 1.0 for o in out)
+    union = out[-1]["paired"]
+    assert union["f1_a"] == 1.0 and union["delta"] > 0.2 and union["delta_ci95"][0] > 0
+    r = CliRunner().invoke(app, ["evaluate", "--gold", str(t1), "--pred", str(half),
+                                 "--against", str(perfect)])
+    assert r.exit_code == 0 and "ΔF1" in r.output

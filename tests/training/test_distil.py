@@ -1,0 +1,84 @@
+"""A small distillation run end to end: a teacher tags a pool through the real ``ner`` queue and
+worker processes, silver labels are combined and a student is trained, moved and loaded."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+
+from common.settings import LABELED_DIR
+from training.config import TrainConfig
+from training.data import norm_text, read_jsonl, write_jsonl
+from training.distil import POOL_CSV, DistilPlan, run_distil
+from training.inference import load_tagger
+from training.silver import TEST_FILES, protected_texts
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
+    from training.runner import run_training
+
+    out = tmp_path_factory.mktemp("teacher")
+    run_training(TrainConfig(kind="spacy", max_train=300, max_valid=40, epochs=2, output=str(out)))
+    return out
+
+
+def _pool_csv(path: Path, n: int) -> list[str]:
+    """n pool rows plus three test titles (which must never come back as silver)."""
+    with open(POOL_CSV, encoding="utf-8") as f:
+        rows = [r for _, r in zip(range(n), csv.DictReader(f), strict=False)]
+    tests = [r["text"] for r in read_jsonl(TEST_FILES[0])[:2] + read_jsonl(TEST_FILES[1])[:1]]
+    rows += [{"date": "2019-05-01", "title": t, "stock_symbol": "A"} for t in tests]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["date", "title", "stock_symbol"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return tests
+
+
+def test_distil_through_the_ner_queue_excludes_test_titles_and_resumes(
+        teacher, make_settings, tmp_path):
+    s = make_settings(batch_size=16)
+    redis.Redis.from_url(s.redis_dsn()).delete("ner")  # no batch left by an earlier test
+    tests = _pool_csv(tmp_path / "pool.csv", 60)
+    labelled = tmp_path / "labelled.jsonl"
+    write_jsonl(labelled, read_jsonl(LABELED_DIR / "benzinga_gold_train.jsonl")[:150])
+    plan = DistilPlan(teachers=[str(teacher)], pool=str(tmp_path / "pool.csv"),
+                      output=str(tmp_path / "student"), work=str(tmp_path / "work"), epochs=1,
+                      workers=1, labelled=[str(labelled)],
+                      valid=[str(LABELED_DIR / "benzinga_gold_valid.jsonl")])
+    said: list[str] = []
+    res = run_distil(plan, s, say=said.append)
+
+    pool = read_jsonl(tmp_path / "work" / "pool.jsonl")
+    prot = protected_texts()
+    assert not any(norm_text(r["text"]) in prot for r in pool)
+    assert len(pool) >= 50  # 60 rows, a few duplicate titles at most
+    silver = read_jsonl(tmp_path / "work" / "silver.jsonl")
+    assert {r["id"] for r in silver} == {r["id"] for r in pool}  # every headline came back
+    assert not {norm_text(t) for t in tests} & {norm_text(r["text"]) for r in silver}
+    assert sum(len(r["entities"]) for r in silver) > 0
+    meta = json.loads((tmp_path / "work" / "silver.json").read_text())
+    assert meta["teachers"][0]["dead"] == 0 and meta["teachers"][0]["tagged"] == len(pool)
+
+    m = res["manifest"]
+    assert m["kind"] == "spacy" and m["distil"]["silver_headlines"] == len(silver)
+    assert m["train_headlines"] == 150 + len(silver)  # labelled rows keep their own labels
+    moved = tmp_path / "moved-student"
+    shutil.move(str(tmp_path / "student"), moved)
+    out = load_tagger(moved).predict(["UBS Maintains Neutral on Agilent Technologies"])
+    assert len(out) == 1
+
+    # a rerun of the silver step resumes the same run: nothing is tagged twice
+    again = run_distil(plan, s, steps=["silver"], say=said.append)
+    meta = json.loads((tmp_path / "work" / "silver.json").read_text())
+    assert meta["teachers"][0]["enqueued"] == 0
+    assert meta["teachers"][0]["already_done"] == len(pool)
+    assert again["silver"].endswith("silver.jsonl")

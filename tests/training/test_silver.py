@@ -1,0 +1,82 @@
+"""Silver labels: the held-out guard, the teachers' vote, and the paired bootstrap."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.metrics import paired_bootstrap
+from common.spans import Span
+from training.data import norm_text, read_jsonl
+from training.silver import (
+    TEST_FILES,
+    ProtectedHeadline,
+    build_pool,
+    combine_silver,
+    protected_texts,
+    silver_quality,
+)
+
+
+def _tagged(hid: str, text: str, spans: list[tuple[int, int, float]]) -> dict:
+    return {"id": hid, "text": text, "entities": [
+        {"start": s, "end": e, "label": "Company", "text": text[s:e], "score": sc}
+        for s, e, sc in spans]}
+
+
+def test_every_test_title_is_protected():
+    prot = protected_texts()
+    for f in TEST_FILES:
+        rows = read_jsonl(f)
+        assert rows and all(norm_text(r["text"]) in prot for r in rows)
+
+
+def test_pool_drops_held_out_titles_duplicates_and_invalid_rows(tmp_path):
+    test_title = read_jsonl(TEST_FILES[1])[0]["text"]
+    rows = [{"title": "Apple Beats Estimates"}, {"title": "apple  beats estimates"},
+            {"title": test_title.upper()}, {"title": ""}, {"title": "Ford Recalls Cars"}]
+    rep = build_pool(rows, tmp_path / "pool.jsonl", protected_texts())
+    kept = [r["text"] for r in read_jsonl(tmp_path / "pool.jsonl")]
+    assert kept == ["Apple Beats Estimates", "Ford Recalls Cars"]
+    assert (rep.rows, rep.kept, rep.protected, rep.duplicates, rep.rejected) == (5, 2, 1, 1, 1)
+
+
+def test_a_test_headline_cannot_enter_the_silver_set():
+    t = read_jsonl(TEST_FILES[0])[3]["text"]
+    with pytest.raises(ProtectedHeadline, match="held out"):
+        combine_silver([[_tagged("x", t, [])]], protected_texts())
+
+
+def test_majority_vote_scores_and_disagreements():
+    text = "Goldman Sachs Upgrades Apple, Cuts Ford"
+    a = [_tagged("h", text, [(0, 13, 0.9), (23, 28, 0.8)])]
+    b = [_tagged("h", text, [(0, 13, 0.7), (35, 39, 0.6)])]
+    c = [_tagged("h", text, [(0, 13, 0.8), (23, 28, 0.6)])]
+    silver, disagree = combine_silver([a, b, c], set())
+    ents = silver[0]["entities"]
+    assert [e["text"] for e in ents] == ["Goldman Sachs", "Apple"]  # Ford: 1 vote of 3
+    assert ents[0]["score"] == pytest.approx(0.8)  # 3/3 teachers x mean 0.8
+    assert ents[1]["score"] == pytest.approx(2 / 3 * 0.7, abs=1e-4)
+    assert disagree == silver and silver[0]["agreement"] == pytest.approx(1 / 3, abs=1e-4)
+    unanimous, none = combine_silver([a, a], set())
+    assert none == [] and unanimous[0]["agreement"] == 1.0
+    # a headline one teacher never tagged (dead-lettered) gets no vote, not an empty label
+    assert combine_silver([a, []], set()) == ([], [])
+
+
+def test_silver_quality_counts_only_shared_headlines(tmp_path):
+    gold = read_jsonl(TEST_FILES[0])[:5]
+    silver = [{"id": str(i), "text": g["text"], "entities": g["entities"]} for i, g in
+              enumerate(gold[:3])]
+    q = silver_quality(silver, [TEST_FILES[0]])
+    assert q["benzinga_gold_test.jsonl"]["headlines"] == 3
+    assert q["benzinga_gold_test.jsonl"]["f1"] == 1.0
+
+
+def test_paired_bootstrap_sees_a_real_gain_and_no_gain_on_a_tie():
+    gold = [[Span(start=0, end=5, label="Company", text="Apple")]] * 40
+    good = gold
+    bad = [[] if i % 2 else g for i, g in enumerate(gold)]
+    d = paired_bootstrap(gold, good, bad, n=300)
+    assert d.delta > 0 and d.ci95[0] > 0 and d.p_not_better == 0
+    tie = paired_bootstrap(gold, bad, bad, n=300)
+    assert tie.delta == 0 and tie.ci95 == (0.0, 0.0) and tie.p_not_better == 1.0
