@@ -133,6 +133,9 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="model directory (tickertag train)")
     ap.add_argument("--onnx", help="its ONNX export (tickertag export-onnx), timed alongside")
     ap.add_argument("--processes", type=int, default=2, help="bulk processes (one per core)")
+    ap.add_argument("--reference", help="a model timed in the same run as the speed reference "
+                    "(e.g. the spaCy NER trained on gold only): rows get a ratio against its "
+                    "bulk row, since machines here vary ~2x from day to day")
     ap.add_argument("--serve-model", help="directory the HTTP service loads (default: --onnx "
                     "if given, else --model)")
     ap.add_argument("--requests", type=int, default=300)
@@ -157,9 +160,20 @@ def main() -> None:
     models = {"torch" if kind in ("gliner", "spanmarker") else str(kind): a.model,
               **({"onnx int8": a.onnx} if a.onnx else {})}
     rows = []
+    ref_rate = None
+    if a.reference:
+        ref = multi_process(a.reference, texts, a.processes, a.bulk_batch,
+                            f"reference {Path(a.reference).name}")
+        ref_rate = ref["headlines_per_s"]
+        rows.append(ref)
     for name, d in models.items() if not a.http_only else ():
         rows += bulk(d, texts, a.batches, name)
         rows.append(multi_process(d, texts, a.processes, a.bulk_batch, name))
+    if a.reference:  # timed again after the others: the ratio uses the mean of both runs
+        ref2 = multi_process(a.reference, texts, a.processes, a.bulk_batch,
+                             f"reference {Path(a.reference).name} (again)")
+        rows.append(ref2)
+        ref_rate = (ref_rate + ref2["headlines_per_s"]) / 2
     served = a.serve_model or a.onnx or a.model
     port = free_port()
     srv = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", served,
@@ -176,13 +190,19 @@ def main() -> None:
     if a.llm:
         rows.append(llm_rate(texts, a.llm_headlines))
     t = Table(title=f"serving {a.model} on this machine (2 cores); HTTP rows: {served}")
-    for c in ("mode", "headlines/s", "p50 ms", "p99 ms", "$ per million"):
+    cols = ["mode", "headlines/s", "p50 ms", "p99 ms", "$ per million"]
+    if ref_rate:
+        cols.insert(2, "x reference")
+    for c in cols:
         t.add_column(c, justify="right")
     for r in rows:
         price = a.llm_price if r["mode"].startswith("LLM") else a.cpu_price
         r["usd_per_million"] = price / (r["headlines_per_s"] * 3600) * 1e6
-        t.add_row(r["mode"], f"{r['headlines_per_s']:.1f}", f"{r['p50_ms']:.1f}",
-                  f"{r['p99_ms']:.1f}", f"{r['usd_per_million']:.3f}")
+        cells = [r["mode"], f"{r['headlines_per_s']:.1f}", f"{r['p50_ms']:.1f}",
+                 f"{r['p99_ms']:.1f}", f"{r['usd_per_million']:.3f}"]
+        if ref_rate:
+            cells.insert(2, f"{r['headlines_per_s'] / ref_rate:.2f}")
+        t.add_row(*cells)
     Console().print(t)
     best = max(r["headlines_per_s"] for r in rows if not r["mode"].startswith("LLM"))
     llm = [r for r in rows if r["mode"].startswith("LLM")]

@@ -182,30 +182,50 @@ def report(
                       ] = None,
     out: Annotated[str, typer.Option(help="Report directory (report.md, report.html, PNGs).")
                    ] = "var/report",
-    test: Annotated[str | None, typer.Option(help="Test JSONL (default benzinga_gold_test).")
-                    ] = None,
+    test: Annotated[list[str] | None, typer.Option(
+        help="Test JSONL (repeatable; default benzinga_gold_test + benzinga_gold_test2: each "
+             "file and their union are reported).")] = None,
     llm_pred: Annotated[str | None, typer.Option(help="LLM predictions JSONL on the test "
                                                  "headlines (e.g. an annotation export).")] = None,
-    llm_headlines_per_s: Annotated[float | None, typer.Option(help="Measured LLM throughput.")
-                                   ] = None,
+    llm_headlines_per_s: Annotated[float | None, typer.Option(
+        help="LLM throughput (the case study's 31/s for Llama 3.1 70B, unless you measured "
+             "yours).")] = None,
     curve: Annotated[list[str] | None, typer.Option(help="learning_curve.json to plot "
                                                     "(repeatable: runs are pooled).")] = None,
+    pair: Annotated[list[str] | None, typer.Option(
+        help="A:B system names for a paired bootstrap of F1(A) - F1(B) (repeatable).")] = None,
+    silver_curve: Annotated[list[str] | None, typer.Option(
+        help="NAME=STUDENT_DIR trained by `distil --max-silver N` (repeatable): plots student "
+             "F1 against silver-set size.")] = None,
     cpu_price: Annotated[float, typer.Option(help="$/h of a CPU instance.")] = 0.10,
     llm_price: Annotated[float, typer.Option(help="$/h of the LLM endpoint.")] = 8.0,
     reuse: Annotated[str | None, typer.Option(help="An earlier report.json: keep its system "
                                               "rows as measured then (e.g. to add curve runs).")
                      ] = None,
 ) -> None:
-    """Compare systems on one test split: F1 with CIs, headlines/s, $ per million, plots."""
+    """Compare systems on the test files: F1 with CIs, headlines/s, $ per million, the
+    accuracy/speed/cost frontier, paired differences, plots."""
     from common.settings import LABELED_DIR
     from training.report import build_report
 
     systems = dict(s.split("=", 1) for s in system or [])
     if not systems and not reuse:
         raise typer.BadParameter("name at least one --system NAME=MODEL_DIR, or --reuse")
-    path = build_report(systems, test or str(LABELED_DIR / "benzinga_gold_test.jsonl"), out,
-                        llm_pred, llm_headlines_per_s, curve,
-                        {"cpu": cpu_price, "llm": llm_price}, reuse)
+    pairs = []
+    for p in pair or []:
+        if ":" not in p:
+            raise typer.BadParameter(f"--pair {p!r}: write A:B (two system names)")
+        a, b = p.split(":", 1)
+        pairs.append((a, b))
+    tests = test or [str(LABELED_DIR / "benzinga_gold_test.jsonl"),
+                     str(LABELED_DIR / "benzinga_gold_test2.jsonl")]
+    try:
+        path = build_report(systems, tests, out, llm_pred, llm_headlines_per_s, curve,
+                            {"cpu": cpu_price, "llm": llm_price}, reuse, pairs,
+                            dict(s.split("=", 1) for s in silver_curve or []))
+    except ValueError as e:
+        console.print(f"[red]report: {e}[/]")
+        raise typer.Exit(1) from e
     console.print(path.read_text())
     console.print(f"written to {path} (+ report.html, PNG plots)")
 

@@ -17,58 +17,125 @@ from training.inference import load_tagger
 PRICES = {"cpu": 0.10, "gpu": 0.50, "llm": 8.0}  # $/h: the case study's figures
 
 
-def measure_system(name: str, model_dir: str, test_rows: list[dict], price_per_hour: float,
-                   batch_size: int = 32, repeat_to: int = 1000) -> dict[str, Any]:
+def _scores(test_sets: dict[str, list[dict]], pred_by_text: dict[str, list]) -> dict[str, Any]:
+    """Union F1 (with CI) over every test headline that has a prediction, and F1 per file."""
+    union_g, union_p, by_file = [], [], {}
+    for name, rows in test_sets.items():
+        have = [r for r in rows if r["text"] in pred_by_text]
+        if not have:
+            continue
+        g, p = [spans_of(r) for r in have], [pred_by_text[r["text"]] for r in have]
+        by_file[name] = {"f1": round(score(g, p).f1, 4), "n_docs": len(have)}
+        union_g += g
+        union_p += p
+    sc = score(union_g, union_p, bootstrap=1000)
+    return {**sc.as_dict(), "f1_by_file": by_file}
+
+
+def measure_system(name: str, model_dir: str, test_sets: dict[str, list[dict]],
+                   price_per_hour: float, batch_size: int = 32, repeat_to: int = 1000
+                   ) -> tuple[dict[str, Any], dict[str, list]]:
+    """A model directory's scores on every test file and its in-process headlines/s; also
+    returns its predictions by text (for paired comparisons)."""
     tagger = load_tagger(model_dir)
-    texts = [r["text"] for r in test_rows]
-    pred = tagger.predict(texts, None, batch_size)
-    sc = score([spans_of(r) for r in test_rows], pred, bootstrap=1000)
-    bench = (texts * (repeat_to // max(1, len(texts)) + 1))[:repeat_to]
-    tagger.predict(bench[:batch_size], None, batch_size)  # warm up
-    t0 = time.perf_counter()
-    tagger.predict(bench, None, batch_size)
-    hps = len(bench) / (time.perf_counter() - t0)
-    return {"system": name, "model": model_dir, **sc.as_dict(), "headlines_per_s": hps,
-            "price_per_hour": price_per_hour,
-            "usd_per_million": price_per_hour / (hps * 3600) * 1e6}
+    texts = list(dict.fromkeys(r["text"] for rows in test_sets.values() for r in rows))
+    pred = dict(zip(texts, tagger.predict(texts, None, batch_size), strict=True))
+    hps = None
+    if repeat_to:
+        bench = (texts * (repeat_to // max(1, len(texts)) + 1))[:repeat_to]
+        tagger.predict(bench[:batch_size], None, batch_size)  # warm up
+        t0 = time.perf_counter()
+        tagger.predict(bench, None, batch_size)
+        hps = len(bench) / (time.perf_counter() - t0)
+    return ({"system": name, "model": _shown_path(model_dir), **_scores(test_sets, pred),
+             "headlines_per_s": hps, "price_per_hour": price_per_hour,
+             "usd_per_million": price_per_hour / (hps * 3600) * 1e6 if hps else None}, pred)
 
 
-def reference_row(name: str, pred_path: str, test_rows: list[dict], headlines_per_s: float | None,
-                  price_per_hour: float) -> dict[str, Any]:
-    """A system known only by its predictions (e.g. the LLM), aligned to the test rows."""
-    from training.evaluate import align_docs
-
-    pred = align_docs(test_rows, read_jsonl(pred_path))
-    sc = score([spans_of(r) for r in test_rows], [spans_of(p) for p in pred], bootstrap=1000)
-    return {"system": name, "model": pred_path, **sc.as_dict(),
-            "headlines_per_s": headlines_per_s, "price_per_hour": price_per_hour,
-            "usd_per_million": (price_per_hour / (headlines_per_s * 3600) * 1e6
-                                if headlines_per_s else None)}
+def _shown_path(p: str) -> str:
+    """A path as the report shows it: relative to the working directory when inside it (no
+    absolute paths of the machine that wrote the report)."""
+    try:
+        return str(Path(p).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return Path(p).name
 
 
-def _plots(rows: list[dict], curve: list[dict] | None, out: Path) -> list[str]:
+def reference_row(name: str, pred_path: str, test_sets: dict[str, list[dict]],
+                  headlines_per_s: float | None, price_per_hour: float
+                  ) -> tuple[dict[str, Any], dict[str, list]]:
+    """A system known only by its predictions (e.g. the LLM): scored on the test headlines it
+    has predictions for (the LLM pass covers test, not test2; ``f1_by_file`` says which)."""
+    pred = {r["text"]: spans_of(r) for r in read_jsonl(pred_path)}
+    return ({"system": name, "model": _shown_path(pred_path), **_scores(test_sets, pred),
+             "headlines_per_s": headlines_per_s, "price_per_hour": price_per_hour,
+             "usd_per_million": (price_per_hour / (headlines_per_s * 3600) * 1e6
+                                 if headlines_per_s else None)}, pred)
+
+
+def paired_rows(pairs: list[tuple[str, str]], preds: dict[str, dict[str, list]],
+                test_sets: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """Paired bootstrap of F1(a) - F1(b) on the test headlines both systems predicted."""
+    from common.metrics import paired_bootstrap
+
+    out = []
+    rows = [r for rs in test_sets.values() for r in rs]
+    for a, b in pairs:
+        if a not in preds or b not in preds:
+            raise ValueError(f"--pair {a}:{b}: both must be systems of this report "
+                             f"(have {sorted(preds)})")
+        both = [r for r in rows if r["text"] in preds[a] and r["text"] in preds[b]]
+        d = paired_bootstrap([spans_of(r) for r in both], [preds[a][r["text"]] for r in both],
+                             [preds[b][r["text"]] for r in both])
+        out.append({"a": a, "b": b, **d.as_dict()})
+    return out
+
+
+def _frontier(ax, rows: list[dict], x_key: str, xlabel: str) -> None:
+    """F1 (95% CI bars) against a log-scale cost axis, one labelled point per system; labels
+    alternate above and below their point so neighbours do not print over each other."""
+    pts = sorted((r for r in rows if r.get(x_key)), key=lambda r: r[x_key])
+    for i, r in enumerate(pts):
+        lo, hi = r["f1_ci95"]
+        ax.errorbar([r[x_key]], [r["f1"]], yerr=[[r["f1"] - lo], [hi - r["f1"]]], fmt="o",
+                    capsize=3, color="#4c78a8")
+        ax.annotate(r["system"], (r[x_key], r["f1"]), textcoords="offset points",
+                    xytext=(6, 10 if i % 2 else -14), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("F1 on test + test2 (95% CI)")
+    if pts:  # the range that matters: the systems' intervals, not 0..1
+        lo = min(r["f1_ci95"][0] for r in pts)
+        ax.set_ylim(max(0.0, lo - 0.03), min(1.0, max(r["f1_ci95"][1] for r in pts) + 0.03))
+        xs = [r[x_key] for r in pts]
+        ax.set_xlim(min(xs) / 2, max(xs) * 3)
+    ax.grid(alpha=0.3)
+
+
+def _plots(rows: list[dict], curve: list[dict] | None, silver: list[dict] | None,
+           out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     files = []
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(rows)))
     names = [r["system"] for r in rows]
     f1 = [r["f1"] for r in rows]
     err = [[r["f1"] - r["f1_ci95"][0] for r in rows], [r["f1_ci95"][1] - r["f1"] for r in rows]]
     ax.barh(names, f1, xerr=err, color="#4c78a8", capsize=3)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("exact-span F1 on the test split (95% bootstrap CI)")
-    for i, v in enumerate(f1):
-        ax.text(min(v + 0.02, 0.9), i, f"{v:.3f}", va="center")
+    ax.set_xlim(0, 1.08)
+    ax.set_xlabel("exact-span F1 on the test files (95% bootstrap CI)")
+    for i, r in enumerate(rows):  # right of the error bar, so the two never overlap
+        ax.text(min(r["f1_ci95"][1] + 0.01, 0.99), i, f"{r['f1']:.3f}", va="center", fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "f1.png", dpi=120)
     files.append("f1.png")
     plt.close(fig)
     costed = [r for r in rows if r.get("usd_per_million")]
     if costed:
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(costed)))
         ax.barh([r["system"] for r in costed], [r["usd_per_million"] for r in costed],
                 color="#f58518")
         ax.set_xscale("log")
@@ -76,6 +143,29 @@ def _plots(rows: list[dict], curve: list[dict] | None, out: Path) -> list[str]:
         fig.tight_layout()
         fig.savefig(out / "cost.png", dpi=120)
         files.append("cost.png")
+        plt.close(fig)
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+        _frontier(a1, rows, "headlines_per_s", "headlines/s (log scale; higher is better)")
+        _frontier(a2, rows, "usd_per_million", "$ per million headlines (log; lower is better)")
+        fig.suptitle("accuracy against speed and cost")
+        fig.tight_layout()
+        fig.savefig(out / "frontier.png", dpi=120)
+        files.append("frontier.png")
+        plt.close(fig)
+    if silver:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        xs = [max(r["silver_headlines"], 1) for r in silver]
+        ax.errorbar(xs, [r["f1"] for r in silver],
+                    yerr=[[r["f1"] - r["f1_ci95"][0] for r in silver],
+                          [r["f1_ci95"][1] - r["f1"] for r in silver]],
+                    marker="o", capsize=3, color="#54a24b")
+        ax.set_xscale("symlog", linthresh=1000)
+        ax.set_xlabel("silver headlines added to the labelled ones (0 = labelled only)")
+        ax.set_ylabel("student F1 on test + test2")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "silver_curve.png", dpi=120)
+        files.append("silver_curve.png")
         plt.close(fig)
     if curve:
         from training.learning_curve import summarise
@@ -98,23 +188,53 @@ def _plots(rows: list[dict], curve: list[dict] | None, out: Path) -> list[str]:
     return files
 
 
-def write_report(rows: list[dict], out_dir: str, test_path: str,
-                 curve: list[dict] | None = None) -> Path:
+def _f1_cell(r: dict, name: str) -> str:
+    f = (r.get("f1_by_file") or {}).get(name)
+    return f"{f['f1']:.3f}" if f else "n/a"
+
+
+def write_report(rows: list[dict], out_dir: str, test_paths: list[str],
+                 curve: list[dict] | None = None, pairs: list[dict] | None = None,
+                 silver: list[dict] | None = None, notes: list[str] | None = None) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plots = _plots(rows, curve, out)
-    lines = [f"# tickertag report\n\nTest split: `{test_path}` ({rows[0]['n_docs']} headlines). "
-             "Entity-level micro P/R/F1 on exact character spans (`common/metrics.py`), 95% "
-             "bootstrap CI over headlines. Speed measured on this machine.\n",
-             "| system | P | R | F1 | F1 95% CI | headlines/s | $/h | $ per million |",
-             "|---|---:|---:|---:|---|---:|---:|---:|"]
+    plots = _plots(rows, curve, silver, out)
+    files = [Path(t).name for t in test_paths]
+    lines = ["# tickertag report\n",
+             f"Test files: {', '.join(f'`{f}`' for f in files)}. Entity-level micro P/R/F1 on "
+             "exact character spans (`common/metrics.py`); F1, P and R are on all test "
+             "headlines together, with a 95% bootstrap CI over headlines. Headlines/s of model "
+             "directories were measured in this run, in one process on this machine.\n",
+             "| system | P | R | F1 | F1 95% CI | " + " | ".join(f"F1 {f}" for f in files)
+             + " | headlines/s | $/h | $ per million |",
+             "|---|---:|---:|---:|---|" + "---:|" * len(files) + "---:|---:|---:|"]
     for r in rows:
         lo, hi = r["f1_ci95"]
         hps = f"{r['headlines_per_s']:.1f}" if r.get("headlines_per_s") else "n/a"
         usd = f"{r['usd_per_million']:.2f}" if r.get("usd_per_million") else "n/a"
+        per = " | ".join(_f1_cell(r, f) for f in files)
         lines.append(f"| {r['system']} | {r['precision']:.3f} | {r['recall']:.3f} | "
-                     f"{r['f1']:.3f} | [{lo:.3f}, {hi:.3f}] | {hps} | {r['price_per_hour']:.2f} | "
-                     f"{usd} |")
+                     f"{r['f1']:.3f} | [{lo:.3f}, {hi:.3f}] | {per} | {hps} | "
+                     f"{r['price_per_hour']:.2f} | {usd} |")
+    lines += [""] + [f"- {n}" for n in notes or []]
+    if pairs:
+        lines += ["\n## Paired comparisons\n",
+                  "Both systems on the same headlines, resampled together (1,000 resamples): a "
+                  "difference whose CI includes 0 is not a difference.\n",
+                  "| A | B | F1 A | F1 B | A - B | 95% CI | P(A not better) | headlines |",
+                  "|---|---|---:|---:|---:|---|---:|---:|"]
+        for d in pairs:
+            lo, hi = d["delta_ci95"]
+            lines.append(f"| {d['a']} | {d['b']} | {d['f1_a']:.3f} | {d['f1_b']:.3f} | "
+                         f"{d['delta']:+.3f} | [{lo:+.3f}, {hi:+.3f}] | {d['p_not_better']:.3f} "
+                         f"| {d['n_docs']} |")
+    if silver:
+        lines += ["\n## Student F1 against silver-set size\n",
+                  "| student | silver headlines | F1 | F1 95% CI |", "|---|---:|---:|---|"]
+        for r in silver:
+            lo, hi = r["f1_ci95"]
+            lines.append(f"| {r['system']} | {r['silver_headlines']} | {r['f1']:.3f} | "
+                         f"[{lo:.3f}, {hi:.3f}] |")
     if curve:
         from training.learning_curve import summarise
 
@@ -127,7 +247,8 @@ def write_report(rows: list[dict], out_dir: str, test_path: str,
     lines += [""] + [f"![{p}]({p})" for p in plots]
     md = "\n".join(lines) + "\n"
     (out / "report.md").write_text(md)
-    (out / "report.json").write_text(json.dumps({"systems": rows, "curve": curve}, indent=2))
+    (out / "report.json").write_text(json.dumps({"systems": rows, "curve": curve, "pairs": pairs,
+                                                 "silver_curve": silver}, indent=2))
     (out / "report.html").write_text(_html(md))
     return out / "report.md"
 
@@ -162,27 +283,50 @@ def _html(md: str) -> str:
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def build_report(systems: dict[str, str], test_path: str, out_dir: str,
+def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: str,
                  llm_pred: str | None = None, llm_headlines_per_s: float | None = None,
                  curve_json: str | list[str] | None = None, prices: dict | None = None,
-                 reuse: str | None = None) -> Path:
-    """``curve_json``: one or several ``learning_curve.json`` files (e.g. one per seed run on
-    different hosts); their runs are pooled. ``reuse``: an earlier ``report.json`` whose system
-    rows are kept as measured then (a system named again in ``systems`` is measured anew), so a
-    longer learning curve does not need every model on disk again."""
+                 reuse: str | None = None, pairs: list[tuple[str, str]] | None = None,
+                 silver_curve: dict[str, str] | None = None) -> Path:
+    """``test_path``: one or several test files (scored each and together). ``curve_json``: one
+    or several ``learning_curve.json`` files (e.g. one per seed run on different hosts); their
+    runs are pooled. ``reuse``: an earlier ``report.json`` whose system rows are kept as
+    measured then (a system named again in ``systems`` is measured anew). ``pairs``: (A, B)
+    system names for a paired bootstrap. ``silver_curve``: name -> student directory trained by
+    ``tickertag distil --max-silver N`` (its manifest says N)."""
+    from training.inference import read_manifest
+
     prices = {**PRICES, **(prices or {})}
-    test_rows = read_jsonl(test_path)
-    rows = []
+    paths = [test_path] if isinstance(test_path, str) else list(test_path)
+    test_sets = {Path(p).name: read_jsonl(p) for p in paths}
+    rows: list[dict[str, Any]] = []
+    preds: dict[str, dict[str, list]] = {}
     if reuse:
         rows = [r for r in json.loads(Path(reuse).read_text())["systems"]
                 if r["system"] not in systems and not (llm_pred and r["system"] == "LLM labels")]
     for name, d in systems.items():
-        rows.append(measure_system(name, d, test_rows, prices["cpu"]))
-        print(f"[tickertag] {name}: F1 {rows[-1]['f1']:.4f}, "
-              f"{rows[-1]['headlines_per_s']:.1f} headlines/s", flush=True)
+        row, preds[name] = measure_system(name, d, test_sets, prices["cpu"])
+        rows.append(row)
+        print(f"[tickertag] {name}: F1 {row['f1']:.4f}, {row['headlines_per_s'] or 0:.1f} "
+              "headlines/s", flush=True)
+    notes = []
     if llm_pred:
-        rows.append(reference_row("LLM labels", llm_pred, test_rows, llm_headlines_per_s,
-                                  prices["llm"]))
-    paths = [curve_json] if isinstance(curve_json, str) else list(curve_json or [])
-    curve = [run for p in paths if Path(p).exists() for run in json.loads(Path(p).read_text())]
-    return write_report(rows, out_dir, test_path, curve or None)
+        row, preds["LLM labels"] = reference_row("LLM labels", llm_pred, test_sets,
+                                                 llm_headlines_per_s, prices["llm"])
+        rows.append(row)
+        notes.append("LLM labels: one strong-LLM pass; the gold files were adjudicated from "
+                     "LLM passes, so this row is optimistic. Scored on the test headlines it "
+                     f"covers ({row['n_docs']}); its headlines/s"
+                     + (f" ({llm_headlines_per_s}) is the case study's figure for Llama 3.1 70B "
+                        "on a dedicated endpoint, not measured here." if llm_headlines_per_s
+                        else " is unknown."))
+    silver = []
+    for name, d in (silver_curve or {}).items():
+        row, _ = measure_system(name, d, test_sets, prices["cpu"], repeat_to=0)
+        silver.append({**row, "silver_headlines":
+                       (read_manifest(d).get("distil") or {}).get("silver_headlines", 0)})
+    silver.sort(key=lambda r: r["silver_headlines"])
+    curve_paths = [curve_json] if isinstance(curve_json, str) else list(curve_json or [])
+    curve = [run for p in curve_paths if Path(p).exists() for run in json.loads(Path(p).read_text())]
+    return write_report(rows, out_dir, paths, curve or None,
+                        paired_rows(pairs or [], preds, test_sets) or None, silver or None, notes)

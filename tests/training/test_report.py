@@ -57,3 +57,38 @@ def test_learning_curve_pairs_and_summary(tmp_path: Path):
                    {"source": "llm", "n": 5, "test_f1": 0.7, "device": "cuda"}])
     assert s[0]["runs"] == 2 and abs(s[0]["mean"] - 0.6) < 1e-9 and s[0]["std"] > 0
     assert s[0]["devices"] == "cpu,cuda"
+
+
+def test_report_on_two_test_files_with_pairs_frontier_and_silver_curve(tmp_path: Path):
+    import shutil
+
+    build_gazetteer([str(LABELED_DIR / "benzinga_gold_train.jsonl")], str(tmp_path / "gz"))
+    build_spacy(str(tmp_path / "sp"))
+    students = {}
+    for n in (0, 500):  # a student directory records its silver-set size in its manifest
+        d = tmp_path / f"st{n}"
+        shutil.copytree(tmp_path / "gz", d)
+        m = json.loads((d / "tickertag.json").read_text())
+        (d / "tickertag.json").write_text(json.dumps({**m, "distil": {"silver_headlines": n}}))
+        students[f"student {n}"] = str(d)
+    tests = [str(LABELED_DIR / "benzinga_gold_test.jsonl"),
+             str(LABELED_DIR / "benzinga_gold_test2.jsonl")]
+    md = build_report({"gazetteer": str(tmp_path / "gz"), "spacy ORG": str(tmp_path / "sp")},
+                      tests, str(tmp_path / "rep"),
+                      llm_pred=str(LABELED_DIR / "benzinga_llm_test.jsonl"),
+                      llm_headlines_per_s=31.0, pairs=[("gazetteer", "spacy ORG")],
+                      silver_curve=students)
+    text = md.read_text()
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    gz = next(r for r in rep["systems"] if r["system"] == "gazetteer")
+    assert gz["n_docs"] == 608 and set(gz["f1_by_file"]) == {"benzinga_gold_test.jsonl",
+                                                             "benzinga_gold_test2.jsonl"}
+    llm = next(r for r in rep["systems"] if r["system"] == "LLM labels")
+    assert llm["n_docs"] == 208 and "benzinga_gold_test2.jsonl" not in llm["f1_by_file"]
+    assert "not measured here" in text and "| F1 benzinga_gold_test2.jsonl |" in text
+    (pair,) = rep["pairs"]
+    assert pair["n_docs"] == 608 and pair["delta"] > 0 and pair["delta_ci95"][0] > 0
+    assert [r["silver_headlines"] for r in rep["silver_curve"]] == [0, 500]
+    for png in ("f1.png", "cost.png", "frontier.png", "silver_curve.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 1000
+    assert str(tmp_path) not in text  # no absolute paths of this machine in the report
