@@ -16,14 +16,10 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from common.settings import get_settings
+from common.task_names import STAGES, queue_of
 
-STAGES = ("annotate", "curate", "review", "train", "ner")
 TASK_MODULES = tuple(f"workers.{s}" for s in STAGES)
-
-
-def queue_of(task: str) -> str:
-    """The queue (stage) a task goes to: task names are ``tickertag.<queue>.<what>``."""
-    return task.split(".")[1]
+__all__ = ["STAGES", "TASK_MODULES", "app", "make_app", "queue_of"]
 
 
 def _existing(modules: tuple[str, ...]) -> list[str]:

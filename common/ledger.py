@@ -166,6 +166,18 @@ class RunLedger:
         keys = [f"{self.k}:finished", f"{self.k}:stats", f"{self.k}:dead"]
         return bool(self._finish(keys=keys, args=args))
 
+    def delivered(self, bid: str, attempt: int) -> int:
+        """Count one start of attempt ``attempt`` (Celery's retry number) of batch ``bid``;
+        returns how many starts that attempt has had. A retry is a new attempt; a second start
+        of the same attempt is a redelivery: the worker running it died (segfault, OOM kill) or
+        lost the broker. The key lives a week, like a run's other state."""
+        key = f"{self.k}:deliveries"
+        field = f"{bid}:{attempt}"
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hincrby(key, field, 1)
+        pipe.expire(key, 7 * 24 * 3600)
+        return int(pipe.execute()[0])
+
     def is_finished(self, bid: str) -> bool:
         return bool(self.r.sismember(f"{self.k}:finished", bid))
 

@@ -50,12 +50,20 @@ class Settings(BaseSettings):
     hf_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TICKERTAG_HF_TOKEN", "HF_TOKEN", "hf_token")
     )
+    # The bearer token for TICKERTAG_LLM_BASE_URL when it is not a Hugging Face endpoint (vLLM,
+    # a gateway, ...). HF_TOKEN goes only to Hugging Face hosts: a token sent to whatever URL
+    # is configured would leak to any endpoint a typo or a hostile config names.
+    llm_api_key: SecretStr | None = None
     response_format: ResponseFormatStyle = "auto"
     temperature: float = 0.1
     max_tokens: int = 512
     max_companies: int = 16  # maxItems in the schema: keeps small models from looping forever
     request_timeout_s: float = 60.0
     max_retries: int = 5
+    # Starts of the same batch attempt before it is dead-lettered as ``worker_lost``: a batch
+    # that kills its worker (a segfault in a native library, an OOM kill) is redelivered by
+    # late acks; without a bound it would crash a worker after worker forever.
+    max_deliveries: int = 3
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
 

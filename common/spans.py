@@ -56,13 +56,26 @@ def _occurrences(text: str, needle: str, ignore_case: bool) -> list[tuple[int, i
     return found
 
 
+_EXCHANGE = re.compile(r"(?:NYSE|NASDAQ|Nasdaq|AMEX|NYSEARCA|NYSEMKT|OTC|TSX|LSE)\s*:\s*$")
+
+
+def shown_as_ticker(text: str, start: int, end: int) -> bool:
+    """The headline marks this occurrence as a ticker: "(A)", "$A" or "NYSE: A"."""
+    before, after = text[:start], text[end:end + 1]
+    return (before.endswith("(") and after == ")") or before.endswith("$") or bool(
+        _EXCHANGE.search(before))
+
+
 def align_spans(text: str, mentions: Iterable[str], label: str = LABEL,
                 case_insensitive: bool = True) -> Alignment:
     """Map mention strings to character spans in ``text``.
 
     Every occurrence of a found mention is a span (a company named twice is tagged twice).
     Case-insensitive matching is used only when the exact string is absent and the mention has
-    at least three characters, so a ticker like ``A`` never matches the article "a".
+    at least three characters, so a ticker like ``A`` never matches the article "a". A
+    one-letter mention matches only where the headline shows it as a ticker ("(A)", "$A"):
+    the answer "A" must not tag the article in "A Look At ..." (two letters, as in "GE" or
+    "HP", are names Benzinga writes in capitals, and match as written).
     """
     candidates: list[tuple[int, int]] = []
     hallucinated: list[str] = []
@@ -71,6 +84,8 @@ def align_spans(text: str, mentions: Iterable[str], label: str = LABEL,
         if not needle:
             continue
         occ = _occurrences(text, needle, ignore_case=False)
+        if len(needle) == 1:
+            occ = [(s, e) for s, e in occ if shown_as_ticker(text, s, e)]
         if not occ and case_insensitive and len(needle) >= 3:
             occ = _occurrences(text, needle, ignore_case=True)
         if not occ:

@@ -18,7 +18,7 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
 def run_price_per_hour(ledger: RunLedger, settings: Settings) -> float:
     """$/h of what does a run's work: the compact model's host for a ``tag`` run (its batches
     go to the ``ner`` task), the LLM endpoint for annotation."""
-    from common.celery_app import queue_of  # here: importing it builds the Celery app
+    from common.task_names import queue_of
 
     task = ledger.task()
     return (settings.ner_price_per_hour if task and queue_of(task) == "ner"

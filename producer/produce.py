@@ -18,15 +18,12 @@ from typing import Any
 import redis
 from celery import Celery
 
-from common.celery_app import queue_of
 from common.ledger import RunLedger
 from common.records import InvalidRecord, make_headline
 from common.settings import Settings
 from common.store import ResultStore, batch_id
+from common.task_names import ANNOTATE_TASK, CURATE_TASK, queue_of
 from producer.sources import BAD_ROW
-
-ANNOTATE_TASK = "tickertag.annotate.batch"
-CURATE_TASK = "tickertag.curate.run"
 
 
 @dataclass

@@ -13,7 +13,8 @@ from celery import Celery
 from common.ledger import RunLedger
 from common.settings import Settings
 from common.store import ResultStore
-from producer.produce import ANNOTATE_TASK, send_batch
+from common.task_names import ANNOTATE_TASK
+from producer.produce import send_batch
 
 _GEN = re.compile(r"^(.*)-r(\d+)$")
 

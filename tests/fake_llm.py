@@ -36,6 +36,7 @@ class FakeLLM:
         self.calls: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()  # injected faults by kind, read through /admin
         self.total_calls = 0
+        self.authorization: Counter[str] = Counter()  # Authorization headers received
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -61,6 +62,7 @@ class FakeLLM:
         body = await request.json()
         text = body["messages"][-1]["content"].removeprefix("Headline: ")
         self.total_calls += 1
+        self.authorization[request.headers.get("Authorization", "")] += 1
         self.calls[text] += 1
         n = self.calls[text]
         if self.latency_max > self.latency:

@@ -124,3 +124,17 @@ def test_a_batch_far_larger_than_the_concurrency_cap(fake_llm, make_settings):
     items = headlines(*[f"Acme Holdings Beats In Quarter {i} {s.run_id}" for i in range(1000)])
     bid, out, ledger, store = run(s, items)
     assert ledger.stats()["headlines_done"] == 1000 and not list(store.iter_dead())
+
+
+def test_an_invalid_answer_is_not_cached_so_a_rerun_asks_again(fake_llm, make_settings):
+    """An invalid answer was cached for 30 days: every requeue and rerun got it back unasked."""
+    s = make_settings(llm_base_url=fake_llm.url, max_retries=0)
+    bad, good = f"Broadcom Rises #badjson {s.run_id}", f"Cisco Falls {s.run_id}"
+    run(s, headlines(bad, good))
+    assert fake_llm.calls[bad] == 1 and fake_llm.calls[good] == 1
+    s2 = make_settings(llm_base_url=fake_llm.url, max_retries=0, run_id=s.run_id + "-again")
+    _, out, _, store = run(s2, headlines(bad, good))
+    assert fake_llm.calls[bad] == 2  # asked again: the invalid answer was not final
+    assert fake_llm.calls[good] == 1  # the valid one came from the cache
+    res = {r["text"]: r for r in store.iter_results()}
+    assert res[good]["cached"] and not res[bad]["cached"]

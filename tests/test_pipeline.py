@@ -73,7 +73,8 @@ def test_end_to_end_with_real_llama_server(llm_server, make_settings, workers, c
         for e in r["entities"]:
             assert r["text"][e["start"]:e["end"]] == e["text"] and e["label"] == "Company"
         assert r["valid"] or r["raw"] is not None
-    # a rerun of the producer enqueues nothing; a new run over the same headlines pays nothing
+    # a rerun of the producer enqueues nothing; a new run over the same headlines pays only for
+    # the answers that were invalid (those are never cached: they may have been transient)
     calls = st["llm_calls"]
     assert Producer(celery_app, s).run(rows, "sample").enqueued == 0
     s2 = make_settings(llm_base_url=llm_server, llm_model="smollm2-test", batch_size=10,
@@ -81,7 +82,9 @@ def test_end_to_end_with_real_llama_server(llm_server, make_settings, workers, c
     w2 = workers(s2, concurrency=2)
     Producer(celery_app, s2).run(rows, "sample")
     st2 = wait_done(RunLedger.from_url(s.redis_dsn(), s2.run_id), 120, [w2])
-    assert st2["headlines_done"] == 50 and st2["cache_hits"] == 50 and st2["llm_calls"] == 0
+    valid = sum(1 for r in results if r["valid"])
+    assert st2["headlines_done"] == 50 and st2["cache_hits"] == valid
+    assert st2["llm_calls"] >= 50 - valid
     assert RunLedger.from_url(s.redis_dsn(), s.run_id).stats()["llm_calls"] == calls
 
 

@@ -141,3 +141,32 @@ def test_token_never_in_task_args_results_logs_or_broker(fake_llm, make_settings
 
     cfg = Settings(hf_token=CANARY)
     assert CANARY not in repr(cfg) and CANARY not in str(cfg.model_dump())
+
+
+def test_hf_token_goes_only_to_hugging_face_hosts(fake_llm, make_settings, monkeypatch):
+    """A canary HF_TOKEN must never reach a plain loopback endpoint (it did, as ``Bearer``);
+    an endpoint's own key, named for it, does; a Hugging Face host gets the HF token."""
+    import asyncio
+
+    from workers.llm import endpoint_token, make_client
+
+    CANARY = "hf_canary_scope_7f3a"
+    monkeypatch.setenv("HF_TOKEN", CANARY)  # huggingface_hub would read it by itself
+
+    async def ask(s) -> None:
+        async with make_client(s) as c:
+            await c.chat_completion(messages=[{"role": "user", "content": "Headline: Acme Up"}],
+                                    model="fake", max_tokens=8)
+
+    fake_llm.authorization.clear()
+    asyncio.run(ask(make_settings(llm_base_url=fake_llm.url, hf_token=CANARY)))
+    assert fake_llm.authorization and not any(CANARY in h for h in fake_llm.authorization)
+    asyncio.run(ask(make_settings(llm_base_url=fake_llm.url, hf_token=CANARY,
+                                  llm_api_key="endpoint-key-1")))
+    assert fake_llm.authorization["Bearer endpoint-key-1"] == 1
+    hf = make_settings(llm_base_url="https://xyz.us-east-1.aws.endpoints.huggingface.cloud",
+                       hf_token=CANARY)
+    assert endpoint_token(hf) == CANARY
+    for url in ("http://xyz.endpoints.huggingface.cloud", "https://huggingface.cloud.evil.io",
+                "https://evilhuggingface.co"):
+        assert endpoint_token(make_settings(llm_base_url=url, hf_token=CANARY)) is None

@@ -47,3 +47,13 @@ def test_check_spans_rejects_bad_spans():
         check_spans(t, [Span(start=0, end=5, text="Apple"), Span(start=2, end=5, text="ple")])
     with pytest.raises(ValueError, match="out of range"):
         check_spans(t, [Span(start=10, end=40, text="x")])
+
+
+def test_a_one_letter_answer_tags_only_a_ticker_shown_as_one():
+    a = align_spans("A Look At Agilent Technologies (A) Earnings", ["A"])
+    assert [(s.start, s.text) for s in a.spans] == [(32, "A")]
+    assert align_spans("A Look At Agilent's Earnings", ["A"]).spans == []
+    assert align_spans("A Look At Agilent's Earnings", ["A"]).hallucinated == ["A"]
+    assert [s.text for s in align_spans("Ford ($F) Rallies; F Shares Up", ["F"]).spans] == ["F"]
+    assert [s.text for s in align_spans("NYSE: A Gains", ["A"]).spans] == ["A"]
+    assert [s.text for s in align_spans("GE Cuts Dividend", ["GE"]).spans] == ["GE"]

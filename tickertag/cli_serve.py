@@ -39,9 +39,9 @@ def tag(
     """Send a headline source through the `ner` queue (run `tickertag worker ner` to consume)."""
     from common.celery_app import app
     from common.settings import get_settings
+    from common.task_names import NER_TASK
     from producer.produce import Producer
     from producer.sources import iter_source
-    from workers.ner import NER_TASK
 
     s = get_settings()
     p = Producer(app, s, run, task=NER_TASK,

@@ -104,10 +104,10 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
     from common.celery_app import app
     from common.services import ensure_redis, start_worker
     from common.store import ResultStore
+    from common.task_names import NER_TASK
     from producer.follow import produce_and_follow
     from producer.produce import Producer
     from producer.sources import iter_source
-    from workers.ner import NER_TASK
 
     teacher_dir = str(Path(teacher).resolve())
     run_id = f"distil-{_digest(teacher_dir, _file_digest(pool))}"

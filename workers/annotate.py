@@ -13,9 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
-from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
 from common.celery_app import app
@@ -23,12 +21,14 @@ from common.ledger import RunLedger
 from common.llm_schema import parse_answer
 from common.prompt import PROMPT_VERSION
 from common.records import Headline
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from common.spans import align_spans
 from common.store import ResultStore, result_key
+from common.task_names import ANNOTATE_TASK
 from producer.produce import maybe_finalize
 from workers import aio
 from workers.aio import process_semaphore
+from workers.batch_task import BatchTask
 from workers.llm import LLMAnswer, LLMCaller, LLMError, make_client
 
 log = get_task_logger(__name__)
@@ -149,53 +149,13 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings) 
     return {"batch_id": bid, **counts}
 
 
-def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], exc: BaseException,
-                            attempts: int, settings: Settings, task: str | None = None,
-                            kwargs: dict | None = None) -> None:
-    """The batch itself failed (not one call): keep all of it for ``tickertag requeue``.
-
-    ``task``/``kwargs`` name another queue's task (bulk tagging) for the requeue; only an
-    annotation run goes on to curation.
-
-    A shard an earlier attempt wrote is dropped: the whole batch is dead now, and its requeued
-    copy would otherwise write the same result keys a second time.
-    """
-    store = ResultStore(settings.results_dir, run_id)
-    store.write_dead(
-        bid, headlines, error=f"{type(exc).__name__}: {exc}"[:2000], error_type="task",
-        attempts=attempts, task=task, kwargs=kwargs,
-    )
-    store.discard_results(bid)
-    ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
-    ledger.finish_batch(bid, {"headlines_dead": len(headlines)}, dead=True)
-    if task is None:
-        maybe_finalize(app, ledger, settings)
+class AnnotateTask(BatchTask):
+    def on_run_finished(self, ledger: RunLedger, settings: Settings) -> None:
+        maybe_finalize(app, ledger, settings)  # curation starts once the run is complete
 
 
-@app.task(name="tickertag.annotate.batch", bind=True, max_retries=3)
+@app.task(name=ANNOTATE_TASK, bind=True, base=AnnotateTask, max_retries=3)
 def annotate_batch(self, run_id: str, batch_id: str, headlines: list[dict]) -> dict:
     """Celery entry point for one batch (arguments are plain JSON: no secrets travel)."""
-    settings = get_settings()
-    try:
-        return run_batch(run_id, batch_id, headlines, settings)
-    except Exception as exc:  # the batch as a whole broke: retry, then dead-letter
-        if self.request.retries < self.max_retries:
-            log.warning("batch %s failed (%s), retrying", batch_id, exc)
-            try:
-                raise self.retry(exc=exc, countdown=min(60, 2 ** (self.request.retries + 1))
-                                 ) from exc
-            except Reject as rej:
-                # Celery rejects *without* requeue when it cannot publish the retry (Redis
-                # restarting: "loading the dataset in memory"): with late acks the batch would be
-                # gone, counted in flight forever. Found by the soak. Hand it back instead; if
-                # the broker is still down the message stays unacked and the visibility timeout
-                # brings it back.
-                log.warning("batch %s: retry not published (%s), requeueing", batch_id, rej.reason)
-                raise Reject(rej.reason, requeue=True) from exc
-        log.error("batch %s dead-lettered: %s", batch_id, exc)
-        try:
-            dead_letter_whole_batch(run_id, batch_id, headlines, exc, self.request.retries + 1,
-                                    settings)
-        except redis.RedisError as e:  # not recorded: redeliver rather than ack and forget
-            raise Reject(e, requeue=True) from exc
-        return {"batch_id": batch_id, "dead": True, "error": str(exc)}
+    return self.guard(run_id, batch_id, headlines,
+                      lambda settings: run_batch(run_id, batch_id, headlines, settings))

@@ -26,6 +26,7 @@ from common.sampling import SampleOptions, sample_headlines, split_of, split_row
 from common.settings import Settings, get_settings
 from common.spans import clean_mention
 from common.store import ResultStore
+from common.task_names import CURATE_TASK
 
 T = TypeVar("T")
 Track = Callable[[Iterable[T], str], Iterable[T]]
@@ -185,7 +186,7 @@ def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = Non
     return report
 
 
-@app.task(name="tickertag.curate.run")
+@app.task(name=CURATE_TASK)
 def curate_task(run_id: str, options: dict | None = None) -> dict[str, Any]:
     """Celery entry point: JSON arguments in, the JSON report out."""
     return curate_run(run_id, SampleOptions(**(options or {})), get_settings())

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from huggingface_hub import AsyncInferenceClient
 from huggingface_hub.errors import InferenceTimeoutError
 
-from common.llm_schema import companies_schema, resolve_style, response_format
+from common.llm_schema import companies_schema, parse_answer, resolve_style, response_format
 from common.prompt import PROMPT_VERSION, build_messages
 from common.settings import Settings
 from workers.rate_limit import EndpointLimits
@@ -121,11 +121,6 @@ class LLMCaller:
                 out[t] = LLMAnswer(d["content"], d["pt"], d["ct"], cached=True, attempts=0)
         return out
 
-    async def complete(self, text: str) -> LLMAnswer:
-        """An answer from the cache or the endpoint, retried; raises LLMError when it gives up."""
-        hit = (await self.cached([text])).get(text)
-        return hit or await self.call(text)
-
     async def call(self, text: str) -> LLMAnswer:
         """Ask the endpoint (no cache lookup), then cache the answer.
 
@@ -148,8 +143,12 @@ class LLMCaller:
                 content, pt, ct = await self._call(text)
                 ans = LLMAnswer(content, pt, ct, attempts=attempt + 1, retries=attempt,
                                 seconds=time.perf_counter() - t0, rate_wait_s=waited)
-                await self.r.set(key, json.dumps({"content": content, "pt": pt, "ct": ct}),
-                                 ex=self.s.cache_ttl_s)
+                if parse_answer(content)[0] is not None:
+                    # Only a usable answer is final. An invalid or empty one may be a transient
+                    # fault (a cut stream, an overloaded server): caching it would hand the
+                    # same bad answer to every rerun and requeue for the cache's lifetime.
+                    await self.r.set(key, json.dumps({"content": content, "pt": pt, "ct": ct}),
+                                     ex=self.s.cache_ttl_s)
                 return ans
             except aiohttp.ClientResponseError as e:
                 if e.status not in RETRIABLE_STATUS:
@@ -178,10 +177,14 @@ class PooledInferenceClient(AsyncInferenceClient):
     """
 
     _pooled: aiohttp.ClientSession | None = None
+    # False: never send an Authorization header. huggingface_hub fills one in from HF_TOKEN or
+    # the cached login whenever no token is given, and refuses ``token=False``.
+    send_auth: bool = True
 
     def _get_client_session(self, headers: dict | None = None) -> aiohttp.ClientSession:
         if self._pooled is None or self._pooled.closed:
-            client_headers = {**self.headers, **(headers or {})}
+            client_headers = {k: v for k, v in {**self.headers, **(headers or {})}.items()
+                              if self.send_auth or k.lower() != "authorization"}
             self._pooled = aiohttp.ClientSession(
                 headers=client_headers, cookies=self.cookies,
                 timeout=aiohttp.ClientTimeout(self.timeout),
@@ -203,8 +206,32 @@ class PooledInferenceClient(AsyncInferenceClient):
         await super().close()
 
 
+HF_HOSTS = ("huggingface.co", "huggingface.cloud", "hf.space")
+
+
+def is_hf_endpoint(url: str) -> bool:
+    """An https URL on a Hugging Face host (the Inference API, Inference Endpoints, Spaces)."""
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    host = (u.hostname or "").lower()
+    return u.scheme == "https" and any(host == h or host.endswith("." + h) for h in HF_HOSTS)
+
+
+def endpoint_token(settings: Settings) -> str | None:
+    """The bearer token for the configured endpoint: ``llm_api_key`` when given; ``HF_TOKEN``
+    only for a Hugging Face host; otherwise none at all."""
+    if settings.llm_api_key:
+        return settings.llm_api_key.get_secret_value()
+    if settings.hf_token and is_hf_endpoint(settings.llm_base_url):
+        return settings.hf_token.get_secret_value()
+    return None
+
+
 def make_client(settings: Settings) -> AsyncInferenceClient:
-    token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    return PooledInferenceClient(
+    token = endpoint_token(settings)
+    client = PooledInferenceClient(
         base_url=settings.llm_base_url, token=token, timeout=settings.request_timeout_s
     )
+    client.send_auth = token is not None
+    return client

@@ -17,9 +17,11 @@ from common.celery_app import app
 from common.ledger import RunLedger
 from common.settings import get_settings
 from common.store import ResultStore, result_key
+from common.task_names import NER_TASK
+from workers.batch_task import BatchTask
 
 log = get_task_logger(__name__)
-NER_TASK = "tickertag.ner.batch"
+
 
 
 @lru_cache(maxsize=2)
@@ -53,17 +55,9 @@ def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
     return {"batch_id": bid, **counts}
 
 
-@app.task(name=NER_TASK, bind=True, max_retries=3)
+@app.task(name=NER_TASK, bind=True, base=BatchTask, max_retries=3)
 def ner_batch(self, run_id: str, batch_id: str, headlines: list[dict], model_dir: str = "",
               threshold: float | None = None) -> dict[str, Any]:
-    try:
-        return tag_batch(run_id, batch_id, headlines, model_dir, threshold)
-    except Exception as exc:
-        if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
-        from workers.annotate import dead_letter_whole_batch
-
-        dead_letter_whole_batch(run_id, batch_id, headlines, exc, self.request.retries + 1,
-                                get_settings(), task=NER_TASK,
-                                kwargs={"model_dir": model_dir, "threshold": threshold})
-        return {"batch_id": batch_id, "dead": True, "error": str(exc)}
+    return self.guard(run_id, batch_id, headlines,
+                      lambda _s: tag_batch(run_id, batch_id, headlines, model_dir, threshold),
+                      requeue_kwargs={"model_dir": model_dir, "threshold": threshold})

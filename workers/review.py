@@ -13,9 +13,10 @@ from typing import Any
 from common.argilla_settings import ArgillaSettings
 from common.celery_app import app
 from common.review import SPLITS, pull, push
+from common.task_names import REVIEW_PULL_TASK, REVIEW_PUSH_TASK
 
 
-@app.task(name="tickertag.review.push")
+@app.task(name=REVIEW_PUSH_TASK)
 def push_task(run_id: str, input_dir: str | None = None,
               splits: list[str] | None = None) -> dict[str, Any]:
     """Create or update the run's Argilla datasets (no duplicates on a second push)."""
@@ -23,7 +24,7 @@ def push_task(run_id: str, input_dir: str | None = None,
                 ArgillaSettings())
 
 
-@app.task(name="tickertag.review.pull")
+@app.task(name=REVIEW_PULL_TASK)
 def pull_task(run_id: str, out_dir: str | None = None,
               splits: list[str] | None = None) -> dict[str, Any]:
     """Write ``reviewed/{split}.jsonl`` from the submitted responses; return progress."""

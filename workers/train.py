@@ -28,6 +28,7 @@ import redis
 
 from common.celery_app import app
 from common.settings import get_settings
+from common.task_names import TRAIN_TASK
 from training.config import TrainConfig
 
 LOCK_TTL_S = 120
@@ -102,7 +103,7 @@ def train_job(run_id: str, config: dict[str, Any], client: redis.Redis,
         client.eval(_RELEASE, 1, lock_key, token)
 
 
-@app.task(name="tickertag.train.run", acks_late=False, reject_on_worker_lost=False, max_retries=0,
+@app.task(name=TRAIN_TASK, acks_late=False, reject_on_worker_lost=False, max_retries=0,
           track_started=True)
 def train_run(run_id: str, config: dict[str, Any], force: bool = False) -> dict[str, Any]:
     """Celery entry point: ``config`` is a TrainConfig as a dict (JSON, no secrets)."""

@@ -154,37 +154,6 @@ def test_outcome_written_but_not_recorded_then_redelivered_is_one_result(
     accounted(store, ledger, {items[0]["id"]})
 
 
-@pytest.mark.parametrize("retries", [0, 3])
-def test_batch_whose_failure_cannot_be_recorded_goes_back_to_the_queue(
-        retries: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Found by the 100k soak: a batch broke during a Redis restart, Celery could not publish
-    its retry ("Redis is loading the dataset in memory") and rejected it *without* requeue: with
-    late acks the batch vanished (50 headlines lost, in flight forever). Both the retry path and
-    the dead-letter path must hand the message back instead."""
-    from celery.exceptions import Reject
-
-    from workers import annotate
-
-    def broken_batch(*a: Any, **k: Any) -> dict:
-        raise redis.ConnectionError("Connection closed by server.")
-
-    def broker_loading(*a: Any, **k: Any) -> None:
-        raise redis.BusyLoadingError("Redis is loading the dataset in memory")
-
-    monkeypatch.setattr(annotate, "run_batch", broken_batch)
-    monkeypatch.setattr(annotate, "dead_letter_whole_batch", broker_loading)
-    monkeypatch.setattr(annotate.annotate_batch, "apply_async", broker_loading)
-    task = annotate.annotate_batch
-    task.push_request(id="t-requeue", retries=retries, called_directly=False, is_eager=False,
-                      args=["run", "bid", []], kwargs={}, delivery_info={})
-    try:
-        with pytest.raises(Reject) as err:
-            task.run("run", "bid", [])
-    finally:
-        task.pop_request()
-    assert err.value.requeue is True
-
-
 def test_producer_waits_out_a_redis_outage_under_backpressure(make_settings) -> None:
     """The producer spends a long run waiting for room; a Redis restart must not kill it."""
     p = Producer(None, make_settings(max_batches_in_flight=2))  # type: ignore[arg-type]

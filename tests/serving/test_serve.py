@@ -112,7 +112,7 @@ def test_serves_a_trained_gliner(tmp_path):
 def test_bulk_tagging_on_the_ner_queue(gazetteer_dir, make_settings, workers, celery_app):
     from test_pipeline import accounted, wait_done
 
-    from workers.ner import NER_TASK
+    from common.task_names import NER_TASK
 
     s = make_settings(batch_size=4)
     workers(s, queue="ner", concurrency=1)

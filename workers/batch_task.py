@@ -1,0 +1,122 @@
+"""One task base for every batch queue (``annotate``, ``ner``, and the next one).
+
+Why one base: what happens around a batch — retry with backoff, a retry that cannot be published,
+dead-lettering, a store or ledger that fails while recording, a batch that keeps killing its
+worker — must be the same on every queue, or the queues drift (the ``ner`` queue lacked two of
+the annotate queue's fixes until they shared this). A task subclasses nothing itself: it is
+declared with ``base=BatchTask`` and calls ``self.guard(...)`` around its plain work function.
+
+The outcomes, each tested in ``tests/test_batch_task.py``:
+- the work returns: its result is returned (and the message acked);
+- it raises: retried up to ``max_retries`` with exponential backoff; a retry Celery cannot
+  publish (Redis restarting) is turned into a requeue, never an ack-and-forget;
+- it still raises: the whole batch is dead-lettered (``tickertag requeue`` sends it back to the
+  same queue with the same arguments);
+- the dead letter or the ledger cannot be written (Redis down, a full disk, a store that
+  refuses): the message is rejected with requeue, so the batch comes back, never "in flight"
+  forever;
+- the same attempt starts more than ``settings.max_deliveries`` times (its worker died each
+  time): dead-lettered with error type ``worker_lost`` before it runs again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from celery import Task
+from celery.exceptions import Reject
+from celery.utils.log import get_task_logger
+
+from common.ledger import RunLedger
+from common.settings import Settings, get_settings
+from common.store import ResultStore
+
+log = get_task_logger(__name__)
+
+# What a failed record (store or ledger) raises: an OSError from a local or fsspec store
+# (ENOSPC, EACCES, a remote store's I/O error), a RedisError from the ledger.
+RECORD_ERRORS = (redis.RedisError, OSError)
+# A batch handed back because its outcome could not be recorded comes straight back to a worker;
+# a short pause keeps a full disk or a Redis restart from turning into a hot loop.
+REQUEUE_PAUSE_S = 2.0
+
+
+def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], error: str,
+                            error_type: str, attempts: int, settings: Settings, task: str,
+                            kwargs: dict | None = None,
+                            on_finish: Callable[[RunLedger], Any] | None = None) -> None:
+    """The batch itself failed (not one call): keep all of it for ``tickertag requeue``.
+
+    A shard an earlier attempt wrote is dropped: the whole batch is dead now, and its requeued
+    copy would otherwise write the same result keys a second time."""
+    store = ResultStore(settings.results_dir, run_id)
+    store.write_dead(bid, headlines, error=error[:2000], error_type=error_type,
+                     attempts=attempts, task=task, kwargs=kwargs)
+    store.discard_results(bid)
+    ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
+    ledger.finish_batch(bid, {"headlines_dead": len(headlines)}, dead=True)
+    if on_finish:
+        on_finish(ledger)
+
+
+class BatchTask(Task):
+    """Base class of batch tasks; see the module docstring for the contract."""
+
+    abstract = True
+    max_retries = 3
+
+    def on_run_finished(self, ledger: RunLedger, settings: Settings) -> None:
+        """Called after a batch is dead-lettered (the annotate queue starts curation when the
+        run is complete); nothing by default."""
+
+    def guard(self, run_id: str, batch_id: str, headlines: list[dict],
+              work: Callable[[Settings], dict[str, Any]],
+              requeue_kwargs: dict | None = None) -> dict[str, Any]:
+        settings = get_settings()
+        attempt = int(self.request.retries or 0)
+        try:
+            starts = RunLedger.from_url(settings.redis_dsn(), run_id).delivered(batch_id, attempt)
+        except redis.RedisError as e:  # cannot count: let the broker bring it back later
+            raise Reject(e, requeue=True) from e
+        if starts > settings.max_deliveries:
+            log.error("batch %s: attempt %d started %d times (its worker died each time): "
+                      "dead-lettered as worker_lost", batch_id, attempt, starts)
+            return self._dead(run_id, batch_id, headlines, settings, requeue_kwargs,
+                              f"worker_lost: started {starts} times without finishing "
+                              f"(max_deliveries={settings.max_deliveries})", "worker_lost")
+        try:
+            return work(settings)
+        except Exception as exc:  # the batch as a whole broke: retry, then dead-letter
+            if attempt < self.max_retries:
+                log.warning("batch %s failed (%s), retrying", batch_id, exc)
+                try:
+                    raise self.retry(exc=exc, countdown=min(60, 2 ** (attempt + 1))) from exc
+                except Reject as rej:
+                    # Celery rejects *without* requeue when it cannot publish the retry (Redis
+                    # restarting: "loading the dataset in memory"): with late acks the batch
+                    # would be gone, counted in flight forever. Hand it back instead; if the
+                    # broker is still down the message stays unacked and the visibility
+                    # timeout brings it back.
+                    log.warning("batch %s: retry not published (%s), requeueing", batch_id,
+                                rej.reason)
+                    raise Reject(rej.reason, requeue=True) from exc
+            log.error("batch %s dead-lettered: %s", batch_id, exc)
+            return self._dead(run_id, batch_id, headlines, settings, requeue_kwargs,
+                              f"{type(exc).__name__}: {exc}", "task", cause=exc)
+
+    def _dead(self, run_id: str, batch_id: str, headlines: list[dict], settings: Settings,
+              requeue_kwargs: dict | None, error: str, error_type: str,
+              cause: BaseException | None = None) -> dict[str, Any]:
+        try:
+            dead_letter_whole_batch(
+                run_id, batch_id, headlines, error, error_type, int(self.request.retries or 0) + 1,
+                settings, task=self.name, kwargs=requeue_kwargs,
+                on_finish=lambda ledger: self.on_run_finished(ledger, settings))
+        except RECORD_ERRORS as e:  # not recorded: redeliver rather than ack and forget
+            log.error("batch %s: dead letter not recorded (%s), requeueing", batch_id, e)
+            time.sleep(REQUEUE_PAUSE_S)
+            raise Reject(e, requeue=True) from (cause or e)
+        return {"batch_id": batch_id, "dead": True, "error": error, "error_type": error_type}
