@@ -122,8 +122,11 @@ class SpacyTagger:
     def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
         import spacy
 
+        from training.manifest import is_package_name, path_inside
+
         name = manifest.get("model", SPACY_SMALL)
-        inside = Path(model_dir) / name
+        inside = path_inside(model_dir, name, "model") if not is_package_name(name) else (
+            Path(model_dir) / name)
         self.nlp = spacy.load(inside if inside.is_dir() else name)
         self.labels = frozenset(manifest.get("entity_labels", ["ORG"]))
         self.threshold = 0.0  # spaCy's NER gives no scores

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from common.spans import Span
+from training.manifest import MANIFEST, path_inside, refuse_remote_code
 
-MANIFEST = "tickertag.json"
+__all__ = ["MANIFEST", "Tagger", "load_tagger", "read_manifest"]
 
 
 class Tagger(Protocol):
@@ -77,9 +78,11 @@ class OnnxGlinerTagger(GlinerTagger):
         # processes with 1 thread each do not fight over the cores.
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.inter_op_num_threads = 1
+        onnx_file = manifest.get("onnx_file", "model.onnx")
+        path_inside(model_dir, onnx_file, "onnx_file")
         self.model = GLiNER.from_pretrained(model_dir, local_files_only=True, map_location="cpu",
                                             load_onnx_model=True, session_options=opts,
-                                            onnx_model_file=manifest.get("onnx_file", "model.onnx"))
+                                            onnx_model_file=onnx_file)
         self.label = manifest.get("label", "company")
         self.threshold = float(manifest.get("threshold", 0.5))
 
@@ -132,6 +135,7 @@ def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
         import torch
 
         torch.set_num_threads(threads)
+    refuse_remote_code(model_dir)
     manifest = read_manifest(model_dir)
     kinds = _kinds()
     kind = manifest.get("kind")

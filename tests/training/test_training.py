@@ -247,3 +247,30 @@ def test_train_queue_runs_a_submitted_job_and_status_shows_it(make_settings, wor
     assert listed[run_id]["status"] == "done" and listed[run_id]["epoch"] == 2
     again = train_run.delay(run_id, TrainConfig(output=str(out)).model_dump()).get(timeout=120)
     assert again == {"run_id": run_id, "skipped": "already done"}
+
+
+def test_a_model_directory_cannot_run_code_or_point_outside_itself(tmp_path):
+    from training.baselines import build_spacy
+    from training.manifest import UnsafeModelDir
+
+    build_spacy(str(tmp_path / "sp"))
+    m = json.loads((tmp_path / "sp" / "tickertag.json").read_text())
+    (tmp_path / "sp" / "tickertag.json").write_text(json.dumps({**m, "model": "../../etc"}))
+    with pytest.raises(UnsafeModelDir, match="outside"):
+        load_tagger(tmp_path / "sp")
+    d = tmp_path / "gl"
+    d.mkdir()
+    (d / "gliner_config.json").write_text(json.dumps(
+        {"encoder_config": {"auto_map": {"AutoModel": "evil.Model"}}}))
+    with pytest.raises(UnsafeModelDir, match="auto_map"):
+        load_tagger(d)
+    (d / "gliner_config.json").write_text("{}")
+    (d / "evil.py").write_text("raise SystemExit('ran code from a model directory')\n")
+    with pytest.raises(UnsafeModelDir, match="Python files"):
+        load_tagger(d)
+    onnx = tmp_path / "ox"
+    onnx.mkdir()
+    (onnx / "tickertag.json").write_text(json.dumps({"kind": "gliner-onnx",
+                                                     "onnx_file": "/etc/passwd"}))
+    with pytest.raises(UnsafeModelDir, match="onnx_file"):
+        load_tagger(onnx)
