@@ -178,6 +178,16 @@ class RunLedger:
         pipe.expire(key, 7 * 24 * 3600)
         return int(pipe.execute()[0])
 
+    def first_rejections(self, records: list[str]) -> list[bool]:
+        """For each rejected source record (``source#row``), whether this run sees it for the
+        first time (a rerun of the producer reads the same bad rows again)."""
+        if not records:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for rec in records:
+            pipe.sadd(f"{self.k}:rejected", rec)
+        return [bool(n) for n in pipe.execute()]
+
     def is_finished(self, bid: str) -> bool:
         return bool(self.r.sismember(f"{self.k}:finished", bid))
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 MAX_TITLE_CHARS = 2000  # Benzinga titles are < 300 chars; longer text is not a headline.
+MAX_SYMBOL_CHARS = 16  # the longest real symbols ("BRK.B", "RDS-A", OTC codes) are far shorter
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -72,6 +73,14 @@ def make_headline(row: dict[str, Any], record: str, text_field: str = "title") -
         )
     date = row.get("date")
     symbol = row.get("stock_symbol")
+    if symbol is not None and not isinstance(symbol, str | int):
+        raise InvalidRecord(record, "stock_symbol", f"expected text, got {type(symbol).__name__}")
+    if symbol is not None and len(str(symbol)) > MAX_SYMBOL_CHARS:
+        raise InvalidRecord(record, "stock_symbol", f"{len(str(symbol))} characters, longer than "
+                                                    f"{MAX_SYMBOL_CHARS}")
+    if date is not None and not isinstance(date, str | int | float) and not hasattr(
+            date, "isoformat"):
+        raise InvalidRecord(record, "date", f"expected a date, got {type(date).__name__}")
     return Headline(
         id=headline_id(text),
         text=text,

@@ -153,9 +153,12 @@ class Producer:
                 buf = []
         if buf:
             self._flush(buf)
-        self.store.write_rejected(rejected)
-        if rejected:
-            self.ledger.count("rejected", len(rejected))
+        # A rerun reads the same bad records again: write and count each one once per run.
+        new = self.ledger.first_rejections([r["record"] for r in rejected])
+        fresh = [r for r, is_new in zip(rejected, new, strict=True) if is_new]
+        self.store.write_rejected(fresh)
+        if fresh:
+            self.ledger.count("rejected", len(fresh))
         self.ledger.mark_produced()
         if self.task == ANNOTATE_TASK:
             maybe_finalize(self.app, self.ledger, self.s)

@@ -11,6 +11,8 @@ with ``title``, ``date`` and ``stock_symbol``; validation happens in
 from __future__ import annotations
 
 import csv
+import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,25 +54,75 @@ def is_benzinga(row: dict[str, Any]) -> bool:
     return False
 
 
+MAX_RECORD_LINES = 4  # a quoted title may hold a line break; a record spanning more is broken
+
+
 def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
     """Rows of a local CSV as header -> text. Never dies on a stray byte (replaced) or a huge
     field (rejected later, with its length); a row whose field count differs from the header's
     is yielded with ``BAD_ROW`` set, since its fields cannot be trusted to be in their columns.
+
+    An unterminated quote would make the csv module read the rest of the file as one field: a
+    record that spans more than ``MAX_RECORD_LINES`` physical lines is rejected as its first
+    line, and reading resumes at the line after it.
     """
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
+        header = next(csv.reader([f.readline()]), None)
         if not header:
             return
-        for fields in reader:
+        lines = iter(f)
+        line_no = 1
+        while True:
+            first = next(lines, None)
+            if first is None:
+                return
+            line_no += 1
+            buf = [first]
+            # pull continuation lines only while a quote is still open
+            while _open_quote("".join(buf)) and len(buf) <= MAX_RECORD_LINES:
+                nxt = next(lines, None)
+                if nxt is None:
+                    break
+                buf.append(nxt)
+            if _open_quote("".join(buf)):
+                yield {BAD_ROW: f"line {line_no}: unterminated quote", "raw": first[:500]}
+                lines = itertools.chain(buf[1:], lines)  # re-read what followed it
+                continue
+            fields = next(csv.reader(["".join(buf)]), [])
+            start, line_no = line_no, line_no + len(buf) - 1
             if not fields:  # a blank line is not a record
                 continue
             if len(fields) != len(header):
-                yield {BAD_ROW: f"line {reader.line_num}: {len(fields)} fields, header has "
+                yield {BAD_ROW: f"line {start}: {len(fields)} fields, header has "
                                 f"{len(header)}", "raw": ",".join(fields)[:500]}
                 continue
             yield dict(zip(header, fields, strict=True))
+
+
+def _open_quote(record: str) -> bool:
+    """Whether a CSV record's quotes leave a field open (an odd number of quote characters:
+    an escaped quote inside a quoted field is two)."""
+    return record.count('"') % 2 == 1
+
+
+def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a JSONL file; a line that is not a JSON object is yielded with ``BAD_ROW`` (the
+    line number and why), so one broken line is a rejected record, not a failed run."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield {BAD_ROW: f"line {n}: not JSON ({e.msg})", "raw": line[:500]}
+                continue
+            if not isinstance(row, dict):
+                yield {BAD_ROW: f"line {n}: a JSON {type(row).__name__}, not an object",
+                       "raw": line[:500]}
+                continue
+            yield row
 
 
 def iter_source(source: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -89,6 +141,8 @@ def iter_source(source: str, limit: int | None = None) -> Iterator[dict[str, Any
             raise ValueError(f"unsupported source type {path.suffix!r}: use .csv, .jsonl, .parquet")
         if builder == "csv":
             rows = _iter_csv(path)
+        elif path.suffix.lower() == ".jsonl":
+            rows = _iter_jsonl(path)
         else:
             rows = iter(load_dataset(builder, data_files=str(path), split="train", streaming=True))
     for i, row in enumerate(rows):

@@ -164,3 +164,47 @@ def test_flower_watches_the_same_broker(redis_url, tmp_path, path):
         assert r.status_code == 200
     finally:
         f.stop()
+
+
+def test_broken_source_records_are_rejected_by_number_and_counted_once(make_settings, tmp_path,
+                                                                      celery_app):
+    """A malformed JSONL line, a field of the wrong type, a 5 MB symbol and an unterminated CSV
+    quote each become one rejected record naming its line; nothing after them is lost; a rerun
+    neither writes nor counts them again."""
+    import json as _json
+
+    jl = tmp_path / "bad.jsonl"
+    jl.write_text("\n".join([
+        _json.dumps({"title": "Apple Beats Estimates", "stock_symbol": "AAPL"}),
+        '{"title": "Broken Line", "stock_symbol": ',
+        _json.dumps({"title": "Ford Recalls Cars", "stock_symbol": ["F"]}),
+        _json.dumps({"title": "Huge Symbol Inc", "stock_symbol": "X" * 5_000_000}),
+        "[1, 2]",
+        _json.dumps({"title": "Tesla Recalls Cars", "stock_symbol": "TSLA"}),
+    ]) + "\n")
+    cs = tmp_path / "bad.csv"
+    cs.write_text('date,title,stock_symbol\n2020-01-01,"Unclosed Quote Corp Rises,UQ\n'
+                  '2020-01-02,Intel Gains,INTC\n2020-01-03,"Quoted, Title",QT\n'
+                  '2020-01-04,Nvidia Falls,NVDA\n')
+    s = make_settings(max_batches_in_flight=100)
+    rep = Producer(celery_app, s).run(iter_source(str(jl)), "bad.jsonl")
+    assert (rep.rows, rep.rejected, rep.enqueued) == (6, 4, 2)
+    rep = Producer(celery_app, s).run(iter_source(str(cs)), "bad.csv")
+    assert (rep.rows, rep.rejected, rep.enqueued) == (4, 1, 3)  # the rest survived the quote
+    store = ResultStore(s.results_dir, s.run_id)
+    rejected = [_json.loads(x) for x in (Path(store.url) / "rejected.jsonl").read_text()
+                .splitlines()]
+    by = {r["record"]: r for r in rejected}
+    assert by["bad.jsonl#2"]["field"] == "row" and "line 2: not JSON" in by["bad.jsonl#2"]["error"]
+    assert by["bad.jsonl#3"]["field"] == "stock_symbol"
+    assert by["bad.jsonl#4"]["field"] == "stock_symbol" and "5000000" in by["bad.jsonl#4"]["error"]
+    assert "line 5" in by["bad.jsonl#5"]["error"]
+    assert "line 2: unterminated quote" in by["bad.csv#1"]["error"]
+    ledger = RunLedger.from_url(s.redis_dsn(), s.run_id)
+    assert ledger.stats()["rejected"] == 5
+    again = Producer(celery_app, s).run(iter_source(str(jl)), "bad.jsonl")
+    assert again.rejected == 4 and ledger.stats()["rejected"] == 5  # reported, not re-counted
+    assert len((Path(store.url) / "rejected.jsonl").read_text().splitlines()) == 5
+    import redis as _redis
+
+    _redis.Redis.from_url(s.redis_dsn()).delete("annotate")  # nobody consumes these batches
