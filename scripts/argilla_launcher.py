@@ -16,7 +16,7 @@ is the source of truth; the emulator keeps nothing, so every start re-indexes fr
 Usage (what ``tickertag review serve`` and the test fixture run)::
 
     .venv-argilla/bin/python scripts/argilla_launcher.py --home var/argilla --port 6900 \
-        --redis-url redis://127.0.0.1:6379/5 --api-key KEY --password PASSWORD
+        --redis-url redis://127.0.0.1:6379/5   (ARGILLA_LAUNCHER_API_KEY and _PASSWORD in the env)
 """
 
 from __future__ import annotations
@@ -85,6 +85,17 @@ def _argilla_cli(*args: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
+def _create_owner() -> None:
+    """``argilla_server database users create_default`` without its ``--password`` and
+    ``--api-key`` options on a command line: the same function, called in a child that reads
+    both from the environment this launcher got them in."""
+    code = ("import asyncio, os\n"
+            "from argilla_server.cli.database.users.create_default import _create_default\n"
+            "asyncio.run(_create_default(os.environ['ARGILLA_LAUNCHER_API_KEY'], "
+            "os.environ['ARGILLA_LAUNCHER_PASSWORD'], True))\n")
+    subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
+
+
 def _exit_on_signal(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -115,15 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=6900)
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
-    p.add_argument("--api-key", default=os.environ.get("ARGILLA_LAUNCHER_API_KEY"))
-    p.add_argument("--password", default=os.environ.get("ARGILLA_LAUNCHER_PASSWORD"))
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
         run_worker()
         return 0
-    if not a.api_key or not a.password or len(a.password) < 8:
-        p.error("--api-key and --password (8+ characters) are required")
+    # Secrets only from the environment: a command line is visible to every user through `ps`.
+    api_key = os.environ.get("ARGILLA_LAUNCHER_API_KEY")
+    password = os.environ.get("ARGILLA_LAUNCHER_PASSWORD")
+    if not api_key or not password or len(password) < 8:
+        p.error("set ARGILLA_LAUNCHER_API_KEY and ARGILLA_LAUNCHER_PASSWORD (8+ characters) in "
+                "the environment")
 
     from osmem_server import OsmemServer
 
@@ -141,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     worker: subprocess.Popen | None = None
     try:
         _argilla_cli("database", "migrate")
-        _argilla_cli("database", "users", "create_default", "--quiet",
-                     "--password", a.password, "--api-key", a.api_key)
+        _create_owner()  # the secrets reach it through the environment, not argv
         _argilla_cli("search-engine", "reindex")  # the emulator starts empty every time
         worker = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--home", a.home,
                                    "--worker"], start_new_session=False)

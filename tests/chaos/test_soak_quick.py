@@ -227,7 +227,13 @@ def test_flower_requires_basic_auth_in_docker_compose() -> None:
     flower = compose["services"]["flower"]
     argv = flower["entrypoint"]
     auth = [a for a in argv if a.startswith("--basic-auth=")]
-    assert len(auth) == 1 and auth[0] == "--basic-auth=${FLOWER_USER:-admin}:${FLOWER_PASSWORD:-change-me}"
+    assert len(auth) == 1 and auth[0] == ("--basic-auth=${FLOWER_USER:-admin}:"
+                                          "${FLOWER_PASSWORD:?set FLOWER_PASSWORD in .env}")
+    # no password has a default: compose refuses to start until .env sets them
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in text and "${REDIS_PASSWORD:?" in text
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert ".env" in ignored and "tickertag.toml" in ignored
     assert "FLOWER_UNAUTHENTICATED_API" not in json.dumps(compose)
     assert all(str(p).startswith("127.0.0.1:") for p in flower.get("ports", []))  # loopback only
 

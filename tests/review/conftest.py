@@ -43,8 +43,17 @@ def argilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArgillaSetting
         url="", api_key=api_key, venv=venv, home=tmp_path_factory.mktemp("argilla-home"),
         port=free_port(), redis_url=redis_url, startup_timeout_s=180, retries=0, timeout_s=30)
     settings.url = f"http://{settings.host}:{settings.port}"
-    proc = start_server(settings, LOG_DIR / "argilla-server.log", api_key,
-                        secrets.token_urlsafe(12))
+    password = secrets.token_urlsafe(12)
+    proc = start_server(settings, LOG_DIR / "argilla-server.log", api_key, password)
+    # No secret on any process command line (``ps`` showed the owner's password and key).
+    from pathlib import Path
+
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        assert api_key not in argv and password not in argv, f"secret in {cmdline}"
     try:
         yield settings
     finally:
