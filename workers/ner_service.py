@@ -24,6 +24,71 @@ from common.records import MAX_TITLE_CHARS
 
 MAX_TEXTS = 256
 MAX_BODY_BYTES = 1_000_000
+# Texts waiting for the model before new requests are turned away with 503 + Retry-After: a
+# client flood must not grow memory and latency without bound.
+MAX_QUEUED_TEXTS = 4096
+RETRY_AFTER_S = 1
+
+
+class QueueFull(Exception):
+    """The model's queue holds ``MAX_QUEUED_TEXTS`` texts already."""
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while receiving: an HTTPException, so FastAPI answers it as a 413 instead of
+    turning it into "error parsing the body"."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over ``limit`` bytes while it is being received.
+
+    A ``Content-Length`` over the limit is refused before reading; a chunked body (no length)
+    is counted as it arrives and refused at the first chunk past the limit, so a 2 MB (or 2 GB)
+    upload never sits in memory whole."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            return await self._refuse(send)
+        seen = 0
+        started = False
+
+        async def counted_receive():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return msg
+
+        async def tracked_send(msg):
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        body = f'{{"detail": "request body over {self.limit} bytes"}}'.encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
 
 
 class NerRequest(BaseModel):
@@ -57,8 +122,9 @@ class MicroBatcher:
     """Collects concurrent requests into batches for one model thread."""
 
     def __init__(self, tagger, max_batch: int = 64, max_wait_ms: float = 0.0,
-                 metrics: dict | None = None) -> None:
+                 metrics: dict | None = None, max_queued: int = MAX_QUEUED_TEXTS) -> None:
         self.tagger, self.max_batch, self.max_wait = tagger, max_batch, max_wait_ms / 1000
+        self.max_queued, self.queued = max_queued, 0
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.metrics = metrics or {}
         self._task: asyncio.Task | None = None
@@ -71,9 +137,37 @@ class MicroBatcher:
             self._task.cancel()
 
     async def submit(self, texts: list[str], threshold: float | None) -> list:
+        if self.queued + len(texts) > self.max_queued:
+            raise QueueFull(f"{self.queued} texts already wait for the model")
         fut = asyncio.get_running_loop().create_future()
+        self.queued += len(texts)
         await self.queue.put(_Item(texts, threshold, fut))
-        return await fut
+        try:
+            return await fut
+        finally:
+            self.queued -= len(texts)
+
+    async def _predict_group(self, loop, group: list[_Item], thr: float | None) -> None:
+        """One model call for the group; if it raises, each request is retried alone, so one
+        text that makes the model fail fails only its own request."""
+        texts = [t for it in group for t in it.texts]
+        if "batch" in self.metrics:
+            self.metrics["batch"].observe(len(texts))
+        try:
+            spans = await loop.run_in_executor(None, self.tagger.predict, texts, thr)
+        except Exception as e:
+            if len(group) == 1:
+                if not group[0].future.done():
+                    group[0].future.set_exception(e)
+                return
+            for it in group:
+                await self._predict_group(loop, [it], thr)
+            return
+        i = 0
+        for it in group:
+            if not it.future.done():
+                it.future.set_result(spans[i:i + len(it.texts)])
+            i += len(it.texts)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -99,21 +193,7 @@ class MicroBatcher:
             for it in items:
                 groups.setdefault(it.threshold, []).append(it)
             for thr, group in groups.items():
-                texts = [t for it in group for t in it.texts]
-                if "batch" in self.metrics:
-                    self.metrics["batch"].observe(len(texts))
-                try:
-                    spans = await loop.run_in_executor(None, self.tagger.predict, texts, thr)
-                except Exception as e:  # the request fails, the service keeps serving
-                    for it in group:
-                        if not it.future.done():
-                            it.future.set_exception(e)
-                    continue
-                i = 0
-                for it in group:
-                    if not it.future.done():
-                        it.future.set_result(spans[i:i + len(it.texts)])
-                    i += len(it.texts)
+                await self._predict_group(loop, group, thr)
 
 
 def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0) -> FastAPI:
@@ -149,13 +229,11 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0) ->
     app = FastAPI(title="tickertag NER", version="1", lifespan=lifespan,
                   description="Company mentions in financial headlines, as character spans.")
 
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+
     @app.middleware("http")
-    async def limit_and_measure(request: Request, call_next):
+    async def measure(request: Request, call_next):
         t0 = time.perf_counter()
-        size = request.headers.get("content-length")
-        if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
-            metrics["requests"].labels("413").inc()
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, 413)
         resp = await call_next(request)
         if request.url.path == "/v1/ner":
             metrics["requests"].labels(str(resp.status_code)).inc()
@@ -171,7 +249,11 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0) ->
         if not state["ready"]:
             raise HTTPException(503, "model not loaded yet")
         t0 = time.perf_counter()
-        spans = await state["batcher"].submit(req.texts, req.threshold)
+        try:
+            spans = await state["batcher"].submit(req.texts, req.threshold)
+        except QueueFull as e:
+            raise HTTPException(503, f"busy: {e}; retry later",
+                                headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         metrics["headlines"].inc(len(req.texts))
         return NerResponse(
             entities=[[Entity(start=s.start, end=s.end, label=s.label, text=s.text,

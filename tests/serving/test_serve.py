@@ -162,3 +162,60 @@ def test_docker_compose_serving_services_run_real_cli_commands():
     assert "/readyz" in " ".join(api["healthcheck"]["test"])
     train = compose["train-worker"]["command"]
     assert train[train.index("--concurrency") + 1] == "1"  # one job at a time per worker
+
+
+@pytest.mark.parametrize(("texts", "status"), [
+    (["Autodesk Rises"] * 256, 200), (["Autodesk Rises"] * 257, 422),
+    (["A" * 2000], 200), (["A" * 2001], 422),
+])
+def test_limits_hold_exactly_at_their_boundaries(service, texts, status):
+    r = httpx.post(service + "/v1/ner", json={"texts": texts}, timeout=30)
+    assert r.status_code == status, r.text[:200]
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_it_streams(service):
+    sent = []
+
+    def body():
+        chunk = b'{"texts": ["' + b"x" * 65_536
+        for _ in range(32):  # 2 MB, no Content-Length: chunked transfer encoding
+            sent.append(len(chunk))
+            yield chunk
+
+    r = httpx.post(service + "/v1/ner", content=body(), timeout=30,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "bytes" in r.text
+    ok = httpx.post(service + "/v1/ner", json={"texts": ["Autodesk Rises"]}, timeout=10)
+    assert ok.status_code == 200
+
+
+def test_a_full_queue_answers_503_and_a_failing_text_fails_only_its_request():
+    """Faults a real model cannot be told to produce: a slow model and one that raises on one
+    text. The real MicroBatcher runs them."""
+    import time as _time
+
+    from workers.ner_service import MicroBatcher, QueueFull
+
+    class Slow:
+        def predict(self, texts, threshold=None):
+            if any("POISON" in t for t in texts):
+                raise ValueError("model failed on this text")
+            _time.sleep(0.2)
+            return [[] for _ in texts]
+
+    async def main():
+        b = MicroBatcher(Slow(), max_batch=64, max_queued=4)
+        b.start()
+        first = asyncio.ensure_future(b.submit(["a"], None))
+        await asyncio.sleep(0.05)  # the model is busy with "a"
+        waiting = [asyncio.ensure_future(b.submit([t], None)) for t in ("b", "POISON", "c")]
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull):
+            await b.submit(["d", "e"], None)  # 4 queued + 2 > 4
+        res = await asyncio.gather(first, *waiting, return_exceptions=True)
+        await b.stop()
+        return res
+
+    res = asyncio.run(main())
+    assert res[0] == [[]] and res[1] == [[]] and res[3] == [[]]  # batched with the poison
+    assert isinstance(res[2], ValueError)
