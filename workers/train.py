@@ -41,9 +41,23 @@ def progress_key(run_id: str) -> str:
     return f"tt:train:{run_id}"
 
 
-def read_progress(client: redis.Redis, run_id: str) -> dict[str, Any]:
-    """The run's progress hash, JSON-decoded (empty when the run is unknown)."""
-    return {k: json.loads(v) for k, v in client.hgetall(progress_key(run_id)).items()}
+RUNNING = ("started", "training")
+
+
+def read_progress(client: redis.Redis, run_id: str, now: float | None = None) -> dict[str, Any]:
+    """The run's progress hash, JSON-decoded (empty when the run is unknown).
+
+    A run still marked running whose heartbeat is older than ``LOCK_TTL_S`` (its host died:
+    a SIGKILL, an OOM kill, a lost machine) is reported as ``dead``, with ``heartbeat_age_s``;
+    resubmitting it starts it again, resuming from its last epoch checkpoint."""
+    p = {k: json.loads(v) for k, v in client.hgetall(progress_key(run_id)).items()}
+    if p.get("status") in RUNNING:
+        beat = p.get("heartbeat_at") or p.get("updated_at") or p.get("started_at") or 0
+        age = (now or time.time()) - float(beat)
+        p["heartbeat_age_s"] = round(age, 1)
+        if age > LOCK_TTL_S and not client.exists(f"{progress_key(run_id)}:lock"):
+            p["status"] = "dead"
+    return p
 
 
 def list_progress(client: redis.Redis, limit: int = 10) -> list[dict[str, Any]]:
@@ -59,10 +73,18 @@ def list_progress(client: redis.Redis, limit: int = 10) -> list[dict[str, Any]]:
     return runs[:limit]
 
 
-def _heartbeat(client: redis.Redis, lock_key: str, token: str, stop: threading.Event) -> None:
+def _heartbeat(client: redis.Redis, lock_key: str, token: str, stop: threading.Event,
+               key: str) -> None:
+    """Renew the lock and stamp ``heartbeat_at`` every ``HEARTBEAT_S``. A Redis error is waited
+    out, not fatal: a thread that died on one blip let the lock lapse while training went on,
+    and a resubmission then started a second copy."""
     while not stop.wait(HEARTBEAT_S):
-        if client.get(lock_key) == token:
-            client.expire(lock_key, LOCK_TTL_S)
+        try:
+            if client.get(lock_key) == token:
+                client.expire(lock_key, LOCK_TTL_S)
+            client.hset(key, "heartbeat_at", json.dumps(time.time()))
+        except redis.RedisError:
+            continue
 
 
 def train_job(run_id: str, config: dict[str, Any], client: redis.Redis,
@@ -73,21 +95,36 @@ def train_job(run_id: str, config: dict[str, Any], client: redis.Redis,
     """
     key, lock_key = progress_key(run_id), f"{progress_key(run_id)}:lock"
     cfg = TrainConfig(**config)  # validate before taking the lock
-    if not force and read_progress(client, run_id).get("status") == "done":
+    before = read_progress(client, run_id)
+    if not force and before.get("status") == "done":
         return {"run_id": run_id, "skipped": "already done"}
+    if before.get("status") in ("dead", "failed") and cfg.kind != "spacy":
+        from pathlib import Path
+
+        from training.selection import last_checkpoint
+
+        if last_checkpoint(Path(cfg.output or "")):  # pick up where the dead host stopped
+            cfg = cfg.model_copy(update={"resume": True})
     token = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
     if not client.set(lock_key, token, nx=True, ex=LOCK_TTL_S):
         return {"run_id": run_id, "skipped": f"already running on {client.get(lock_key)}"}
 
     def report(p: dict[str, Any]) -> None:
-        client.hset(key, mapping={k: json.dumps(v) for k, v in {**p, "updated_at": time.time()}.items()})
+        """Progress is for people: a Redis blip loses an update, never the training."""
+        now = time.time()
+        try:
+            client.hset(key, mapping={k: json.dumps(v) for k, v in
+                                      {**p, "updated_at": now, "heartbeat_at": now}.items()})
+        except redis.RedisError:
+            pass
 
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(client, lock_key, token, stop), daemon=True)
+    beat = threading.Thread(target=_heartbeat, args=(client, lock_key, token, stop, key),
+                            daemon=True)
     beat.start()
     try:
         report({"status": "started", "host": socket.gethostname(), "started_at": time.time(),
-                "kind": cfg.kind, "output": cfg.output, "error": None})
+                "kind": cfg.kind, "output": cfg.output, "error": None, "resumed": cfg.resume})
         from training.runner import run_training
 
         manifest = run_training(cfg, report)

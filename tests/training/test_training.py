@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,63 @@ def test_a_model_directory_cannot_run_code_or_point_outside_itself(tmp_path):
                                                      "onnx_file": "/etc/passwd"}))
     with pytest.raises(UnsafeModelDir, match="onnx_file"):
         load_tagger(onnx)
+
+
+def test_a_dead_training_job_is_shown_dead_and_a_resubmission_runs_it(redis_url, tmp_path,
+                                                                        run_id):
+    """A SIGKILLed train worker left its run 'training' forever: with no heartbeat for longer
+    than the lock's TTL and no lock, the run is reported dead and can be run again."""
+    import time
+
+    from workers.train import LOCK_TTL_S, progress_key, read_progress, train_job
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    stale = time.time() - LOCK_TTL_S - 5
+    client.hset(progress_key(run_id), mapping={"status": '"training"', "epoch": "1",
+                                               "heartbeat_at": json.dumps(stale)})
+    p = read_progress(client, run_id)
+    assert p["status"] == "dead" and p["heartbeat_age_s"] > LOCK_TTL_S
+    client.set(f"{progress_key(run_id)}:lock", "alive-host", ex=30)  # its host still holds it
+    assert read_progress(client, run_id)["status"] == "training"
+    client.delete(f"{progress_key(run_id)}:lock")
+    cfg = TrainConfig(kind="spacy", max_train=30, max_valid=10, epochs=1,
+                      output=str(tmp_path / "sp")).model_dump()
+    assert train_job(run_id, cfg, client)["output"] == str(tmp_path / "sp")
+    assert read_progress(client, run_id)["status"] == "done"
+
+
+def test_the_heartbeat_survives_a_redis_blip(redis_url, run_id):
+    import threading
+
+    from workers import train
+
+    real = redis.Redis.from_url(redis_url, decode_responses=True)
+    lock = f"{train.progress_key(run_id)}:lock"
+    real.set(lock, "me", ex=60)
+
+    class Blip:  # the first renewal meets a connection error, as during a Redis restart
+        calls = 0
+
+        def get(self, k):
+            Blip.calls += 1
+            if Blip.calls == 1:
+                raise redis.ConnectionError("Connection reset by peer")
+            return real.get(k)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    stop = threading.Event()
+    old = train.HEARTBEAT_S
+    train.HEARTBEAT_S = 0.05
+    try:
+        t = threading.Thread(target=train._heartbeat,
+                             args=(Blip(), lock, "me", stop, train.progress_key(run_id)))
+        t.start()
+        time.sleep(0.4)
+        assert t.is_alive() and Blip.calls >= 3  # still beating after the error
+    finally:
+        stop.set()
+        t.join(2)
+        train.HEARTBEAT_S = old
+    assert real.hget(train.progress_key(run_id), "heartbeat_at")
