@@ -62,3 +62,27 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+def _refuse_evicting_redis(**_: object) -> None:
+    """A worker refuses to start on a Redis that may evict its queues (``redis_policy``)."""
+    import sys
+
+    import redis
+
+    from common.redis_policy import UnsafeRedis, check_no_eviction
+
+    try:
+        check_no_eviction(redis.Redis.from_url(get_settings().redis_dsn()))
+    except UnsafeRedis as e:  # signal handlers' exceptions are only logged: exit instead
+        print(f"tickertag worker refuses to start: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from e
+
+
+def _connect_signals() -> None:
+    from celery.signals import worker_init
+
+    worker_init.connect(_refuse_evicting_redis, weak=False)
+
+
+_connect_signals()

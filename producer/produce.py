@@ -120,6 +120,9 @@ class Producer:
             self.report.resent_pending += len(headlines)
 
     def run(self, rows: Iterable[dict[str, Any]], source_name: str = "source") -> ProduceReport:
+        from common.redis_policy import check_no_eviction
+
+        check_no_eviction(self.ledger.r)
         self.ledger.set_task(self.task)
         self.resend_pending()
         done = self.store.done_ids()

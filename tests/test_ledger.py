@@ -127,3 +127,34 @@ def test_requeue_accounting_is_once_per_dead_batch(redis_url: str, fault: _Fault
         assert lg.requeued("b1", 5) is False  # not dead any more: nothing to count
         seen += 1
     assert seen >= 2
+
+
+def test_a_redis_that_may_evict_queues_is_refused(redis_url, tmp_path):
+    """maxmemory with an evicting policy silently drops queued batches under pressure: the
+    check refuses it, and a worker will not start on it."""
+    import time
+
+    import redis as _redis
+
+    from common.redis_policy import UnsafeRedis, check_no_eviction
+    from common.services import start_worker
+
+    r = _redis.Redis.from_url(redis_url)
+    before = r.config_get("maxmemory*")
+    try:
+        r.config_set("maxmemory", "1gb")
+        r.config_set("maxmemory-policy", "allkeys-lru")
+        with pytest.raises(UnsafeRedis, match="noeviction"):
+            check_no_eviction(r)
+        w = start_worker("ner", tmp_path, concurrency=1, env={"TICKERTAG_REDIS_URL": redis_url})
+        deadline = time.monotonic() + 60
+        while w.alive() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        alive = w.alive()
+        w.stop()
+        assert not alive and "maxmemory-policy allkeys-lru" in w.tail(5000)
+        r.config_set("maxmemory-policy", "noeviction")
+        check_no_eviction(r)  # refusing writes is safe: producers and workers retry
+    finally:
+        r.config_set("maxmemory", before["maxmemory"])
+        r.config_set("maxmemory-policy", before["maxmemory-policy"])
