@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # that kills its worker (a segfault in a native library, an OOM kill) is redelivered by
     # late acks; without a bound it would crash a worker after worker forever.
     max_deliveries: int = 3
+    # A running batch holds a lease renewed every third of this; a second copy (redelivered
+    # past the visibility timeout) waits for it. A dead worker's lease lapses after this long.
+    batch_lease_s: float = 30.0
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
 

@@ -208,3 +208,27 @@ def test_broken_source_records_are_rejected_by_number_and_counted_once(make_sett
     import redis as _redis
 
     _redis.Redis.from_url(s.redis_dsn()).delete("annotate")  # nobody consumes these batches
+
+
+def test_a_batch_longer_than_the_visibility_timeout_runs_once(fake_llm, make_settings, workers,
+                                                              celery_app):
+    """Redis redelivers a batch still running past the visibility timeout; a second worker
+    took the copy and called the endpoint again (14 calls for 8 headlines). With the batch
+    lease the copy waits: every headline is asked once and ends as exactly one result."""
+    s = make_settings(llm_base_url=fake_llm.url, batch_size=8, concurrency=1,
+                      visibility_timeout_s=2, request_timeout_s=5, batch_lease_s=6)
+    titles = [f"Initech Lease Test {s.run_id} Headline {i}" for i in range(8)]
+    fake_llm.latency = 0.7  # 8 calls one at a time: ~5.6 s, well past the 2 s timeout
+    try:
+        ws = [workers(s, concurrency=1), workers(s, concurrency=1)]
+        Producer(celery_app, s).run([{"title": t} for t in titles], "lease")
+        ledger = RunLedger.from_url(s.redis_dsn(), s.run_id)
+        st = wait_done(ledger, 90, ws)
+        time.sleep(4)  # a late copy, if any, would call the endpoint now
+    finally:
+        fake_llm.latency = 0.0
+    assert {t: fake_llm.calls[t] for t in titles} == {t: 1 for t in titles}
+    store = ResultStore(s.results_dir, s.run_id)
+    ids = {r["id"] for r in store.iter_results()}
+    assert len(ids) == 8 and st["headlines_done"] == 8 and st["headlines_dead"] == 0
+    accounted(store, ledger, ids)

@@ -17,4 +17,6 @@ def settings_env(s: Settings) -> dict[str, str]:
         "TICKERTAG_VISIBILITY_TIMEOUT_S": str(s.visibility_timeout_s),
         "TICKERTAG_CONCURRENCY": str(s.concurrency),
         "TICKERTAG_RESPONSE_FORMAT": s.response_format,
+        "TICKERTAG_BATCH_LEASE_S": str(s.batch_lease_s),
+        "TICKERTAG_MAX_DELIVERIES": str(s.max_deliveries),
     }

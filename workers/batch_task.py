@@ -16,12 +16,21 @@ The outcomes, each tested in ``tests/test_batch_task.py``:
   refuses): the message is rejected with requeue, so the batch comes back, never "in flight"
   forever;
 - the same attempt starts more than ``settings.max_deliveries`` times (its worker died each
-  time): dead-lettered with error type ``worker_lost`` before it runs again.
+  time): dead-lettered with error type ``worker_lost`` before it runs again;
+- a second copy arrives while the first still runs (a batch longer than the visibility
+  timeout, or a broker connection lost mid-batch): the running copy holds the batch's lease,
+  renewed while it works; the second copy finds it held, waits a moment and goes back to the
+  queue, and once the first has recorded the batch any copy is skipped. One copy works on a
+  batch at a time, so no headline is sent to the endpoint twice nor ends both as a result
+  and a dead letter. A worker that dies stops renewing; its lease lapses within
+  ``settings.batch_lease_s`` and the next copy runs.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +51,44 @@ RECORD_ERRORS = (redis.RedisError, OSError)
 # A batch handed back because its outcome could not be recorded comes straight back to a worker;
 # a short pause keeps a full disk or a Redis restart from turning into a hot loop.
 REQUEUE_PAUSE_S = 2.0
+
+
+_RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+            "end return 0")
+
+
+class BatchLease:
+    """One running copy per batch: a Redis key with a token and a TTL, renewed by a thread
+    while the batch runs, released (only by its holder) when it ends."""
+
+    def __init__(self, client: redis.Redis, run_id: str, bid: str, ttl_s: float) -> None:
+        self.r, self.key = client, f"tt:run:{run_id}:lease:{bid}"
+        self.ttl_ms = max(1000, int(ttl_s * 1000))
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        if not self.r.set(self.key, self.token, nx=True, px=self.ttl_ms):
+            return False
+        self._thread = threading.Thread(target=self._renew, daemon=True)
+        self._thread.start()
+        return True
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl_ms / 3000):
+            try:
+                if self.r.get(self.key) in (self.token, self.token.encode()):
+                    self.r.pexpire(self.key, self.ttl_ms)
+            except redis.RedisError:
+                continue  # a blip: the next renewal may still be in time
+
+    def release(self) -> None:
+        self._stop.set()
+        try:
+            self.r.eval(_RELEASE, 1, self.key, self.token)
+        except redis.RedisError:
+            pass  # it lapses by its TTL
 
 
 def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], error: str,
@@ -78,7 +125,28 @@ class BatchTask(Task):
         settings = get_settings()
         attempt = int(self.request.retries or 0)
         try:
-            starts = RunLedger.from_url(settings.redis_dsn(), run_id).delivered(batch_id, attempt)
+            ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
+            lease = BatchLease(ledger.r, run_id, batch_id, settings.batch_lease_s)
+            if not lease.acquire():
+                if ledger.is_finished(batch_id):
+                    return {"batch_id": batch_id, "skipped": "already finished"}
+                log.info("batch %s is running in another worker; back to the queue", batch_id)
+                time.sleep(REQUEUE_PAUSE_S)
+                raise Reject(f"batch {batch_id} is running elsewhere", requeue=True)
+        except redis.RedisError as e:  # cannot coordinate: let the broker bring it back later
+            time.sleep(REQUEUE_PAUSE_S)
+            raise Reject(e, requeue=True) from e
+        try:
+            return self._guarded(run_id, batch_id, headlines, work, requeue_kwargs, settings,
+                                 ledger, attempt)
+        finally:
+            lease.release()
+
+    def _guarded(self, run_id: str, batch_id: str, headlines: list[dict],
+                 work: Callable[[Settings], dict[str, Any]], requeue_kwargs: dict | None,
+                 settings: Settings, ledger: RunLedger, attempt: int) -> dict[str, Any]:
+        try:
+            starts = ledger.delivered(batch_id, attempt)
         except redis.RedisError as e:  # cannot count: let the broker bring it back later
             raise Reject(e, requeue=True) from e
         if starts > settings.max_deliveries:
