@@ -34,6 +34,7 @@ from training.silver import (
 
 STEPS = ("pool", "silver", "student")
 POOL_CSV = REPO_ROOT / "data" / "pool" / "benzinga_headlines.csv"
+STUDENT_CONFIG = str(REPO_ROOT / "training" / "configs" / "student.toml")
 LABELLED_TRAIN = [str(LABELED_DIR / f) for f in (
     "benzinga_gold_train.jsonl", "benzinga_llm_train.jsonl", "benzinga_llm_extra_train.jsonl")]
 LABELLED_VALID = [str(LABELED_DIR / f) for f in (
@@ -50,7 +51,9 @@ class DistilPlan:
     output: str = str(REPO_ROOT / "models" / "student")
     work: str | None = None  # default: var/distil/<output's name>
     student: str = "spacy"
-    student_config: str | None = None  # a TrainConfig file; the plan's fields below override it
+    # a TrainConfig file (default for spaCy: training/configs/student.toml); the plan's fields
+    # below override it
+    student_config: str | None = None
     epochs: int | None = None
     max_silver: int | None = None  # a seeded subset of the silver set (the silver-size curve)
     pool_limit: int | None = None  # read at most this many distinct pool headlines
@@ -179,7 +182,8 @@ def train_student(plan: DistilPlan, silver: Path | None, say: Say,
         silver_n = len(rows)
         if silver_n:
             train.append(str(silver))  # last: a labelled headline keeps its own labels
-    cfg = TrainConfig.from_file(plan.student_config, kind=plan.student, train=train,
+    config = plan.student_config or (STUDENT_CONFIG if plan.student == "spacy" else None)
+    cfg = TrainConfig.from_file(config, kind=plan.student, train=train,
                                 valid=plan.valid, output=plan.output, epochs=plan.epochs,
                                 seed=plan.seed)
     say(f"student: {cfg.kind} on {len(plan.labelled)} labelled files + {silver_n} silver "
