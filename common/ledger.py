@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
 
 import redis
 
@@ -81,16 +80,6 @@ class RunLedger:
         return self.r.hget(f"{self.k}:meta", "task")
 
     # -- enqueue side ---------------------------------------------------------------------
-    def claim_new(self, ids: list[str]) -> list[str]:
-        """Add ids to the enqueued set; return those that were not there (dedup + resume)."""
-        if not ids:
-            return []
-        pipe = self.r.pipeline()
-        for hid in ids:
-            pipe.sadd(f"{self.k}:enqueued", hid)
-        added = pipe.execute()
-        return [hid for hid, a in zip(ids, added, strict=True) if a]
-
     def claim_batch(self, candidates: list[dict], make_id) -> tuple[str, list[dict]] | None:
         """Atomically claim the not-yet-enqueued headlines of ``candidates`` as one batch.
 
@@ -132,12 +121,6 @@ class RunLedger:
     def pending_batches(self) -> dict[str, list[dict]]:
         """Batches claimed by a producer that died before sending them."""
         return {k: json.loads(v) for k, v in self.r.hgetall(f"{self.k}:pending").items()}
-
-    def release(self, ids: Iterable[str]) -> None:
-        """Forget enqueued ids whose batch could not be sent, so a rerun sends them."""
-        ids = list(ids)
-        if ids:
-            self.r.srem(f"{self.k}:enqueued", *ids)
 
     def batch_enqueued(self, n_headlines: int) -> None:
         pipe = self.r.pipeline()

@@ -496,8 +496,3 @@ def pull(run: str, out_dir: Path | None = None, splits: Sequence[str] = SPLITS,
         (out / "progress.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     return report
 
-
-def progress(run: str, settings: ArgillaSettings | None = None,
-             client: rg.Argilla | None = None) -> dict[str, Any]:
-    """Where review stands, without writing anything."""
-    return pull(run, settings=settings, client=client, write=False)

@@ -69,9 +69,6 @@ class ResultStore:
             self.fs.pipe_file(path, data)
 
     # -- results -------------------------------------------------------------------------
-    def has_results(self, bid: str) -> bool:
-        return self.fs.exists(self._p("results", f"{bid}.jsonl"))
-
     def write_results(self, bid: str, records: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
         self._write_atomic(self._p("results", f"{bid}.jsonl"), data)

@@ -137,15 +137,6 @@ def write_clusters(cl: Clustering, path: Path) -> None:
                                ensure_ascii=False) + "\n")
 
 
-def curate_rows(rows: list[dict[str, Any]], opts: SampleOptions
-                ) -> tuple[dict[str, list[dict]], Clustering, dict[str, Any]]:
-    """In-memory version of the two passes, for callers that already hold the rows."""
-    cl, chosen, stats = plan_sample(index_rows(rows, opts), opts)
-    sample = [label_row(r, cl) for r in latest_rows(rows) if r["id"] in chosen]
-    splits, _ = split_rows(sample, opts.splits)
-    return splits, cl, {"results": len(rows), **stats}
-
-
 def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = None,
                settings: Settings | None = None, track: Track | None = None) -> dict[str, Any]:
     """Curate one stored run and return its report (also written to ``report.json``).
