@@ -12,7 +12,7 @@ import time
 
 import redis
 
-PREFIX = "tt"
+from common import redis_keys
 
 # One script, so the "first time for this batch?" test and the counters it guards are a single
 # atomic write: with a separate SADD and counter update, a Redis crash between the two left the
@@ -62,7 +62,7 @@ class RunLedger:
     def __init__(self, client: redis.Redis, run_id: str) -> None:
         self.r = client
         self.run_id = run_id
-        self.k = f"{PREFIX}:run:{run_id}"
+        self.k = redis_keys.run(run_id)
         self._finish = client.register_script(_FINISH)
         self._requeue = client.register_script(_REQUEUE)
 
@@ -128,7 +128,7 @@ class RunLedger:
         pipe.execute()
 
     def _count_enqueued(self, pipe: redis.client.Pipeline, n_headlines: int) -> None:
-        pipe.sadd(f"{PREFIX}:runs", self.run_id)
+        pipe.sadd(redis_keys.RUNS, self.run_id)
         pipe.hsetnx(f"{self.k}:stats", "started_at", time.time())
         pipe.hincrby(f"{self.k}:stats", "batches_enqueued", 1)
         pipe.hincrby(f"{self.k}:stats", "headlines_enqueued", n_headlines)
@@ -221,4 +221,4 @@ class RunLedger:
         keys = list(self.r.scan_iter(f"{self.k}:*"))
         if keys:
             self.r.delete(*keys)
-        self.r.srem(f"{PREFIX}:runs", self.run_id)
+        self.r.srem(redis_keys.RUNS, self.run_id)

@@ -39,6 +39,7 @@ from celery import Task
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
+from common import redis_keys
 from common.ledger import RunLedger
 from common.settings import Settings, get_settings
 from common.store import ResultStore
@@ -62,7 +63,7 @@ class BatchLease:
     while the batch runs, released (only by its holder) when it ends."""
 
     def __init__(self, client: redis.Redis, run_id: str, bid: str, ttl_s: float) -> None:
-        self.r, self.key = client, f"tt:run:{run_id}:lease:{bid}"
+        self.r, self.key = client, redis_keys.batch_lease(run_id, bid)
         self.ttl_ms = max(1000, int(ttl_s * 1000))
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()

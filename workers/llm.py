@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from huggingface_hub import AsyncInferenceClient
 from huggingface_hub.errors import InferenceTimeoutError
 
+from common import redis_keys
 from common.llm_schema import companies_schema, parse_answer, resolve_style, response_format
 from common.prompt import PROMPT_VERSION, build_messages
 from common.settings import Settings
@@ -90,7 +91,7 @@ class LLMCaller:
             [self.s.llm_model, PROMPT_VERSION, self.style, self.s.temperature, self.s.max_tokens,
              self.schema, text], sort_keys=True,
         )
-        return "tt:cache:" + hashlib.sha256(blob.encode()).hexdigest()
+        return redis_keys.llm_cache(hashlib.sha256(blob.encode()).hexdigest())
 
     async def _call(self, text: str) -> tuple[str, int, int]:
         kwargs: dict[str, Any] = {

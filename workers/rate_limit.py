@@ -11,6 +11,8 @@ import asyncio
 
 import redis.asyncio as aioredis
 
+from common import redis_keys
+
 # KEYS[1] bucket; ARGV: rate per second, capacity, amount. Returns seconds to wait (0 = granted).
 _LUA = """
 local rate = tonumber(ARGV[1])
@@ -66,11 +68,11 @@ class EndpointLimits:
 
     def __init__(self, client: aioredis.Redis, endpoint: str, rps: float, tpm: float) -> None:
         self.requests = (
-            RedisRateLimiter(client, f"tt:ratelimit:{endpoint}:rps", rps, max(rps, 1.0))
+            RedisRateLimiter(client, redis_keys.rate_limit(endpoint, "rps"), rps, max(rps, 1.0))
             if rps > 0 else None
         )
         self.tokens = (
-            RedisRateLimiter(client, f"tt:ratelimit:{endpoint}:tpm", tpm / 60.0, tpm / 6.0)
+            RedisRateLimiter(client, redis_keys.rate_limit(endpoint, "tpm"), tpm / 60.0, tpm / 6.0)
             if tpm > 0 else None
         )
 

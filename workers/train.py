@@ -26,6 +26,7 @@ from typing import Any
 
 import redis
 
+from common import redis_keys
 from common.celery_app import app
 from common.settings import get_settings
 from common.task_names import TRAIN_TASK
@@ -38,7 +39,7 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 
 
 def progress_key(run_id: str) -> str:
-    return f"tt:train:{run_id}"
+    return redis_keys.train_run(run_id)
 
 
 RUNNING = ("started", "training")
