@@ -232,3 +232,20 @@ def test_a_batch_longer_than_the_visibility_timeout_runs_once(fake_llm, make_set
     ids = {r["id"] for r in store.iter_results()}
     assert len(ids) == 8 and st["headlines_done"] == 8 and st["headlines_dead"] == 0
     accounted(store, ledger, ids)
+
+
+def test_tickertag_flower_command_starts_flower(redis_url, tmp_path):
+    """The README's monitor command exited at once ("No such command 'celery'")."""
+    import sys
+
+    from common.services import ManagedProcess, wait_until
+
+    port = free_port()
+    p = ManagedProcess("flower-cli", [sys.executable, "-m", "tickertag", "flower", "--port",
+                                      str(port)], tmp_path / "flower.log")
+    try:
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthcheck", timeout=2)
+                   .status_code == 200, 60, "tickertag flower", p)
+    finally:
+        p.stop()
+    assert f"http://127.0.0.1:{port}" in p.tail()

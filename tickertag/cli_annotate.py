@@ -227,7 +227,13 @@ def llm_serve(
 
 def flower(port: Annotated[int, typer.Option(help="Port for the Flower UI.")] = 5555) -> None:
     """Run Flower (Celery's monitor) against the same broker, on 127.0.0.1."""
-    _app().start(["celery", "flower", f"--port={port}", "--address=127.0.0.1"])
+    import os
+
+    # The very command the tests and docker-compose run (Flower is a `celery` subcommand).
+    argv = [sys.executable, "-m", "celery", "-A", "common.celery_app", "flower",
+            f"--port={port}", "--address=127.0.0.1"]
+    console.print(f"Flower on http://127.0.0.1:{port}")
+    os.execv(sys.executable, argv)
 
 
 def demo(

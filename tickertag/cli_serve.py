@@ -25,6 +25,8 @@ def serve(
 
     from workers.ner_service import create_app
 
+    console.print(f"serving {model} on http://{host}:{port} (POST /v1/ner, docs at /docs; "
+                  "ready when /readyz answers 200)")
     uvicorn.run(create_app(str(model), max_batch, max_wait_ms), host=host, port=port,
                 log_level="warning")
 
