@@ -9,10 +9,10 @@ A row that fails is left out and counted, rather than training a model on shifte
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from common.jsonl import write_jsonl
 from common.spans import Span, check_spans
 from common.tokens import iob_to_char_spans, to_gliner, to_spanmarker, token_to_char_spans, tokenize
 
@@ -28,13 +28,6 @@ def hf_features() -> Any:
     return Features({"id": Value("string"), "text": Value("string"), "date": Value("string"),
                      "stock_symbol": Value("string"), "entities": List(entity),
                      "clusters": List(Value("string"))})
-
-
-def _jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
 def trainer_forms(text: str, spans: list[Span]) -> tuple[dict, dict]:
@@ -83,9 +76,9 @@ def export_splits(splits: dict[str, list[dict]], out_dir: Path) -> dict[str, Any
             kept.append(r)
             gl.append(g)
             sm.append(s)
-        _jsonl(out_dir / f"{name}.jsonl", kept)
-        _jsonl(out_dir / "gliner" / f"{name}.jsonl", gl)
-        _jsonl(out_dir / "spanmarker" / f"{name}.jsonl", sm)
+        write_jsonl(out_dir / f"{name}.jsonl", kept)
+        write_jsonl(out_dir / "gliner" / f"{name}.jsonl", gl)
+        write_jsonl(out_dir / "spanmarker" / f"{name}.jsonl", sm)
         hf_rows = [_hf_row(r) for r in kept]
         features = hf_features()
         dd[name] = Dataset.from_dict({c: [r[c] for r in hf_rows] for c in features},

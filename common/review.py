@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from common.argilla_settings import ArgillaSettings
+from common.jsonl import read_jsonl, write_jsonl
 from common.metrics import score
 from common.services import ManagedProcess, wait_until
 from common.settings import LABELED_DIR, REPO_ROOT, get_settings
@@ -151,11 +152,6 @@ def start_server(s: ArgillaSettings, log: Path, api_key: str, password: str) -> 
 
 
 # -- records ---------------------------------------------------------------------------------
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
 
 def guidelines(path: Path = GUIDELINES_PATH) -> str:
     """The project's labeling rules, shown to reviewers beside every record."""
@@ -417,16 +413,6 @@ def _pairwise(answers: list[list[list[Span]]]) -> dict[str, Any]:
     return out
 
 
-def _write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Training may read while a pull runs: it sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
 def pull_split(ds: rg.Dataset, out_path: Path | None) -> dict[str, Any]:
     """Progress and agreement of one dataset; reviewed rows written to ``out_path``."""
     rows: list[dict[str, Any]] = []
@@ -462,7 +448,7 @@ def pull_split(ds: rg.Dataset, out_path: Path | None) -> dict[str, Any]:
         rows.append(row)
     rows.sort(key=lambda r: (r.get("date") or "", r["id"]))
     if out_path is not None:
-        _write_jsonl_atomic(out_path, rows)
+        write_jsonl(out_path, rows)
     llm = score(llm_gold, llm_pred) if llm_gold else None
     return {
         "dataset": ds.name, "records": counts["total"], "submitted": counts["submitted"],

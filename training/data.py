@@ -7,11 +7,11 @@ training reads any of them. Conversions to trainer formats live in ``common.toke
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common import jsonl as common_jsonl
 from common.spans import LABEL, Span, check_spans
 
 T = TypeVar("T")
@@ -20,30 +20,20 @@ T = TypeVar("T")
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read labelled (or unlabelled) lines; spans are validated against their text."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
-            if not isinstance(row.get("text"), str):
-                raise ValueError(f"{path}:{n}: field 'text' is missing or not a string")
-            try:
-                row["spans"] = check_spans(row["text"], row.get("entities") or [])
-            except ValueError as e:
-                raise ValueError(f"{path}:{n}: field 'entities': {e}") from None
-            rows.append(row)
+    for n, row in common_jsonl.iter_numbered(path):
+        if not isinstance(row.get("text"), str):
+            raise ValueError(f"{path}:{n}: field 'text' is missing or not a string")
+        try:
+            row["spans"] = check_spans(row["text"], row.get("entities") or [])
+        except ValueError as e:
+            raise ValueError(f"{path}:{n}: field 'entities': {e}") from None
+        rows.append(row)
     return rows
 
 
 def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps({k: v for k, v in r.items() if k != "spans"},
-                               ensure_ascii=False) + "\n")
+    """Rows without their parsed ``spans`` (the ``entities`` they came from stay)."""
+    common_jsonl.write_jsonl(path, ({k: v for k, v in r.items() if k != "spans"} for r in rows))
 
 
 def valid_paths(valid: str | list[str] | None) -> list[str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.jsonl import read_jsonl as read_plain_jsonl
 from common.metrics import score
 from common.records import InvalidRecord, make_headline
 from common.settings import LABELED_DIR
@@ -179,12 +180,7 @@ def _realign(silver_row: dict, text: str) -> list[Span]:
 def read_tagged(path: str | Path) -> list[dict[str, Any]]:
     """A ``tickertag export`` of a ``ner`` run (one row per headline) or any JSONL with ``id``,
     ``text`` and ``entities``."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
-    return rows
+    return read_plain_jsonl(path)
 
 
 def write_silver(out_dir: Path, silver: list[dict], disagreements: list[dict],

@@ -1,0 +1,61 @@
+"""JSON Lines, read and written one way everywhere.
+
+Why one module: labelled files, predictions, curated splits, reviewed pulls, silver sets and
+exports are all JSONL; five copies of the loop differed in encoding, blank-line handling,
+atomicity and how a broken line was reported. Here: UTF-8, ``ensure_ascii=False``, blank lines
+skipped, a broken line named by file and line number, writes atomic (a reader sees the old file
+or the new one, never half of one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def dumps(rows: Iterable[dict[str, Any]]) -> str:
+    """Rows as JSONL text (each row on one line, newline-terminated)."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The objects of a JSONL file; ``ValueError`` names the file and line of a broken one."""
+    for _, row in iter_numbered(path):
+        yield row
+
+
+def iter_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) pairs, so a caller's own checks can name the line too."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{n}: a JSON {type(row).__name__}, not an object")
+            yield n, row
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    return list(iter_jsonl(path))
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write ``rows`` atomically (temp file + rename); returns how many were written."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp-{uuid.uuid4().hex[:8]}")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, p)
+    return n
