@@ -30,17 +30,30 @@ def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 
 def iter_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) pairs, so a caller's own checks can name the line too."""
-    with open(path, encoding="utf-8") as f:
+    for n, row, error, _ in iter_lenient(path, errors="strict"):
+        if error:
+            raise ValueError(f"{path}:{n}: {error}")
+        yield n, row
+
+
+def iter_lenient(path: str | Path, errors: str = "replace"
+                 ) -> Iterator[tuple[int, dict[str, Any], str | None, str]]:
+    """(line number, object, error, raw line) for each non-blank line: a line that is not a
+    JSON object comes with an error and an empty object, so a caller can reject it as one
+    record (the producer) or stop (``iter_numbered``)."""
+    with open(path, encoding="utf-8", errors=errors) as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
+                yield n, {}, f"not JSON ({e.msg})", line
+                continue
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{n}: a JSON {type(row).__name__}, not an object")
-            yield n, row
+                yield n, {}, f"a JSON {type(row).__name__}, not an object", line
+                continue
+            yield n, row, None, line
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,20 +108,10 @@ def _open_quote(record: str) -> bool:
 def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Rows of a JSONL file; a line that is not a JSON object is yielded with ``BAD_ROW`` (the
     line number and why), so one broken line is a rejected record, not a failed run."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield {BAD_ROW: f"line {n}: not JSON ({e.msg})", "raw": line[:500]}
-                continue
-            if not isinstance(row, dict):
-                yield {BAD_ROW: f"line {n}: a JSON {type(row).__name__}, not an object",
-                       "raw": line[:500]}
-                continue
-            yield row
+    from common.jsonl import iter_lenient
+
+    for n, row, error, line in iter_lenient(path):
+        yield {BAD_ROW: f"line {n}: {error}", "raw": line[:500]} if error else row
 
 
 def iter_source(source: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
