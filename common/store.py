@@ -68,6 +68,12 @@ class ResultStore:
         else:
             self.fs.pipe_file(path, data)
 
+    def delete(self) -> None:
+        """Remove the whole run from the store (results, dead letters, rejected, curated...):
+        what ``tickertag reset --results`` does, on a local directory or any fsspec store."""
+        if self.fs.exists(self.base):
+            self.fs.rm(self.base, recursive=True)
+
     # -- results -------------------------------------------------------------------------
     def write_results(self, bid: str, records: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()

@@ -158,3 +158,17 @@ def test_a_redis_that_may_evict_queues_is_refused(redis_url, tmp_path):
     finally:
         r.config_set("maxmemory", before["maxmemory"])
         r.config_set("maxmemory-policy", before["maxmemory-policy"])
+
+
+def test_store_delete_removes_the_whole_run(tmp_path):
+    from common.store import ResultStore
+
+    s = ResultStore(str(tmp_path / "runs"), "r1")
+    s.write_results("b1", [{"key": "k", "id": "h", "text": "Apple"}])
+    s.write_dead("b2", [{"id": "h2", "text": "Ford"}], "boom", "task", 1)
+    other = ResultStore(str(tmp_path / "runs"), "r2")
+    other.write_results("b1", [{"key": "k", "id": "h", "text": "Apple"}])
+    s.delete()
+    assert not list(s.iter_results()) and not list(s.iter_dead())
+    assert len(list(other.iter_results())) == 1  # another run is untouched
+    s.delete()  # deleting twice is fine

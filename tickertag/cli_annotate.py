@@ -185,8 +185,6 @@ def reset(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Forget a run in Redis (counters, dedup set, cache stays) so it can start over."""
-    import shutil
-
     from common.store import ResultStore
 
     s = get_settings()
@@ -196,11 +194,7 @@ def reset(
                       abort=True)
     _ledger(run_id).reset()
     if results:
-        store = ResultStore(s.results_dir, run_id)
-        if store.local:
-            shutil.rmtree(store.base, ignore_errors=True)
-        else:
-            store.fs.rm(store.base, recursive=True)
+        ResultStore(s.results_dir, run_id).delete()
     console.print(f"run {run_id} reset")
 
 
