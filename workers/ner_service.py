@@ -226,8 +226,12 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0) ->
         yield
         await state["batcher"].stop()
 
-    app = FastAPI(title="tickertag NER", version="1", lifespan=lifespan,
-                  description="Company mentions in financial headlines, as character spans.")
+    # Swagger UI and ReDoc from the installed package, not a CDN: the docs work offline.
+    from fastapi_offline import FastAPIOffline
+
+    app = FastAPIOffline(title="tickertag NER", version="1", lifespan=lifespan,
+                         description="Company mentions in financial headlines, as character "
+                                     "spans.")
 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 

@@ -219,3 +219,15 @@ def test_a_full_queue_answers_503_and_a_failing_text_fails_only_its_request():
     res = asyncio.run(main())
     assert res[0] == [[]] and res[1] == [[]] and res[3] == [[]]  # batched with the poison
     assert isinstance(res[2], ValueError)
+
+
+def test_api_docs_load_their_assets_from_the_service_not_a_cdn(service):
+    """/docs and /redoc were blank offline: their scripts came from a CDN."""
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(service + page, timeout=10).text
+        srcs = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+        assert srcs, html[:300]
+        for src in srcs:
+            assert src.startswith("/"), f"{page} loads {src} from elsewhere"
+            r = httpx.get(service + src, timeout=10)
+            assert r.status_code == 200 and len(r.content) > 10_000, src
