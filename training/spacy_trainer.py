@@ -30,9 +30,10 @@ PIPELINE_DIR = "pipeline"  # inside the model directory
 
 def predict_spans(nlp: Any, texts: list[str], batch_size: int = 64,
                   labels: frozenset[str] = frozenset({LABEL})) -> list[list[Span]]:
-    """Entities of the given spaCy labels as ``Company`` character spans (spaCy's NER gives
-    no scores: 1.0)."""
-    return [[Span(start=e.start_char, end=e.end_char, label=LABEL, text=e.text, score=1.0)
+    """Entities of the given spaCy labels as ``Company`` character spans. spaCy's greedy
+    transition-based NER has no per-span probability, so ``score`` is ``None`` (unknown), not a
+    1.0 that would read as certainty."""
+    return [[Span(start=e.start_char, end=e.end_char, label=LABEL, text=e.text, score=None)
              for e in doc.ents if e.label_ in labels]
             for doc in nlp.pipe(texts, batch_size=batch_size)]
 
