@@ -99,5 +99,7 @@ def celery_app(redis_url: str):
     assert app.conf.broker_url == redis_url
     import redis
 
-    redis.Redis.from_url(redis_url).delete("annotate")  # no leftovers from an earlier test
+    from common.task_names import STAGES
+
+    redis.Redis.from_url(redis_url).delete(*STAGES)  # no leftovers from an earlier test, any queue
     return app

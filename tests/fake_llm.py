@@ -37,6 +37,7 @@ class FakeLLM:
         self.faults: Counter[str] = Counter()  # injected faults by kind, read through /admin
         self.total_calls = 0
         self.authorization: Counter[str] = Counter()  # Authorization headers received
+        self.arrivals: dict[str, list[float]] = {}  # per headline, when each request came in
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -64,6 +65,7 @@ class FakeLLM:
         self.total_calls += 1
         self.authorization[request.headers.get("Authorization", "")] += 1
         self.calls[text] += 1
+        self.arrivals.setdefault(text, []).append(time.monotonic())
         n = self.calls[text]
         if self.latency_max > self.latency:
             await asyncio.sleep(self.rng.uniform(self.latency, self.latency_max))

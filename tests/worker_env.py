@@ -18,5 +18,7 @@ def settings_env(s: Settings) -> dict[str, str]:
         "TICKERTAG_CONCURRENCY": str(s.concurrency),
         "TICKERTAG_RESPONSE_FORMAT": s.response_format,
         "TICKERTAG_BATCH_LEASE_S": str(s.batch_lease_s),
+        "TICKERTAG_RATE_LIMIT_RPS": str(s.rate_limit_rps),
+        "TICKERTAG_RATE_LIMIT_TPM": str(s.rate_limit_tpm),
         "TICKERTAG_MAX_DELIVERIES": str(s.max_deliveries),
     }
