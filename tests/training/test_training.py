@@ -132,15 +132,23 @@ def test_gliner_resumes_from_the_last_checkpoint(tmp_path):
 
     cfg = TrainConfig(kind="gliner", max_train=16, max_valid=8, epochs=2, output=str(tmp_path))
 
+    first: list[dict] = []
+
     def crash_after_epoch_2(p: dict) -> None:
+        first.append(p)
         if p.get("epoch") == 2:
             raise RuntimeError("host lost")
 
     with pytest.raises(RuntimeError, match="host lost"):
         run_training(cfg, crash_after_epoch_2)
     assert list((tmp_path / "checkpoints").glob("checkpoint-*"))  # epoch 1's
-    m = run_training(cfg.model_copy(update={"resume": True}))
+    again: list[dict] = []
+    m = run_training(cfg.model_copy(update={"resume": True}), again.append)
     assert [h["epoch"] for h in m["history"]] == [1, 2]
+    # resumed, not redone: only epoch 2 ran again, and epoch 1's record is the first run's
+    assert [p["epoch"] for p in again if p.get("status") == "training"] == [2]
+    epoch1 = next(p for p in first if p.get("epoch") == 1)
+    assert m["history"][0]["elapsed_s"] == epoch1["elapsed_s"]
     assert load_tagger(tmp_path).predict([HEADLINE])[0] is not None
 
 
