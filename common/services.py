@@ -140,6 +140,16 @@ def start_llm_server(port: int, log_dir: Path, gguf: str | None = None, n_ctx: i
 
 
 # -- Celery --------------------------------------------------------------------------------
+def worker_env(settings, **extra: str) -> dict[str, str]:
+    """What a worker this process starts must share with it: the broker and ledger, the result
+    store and the LLM endpoint (secrets travel in the environment, never on a command line)."""
+    return {"TICKERTAG_REDIS_URL": settings.redis_dsn(),
+            "TICKERTAG_RESULTS_DIR": settings.results_dir,
+            "TICKERTAG_LLM_BASE_URL": settings.llm_base_url,
+            "TICKERTAG_LLM_MODEL": settings.llm_model, **extra}
+
+
+
 def start_worker(queue: str, log_dir: Path, concurrency: int = 2, env: dict | None = None,
                  name: str | None = None, pool: str = "threads") -> ManagedProcess:
     """A Celery worker for one queue, as ``tickertag worker QUEUE`` would start it."""

@@ -105,7 +105,7 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
     Starts ``workers`` local ner worker processes (1 thread each) unless 0; workers already
     consuming the queue on other hosts take batches too."""
     from common.celery_app import app
-    from common.services import ensure_redis, start_worker
+    from common.services import ensure_redis, start_worker, worker_env
     from common.store import ResultStore
     from common.task_names import NER_TASK
     from producer.follow import produce_and_follow
@@ -122,9 +122,8 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
             started.append(r)
         for _ in range(workers):
             # one single-threaded process per core; they write where this process reads
-            started.append(start_worker("ner", logs, concurrency=1, pool="prefork", env={
-                "TICKERTAG_NER_THREADS": "1", "TICKERTAG_REDIS_URL": settings.redis_dsn(),
-                "TICKERTAG_RESULTS_DIR": settings.results_dir}))
+            started.append(start_worker("ner", logs, concurrency=1, pool="prefork",
+                                        env=worker_env(settings, TICKERTAG_NER_THREADS="1")))
         producer = Producer(app, settings, run_id, task=NER_TASK,
                             task_kwargs={"model_dir": teacher_dir, "threshold": None})
         rep = produce_and_follow(
