@@ -56,3 +56,28 @@ def test_export_merges_shards_into_a_datasets_file(tmp_path):
         ds = load_dataset("json" if ext == "jsonl" else "parquet", data_files=str(out),
                           split="train")
         assert sorted(ds["id"]) == ["a", "b"] and ds[0]["entities"][0]["text"] == "Apple"
+
+
+def test_config_show_masks_secrets(monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from common.settings import get_settings
+    from tickertag.cli import _register_all, app
+
+    if not app.registered_commands:
+        _register_all()
+    monkeypatch.setenv("TICKERTAG_HF_TOKEN", "hf_canary_show_1")
+    monkeypatch.setenv("TICKERTAG_BATCH_SIZE", "17")
+    get_settings.cache_clear()
+    try:
+        r = CliRunner().invoke(app, ["config", "show", "--json"])
+        table = CliRunner().invoke(app, ["config", "show"])
+    finally:
+        get_settings.cache_clear()
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["batch_size"] == 17 and d["hf_token"] == "********"
+    assert "hf_canary_show_1" not in r.output + table.output
+    assert "TICKERTAG_BATCH_SIZE" in table.output

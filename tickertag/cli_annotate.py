@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from common.settings import REPO_ROOT, SAMPLE_CSV, get_settings
+from common.settings import SAMPLE_CSV, get_settings
 
 console = Console()
 RunOpt = Annotated[str | None, typer.Option("--run", "-r", help="Run id (default: settings.run_id).")]
@@ -231,91 +231,84 @@ def flower(port: Annotated[int, typer.Option(help="Port for the Flower UI.")] = 
 
 
 def demo(
-    limit: Annotated[int, typer.Option(help="Headlines of the bundled sample to annotate "
-                                       "(the sample has 3,000; the local 135M LLM does ~1/s).")
-                     ] = 100,
-    source: Annotated[str, typer.Option(help="Headline source.")] = str(SAMPLE_CSV),
+    limit: Annotated[int, typer.Option(help="Headlines of the bundled sample the local LLM "
+                                       "annotates (the sample has 3,000; it does ~1/s).")] = 100,
+    source: Annotated[str, typer.Option(help="Headline source to annotate.")] = str(SAMPLE_CSV),
     run: RunOpt = None,
     workers: Annotated[int, typer.Option(help="Annotation worker processes.")] = 1,
+    llm_test_headlines: Annotated[int, typer.Option(
+        help="Gold test headlines the LLM answers, to measure its F1 here.")] = 30,
+    model: Annotated[str, typer.Option(help="Where the compact model is trained (kept: a "
+                                       "second demo reuses it).")] = "models/demo-spacy",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the closing table as JSON.")
+                       ] = False,
 ) -> None:
-    """The whole annotation job on the embedded defaults: Redis, local LLM, workers, producer."""
-    from common.services import ensure_redis, redis_alive, start_llm_server, start_worker
-    from common.summary import run_price_per_hour, run_summary
-    from producer.produce import Producer
-    from producer.sources import iter_source
+    """The whole loop on the embedded defaults, in ~10 minutes on 2 cores: the local LLM
+    annotates a slice (then curation), is scored on gold headlines, a compact model is trained on
+    the bundled labels, scored with a 95% CI, and tags the whole sample through the ner queue."""
+    from tickertag.demo import DemoOptions, run_demo
 
     s = get_settings()
-    run_id = run or s.run_id
-    logs = REPO_ROOT / "var" / "logs"
-    started = []
-    try:
-        r = ensure_redis(s.redis_dsn(), logs)
-        if r:
-            started.append(r)
-        console.print(f"redis: {'started ' if r else 'using '}{s.redis_dsn().split('@')[-1]}")
-        import httpx
+    o = DemoOptions(limit=limit, source=source, run_id=run or s.run_id, workers=workers,
+                    llm_test_headlines=llm_test_headlines, model_dir=model)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
+        bars: dict[str, int] = {}
+
+        def tick(what: str, done: int, total: int | None) -> None:
+            if what not in bars:
+                bars[what] = prog.add_task(what, total=total)
+            prog.update(bars[what], completed=done, total=total)
 
         try:
-            up = httpx.get(f"{s.llm_base_url}/v1/models", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            up = False
-        if not up:
-            if "127.0.0.1" not in s.llm_base_url and "localhost" not in s.llm_base_url:
-                raise typer.BadParameter(f"LLM endpoint {s.llm_base_url} does not answer")
-            console.print(f"llm: starting llama.cpp on port {s.llm_port} (log in {logs})")
-            started.append(start_llm_server(s.llm_port, logs, s.llm_gguf, s.llm_ctx,
-                                            alias=s.llm_model))
-        console.print(f"llm: {s.llm_base_url} model {s.llm_model}")
-        # llama.cpp serves one request at a time: a deep client-side queue only adds timeouts.
-        env = {"TICKERTAG_CONCURRENCY": "2"} if not up else {}
-        for _ in range(workers):
-            started.append(start_worker("annotate", logs, concurrency=2, env=env))
-        # curation starts by itself when the run completes (the finalize step)
-        started.append(start_worker("curate", logs, concurrency=1))
-        demo_t0 = time.time()
-        from producer.follow import produce_and_follow
+            rows = run_demo(o, s, say=(lambda m: None) if as_json else prog.console.print,
+                            tick=tick)
+        except RuntimeError as e:
+            console.print(f"[red]demo: {e}[/]")
+            raise typer.Exit(1) from e
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    t = Table(title="LLM vs compact model (measured in this demo)")
+    for c in ("system", "F1", "95% CI", "scored on", "headlines/s", "$/h", "$ per million"):
+        t.add_column(c, justify="right")
+    for r in rows:
+        rate, usd = r["headlines_per_s"], r["usd_per_million"]
+        t.add_row(r["system"], f"{r['f1']:.3f}", f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]",
+                  r["on"], "n/a" if rate is None else f"{rate:.1f}", f"{r['price']:g}",
+                  "n/a" if usd is None else f"{usd:,.2f}")
+    console.print(t)
+    if all(r["usd_per_million"] for r in rows):
+        console.print(f"The compact model tags a million headlines for "
+                      f"{rows[0]['usd_per_million'] / rows[1]['usd_per_million']:,.0f}x less than "
+                      "the LLM endpoint at these prices (TICKERTAG_ENDPOINT_PRICE_PER_HOUR, "
+                      "TICKERTAG_NER_PRICE_PER_HOUR).")
 
-        with Progress(TextColumn("[bold]annotate"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                      console=console) as prog:
-            task = prog.add_task("annotate", total=None, rate="")
-            rep = produce_and_follow(
-                Producer(_app(), s, run_id), iter_source(source, limit), Path(source).name,
-                started, lambda p: prog.update(
-                    task, completed=p.finished, total=None if p.producing else max(p.enqueued, 1),
-                    rate=f"{p.done} done, {p.dead} dead"))
-        ledger = _ledger(run_id)
-        console.print(f"producer: {rep.rows} rows, {rep.enqueued} enqueued, "
-                      f"{rep.already_done} already done (resumed), {rep.rejected} rejected")
-        summ = run_summary(ledger, run_price_per_hour(ledger, s))
-        console.print(_summary_table(summ, run_id))
-        from common.store import ResultStore
 
-        store = ResultStore(s.results_dir, run_id)
-        out = Path(store.url) / "annotations.jsonl"
-        n = store.export(str(out))
-        console.print(f"results: {store.url}/results/ ({n} headlines merged into {out})")
-        console.print(f"dead letters: {store.url}/dead/  (re-send with: tickertag requeue "
-                      f"--run {run_id})")
-        report = Path(store.url) / "curated" / "cluster_report.md"
-        with console.status("curating (clusters, review sample, year splits)..."):
-            deadline = time.time() + 120
-            while time.time() < deadline and not (
-                    report.exists() and report.stat().st_mtime >= demo_t0):
-                time.sleep(0.5)
-        if not (report.exists() and report.stat().st_mtime >= demo_t0):
-            # nothing new was annotated, so no finalize fired: curate what is there
-            from common.sampling import SampleOptions
-            from workers.curate import curate_run
+config_app = typer.Typer(help="The effective settings (environment > tickertag.toml > defaults).")
 
-            curate_run(run_id, SampleOptions(), s)
-        console.print(f"curated: {report.parent}/ (train/valid/test JSONL, DatasetDict, "
-                      f"GLiNER/SpanMarker forms; cluster report {report})")
-    finally:
-        for p in reversed(started):
-            p.stop()
-        if not redis_alive(s.redis_dsn()):
-            console.print("redis stopped")
+
+@config_app.command("show")
+def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+                ) -> None:
+    """Print every setting with the TICKERTAG_* variable behind it; secrets are masked."""
+    from pydantic import SecretStr
+
+    s = get_settings()
+    rows = {}
+    for name in type(s).model_fields:
+        v = getattr(s, name)
+        rows[name] = ("********" if v.get_secret_value() else "") if isinstance(v, SecretStr) \
+            else v
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    t = Table(title="tickertag settings")
+    for c in ("setting", "environment variable", "value"):
+        t.add_column(c)
+    for name, v in rows.items():
+        t.add_row(name, f"TICKERTAG_{name.upper()}", str(v))
+    console.print(t)
 
 
 def register(app: typer.Typer) -> None:
@@ -328,3 +321,4 @@ def register(app: typer.Typer) -> None:
     app.command()(reset)
     app.command()(flower)
     app.add_typer(llm_app, name="llm")
+    app.add_typer(config_app, name="config")
