@@ -1,11 +1,13 @@
-# tickertag image for producer, workers and Flower. Training/serving hosts with a GPU can build
-# FROM a CUDA base instead; the code picks CUDA when torch sees one.
+# tickertag image for producer, workers, Flower and ner-api. CPU torch by default; a GPU host
+# builds it with TORCH_INDEX_URL=https://pypi.org/simple (PyPI's Linux torch wheels bundle CUDA,
+# as docker-compose.yml's train-worker-gpu does); the code picks CUDA when torch sees one.
 FROM python:3.11-slim
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 WORKDIR /app
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
     && rm -rf /var/lib/apt/lists/*
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+RUN pip install torch==2.13.0 --index-url "${TORCH_INDEX_URL}"
 COPY pyproject.toml README.md ./
 COPY common common
 COPY producer producer
