@@ -119,20 +119,20 @@ def evaluate(
         print(json.dumps(out[0] if len(out) == 1 else out))
         return
     t = Table(title=f"{pred}" + (f" (paired vs {against})" if against else ""))
-    cols = ["gold", "precision", "recall", "F1", "F1 95% CI", "tp", "fp", "fn", "headlines"]
+    cols = ["gold", "P", "R", "F1", "F1 95% CI", "tp/fp/fn", "n"]
     if against:
         cols += ["ΔF1", "ΔF1 95% CI"]
     for c in cols:
-        t.add_column(c, justify="right")
+        t.add_column(c, justify="right", overflow="fold")
     for r in rows:
         lo, hi = r["f1_ci95"] or (float("nan"), float("nan"))
-        cells = [r["gold"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}",
-                 f"[{lo:.3f}, {hi:.3f}]", str(r["tp"]), str(r["fp"]), str(r["fn"]),
+        cells = [r["gold"].replace(".jsonl", ""), f"{r['precision']:.3f}", f"{r['recall']:.3f}",
+                 f"{r['f1']:.4f}", f"{lo:.3f}-{hi:.3f}", f"{r['tp']}/{r['fp']}/{r['fn']}",
                  str(r["n_docs"])]
         if against:
             d = r["paired"]
-            cells += [f"{d['delta']:+.4f}", f"[{d['delta_ci95'][0]:+.3f}, "
-                      f"{d['delta_ci95'][1]:+.3f}]"]
+            cells += [f"{d['delta']:+.4f}", f"{d['delta_ci95'][0]:+.3f} to "
+                      f"{d['delta_ci95'][1]:+.3f}"]
         t.add_row(*cells)
     console.print(t)
     for e in rows[-1]["score"].errors[:errors]:
