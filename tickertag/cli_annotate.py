@@ -92,7 +92,8 @@ def _training_table(runs: list[dict]) -> Table:
     return t
 
 
-def _summary_table(summary: dict, run_id: str, depth: int | None = None) -> Table:
+def _summary_table(summary: dict, run_id: str, depth: int | None = None,
+                   queue: str = "annotate") -> Table:
     t = Table(title=f"tickertag run {run_id}", show_header=False)
     rows = [
         ("headlines enqueued", summary["headlines_enqueued"]),
@@ -117,7 +118,7 @@ def _summary_table(summary: dict, run_id: str, depth: int | None = None) -> Tabl
         ("$ per million headlines", summary["usd_per_million"]),
     ]
     if depth is not None:
-        rows.insert(0, ("annotate queue depth", depth))
+        rows.insert(0, (f"{queue} queue depth", depth))
     for k, v in rows:
         t.add_row(k, str(v))
     return t
@@ -130,27 +131,45 @@ def status(
 ) -> None:
     """Queue depth, in flight, done, failed, dead-lettered, headlines/s, tokens, cost so far."""
     import redis
+    from rich.console import Group
+    from rich.live import Live
 
     from common.summary import queue_depth, run_price_per_hour, run_summary
+    from common.task_names import ANNOTATE_TASK, queue_of
     from workers.train import list_progress
 
     s = get_settings()
     ledger = _ledger(run)
     text_client = redis.Redis.from_url(s.redis_dsn(), decode_responses=True)
-    while True:
+
+    def snapshot() -> tuple[dict, Group]:
         summ = run_summary(ledger, run_price_per_hour(ledger, s))
-        depth = queue_depth(ledger.r, "annotate")
+        queue = queue_of(ledger.task() or ANNOTATE_TASK)  # a tag run is on the ner queue
+        depth = queue_depth(ledger.r, queue)
         training = list_progress(text_client)
+        data = {"run_id": ledger.run_id, "queue": queue, "queue_depth": depth, **summ,
+                "training": training}
+        parts = [_summary_table(summ, ledger.run_id, depth, queue)]
+        if training:
+            parts.append(_training_table(training))
+        return data, Group(*parts)
+
+    if as_json or not watch:
+        data, view = snapshot()
         if as_json:
-            print(json.dumps({"run_id": ledger.run_id, "annotate_queue_depth": depth, **summ,
-                              "training": training}))
+            print(json.dumps(data))
         else:
-            console.print(_summary_table(summ, ledger.run_id, depth))
-            if training:
-                console.print(_training_table(training))
+            console.print(view)
         if not watch:
             return
-        time.sleep(watch)
+    if as_json:
+        while True:
+            time.sleep(watch)
+            print(json.dumps(snapshot()[0]), flush=True)
+    with Live(snapshot()[1], console=console, refresh_per_second=4) as live:
+        while True:  # redraws in place until Ctrl-C
+            time.sleep(watch)
+            live.update(snapshot()[1])
 
 
 def requeue(
