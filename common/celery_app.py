@@ -47,10 +47,16 @@ def make_app() -> Celery:
         # back soon after the visibility timeout, not up to 100 s later (kombu's default).
         broker_transport_options={
             "visibility_timeout": s.visibility_timeout_s,
+            "socket_timeout": s.redis_socket_timeout_s,
+            "socket_connect_timeout": s.redis_socket_timeout_s,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
             "unacked_restore_interval": max(1, min(10, s.visibility_timeout_s // 4)),
             "unacked_restore_throttle": 1,
         },
         result_backend_transport_options={"visibility_timeout": s.visibility_timeout_s},
+        redis_socket_timeout=s.redis_socket_timeout_s,
+        redis_socket_connect_timeout=s.redis_socket_timeout_s,
         result_expires=24 * 3600,
         task_track_started=True,
         worker_send_task_events=True,

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # A running batch holds a lease renewed every third of this; a second copy (redelivered
     # past the visibility timeout) waits for it. A dead worker's lease lapses after this long.
     batch_lease_s: float = 30.0
+    # Socket timeouts towards Redis (broker, results, ledger): without them a connection that
+    # went silent (a host cut off, Redis restarting) waits out TCP's retransmission backoff,
+    # and workers resumed ~25 s after Redis came back instead of ~1 s (benchmarks/multihost.py).
+    redis_socket_timeout_s: float = 10.0
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
 

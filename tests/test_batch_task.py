@@ -119,3 +119,39 @@ def test_a_retry_is_a_new_attempt_not_a_redelivery(env):
     ledger = RunLedger.from_url(env.redis_dsn(), env.run_id)
     assert [ledger.delivered("b", 0) for _ in range(2)] == [1, 2]
     assert ledger.delivered("b", 1) == 1
+
+
+def test_a_stalled_copy_writes_nothing_once_another_copy_holds_or_recorded_the_batch(env):
+    """Found by the multi-host harness: a worker cut off from Redis stalled mid-batch, its
+    lease lapsed, another host ran and recorded the batch, then the stalled copy came back and
+    overwrote the shard. The fence it asks before writing now says no."""
+    import redis as _redis
+
+    r = _redis.Redis.from_url(env.redis_dsn())
+    ledger = RunLedger.from_url(env.redis_dsn(), env.run_id)
+    a = batch_task.BatchLease(r, env.run_id, "b9", ttl_s=5)
+    assert a.acquire()
+    fence = batch_task.make_fence(ledger, "b9", a)
+    assert fence()
+    r.delete(a.key)  # A's renewals did not reach Redis: its lease lapsed ...
+    assert fence()  # ... and nobody took it: A takes it back and may record
+    r.delete(a.key)
+    b = batch_task.BatchLease(r, env.run_id, "b9", ttl_s=5)
+    assert b.acquire()  # the redelivered copy runs now
+    assert not fence()
+    b.release()
+    ledger.finish_batch("b9", {"headlines_done": 2})
+    assert not fence()  # recorded by the other copy
+    a.release()
+
+
+def test_run_batch_with_a_closed_fence_leaves_the_store_and_ledger_alone(env, fake_llm):
+    from workers.annotate import run_batch
+
+    s = env.model_copy(update={"llm_base_url": fake_llm.url, "llm_model": "fake"})
+    items = [{"id": f"f{i}", "text": f"Umbrella Fence Test {env.run_id} {i}"} for i in range(3)]
+    out = run_batch(env.run_id, "b10", items, s, fence=lambda: False)
+    assert out["skipped"] == "recorded by another copy"
+    store = ResultStore(env.results_dir, env.run_id)
+    assert not list(store.iter_results()) and not list(store.iter_dead())
+    assert not RunLedger.from_url(env.redis_dsn(), env.run_id).is_finished("b10")

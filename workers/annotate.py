@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,14 +121,19 @@ async def annotate_headlines(headlines: list[Headline], settings: Settings) -> B
     return out
 
 
-def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings) -> dict:
-    """Annotate one batch and record its outcome exactly once (idempotent under redelivery)."""
+def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings,
+              fence: Callable[[], bool] | None = None) -> dict:
+    """Annotate one batch and record its outcome exactly once (idempotent under redelivery).
+    ``fence`` (from the batch task) is asked right before writing: False means another copy
+    recorded or holds the batch, and this one writes nothing."""
     store = ResultStore(settings.results_dir, run_id)
     ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
     if ledger.is_finished(bid):
         return {"batch_id": bid, "skipped": "already finished"}
     items = [Headline.model_validate(h) for h in headlines]
     outcome = aio.run(annotate_headlines(items, settings))
+    if fence is not None and not fence():
+        return {"batch_id": bid, "skipped": "recorded by another copy"}
     # The shard and the dead letter are both rewritten or removed: an earlier attempt of this
     # batch (a retry, or a redelivery after the outcome was written but not recorded) may have
     # left one of them, and a headline must end up in exactly one of the two.
@@ -158,4 +164,5 @@ class AnnotateTask(BatchTask):
 def annotate_batch(self, run_id: str, batch_id: str, headlines: list[dict]) -> dict:
     """Celery entry point for one batch (arguments are plain JSON: no secrets travel)."""
     return self.guard(run_id, batch_id, headlines,
-                      lambda settings: run_batch(run_id, batch_id, headlines, settings))
+                      lambda settings, fence: run_batch(run_id, batch_id, headlines, settings,
+                                                        fence))

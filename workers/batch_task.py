@@ -84,12 +84,43 @@ class BatchLease:
             except redis.RedisError:
                 continue  # a blip: the next renewal may still be in time
 
+    def reclaim(self) -> bool:
+        """Whether this copy may record the batch now: it still holds the lease, or the lease
+        lapsed (a Redis blip stopped the renewals) and nobody took it, so it takes it back. A
+        copy whose lease another copy holds must write nothing: that copy records the batch."""
+        try:
+            if self.r.get(self.key) in (self.token, self.token.encode()):
+                return True
+            return bool(self.r.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        except redis.RedisError:
+            return False
+
     def release(self) -> None:
         self._stop.set()
         try:
             self.r.eval(_RELEASE, 1, self.key, self.token)
         except redis.RedisError:
             pass  # it lapses by its TTL
+
+
+Fence = Callable[[], bool]
+
+
+def make_fence(ledger: RunLedger, batch_id: str, lease: BatchLease) -> Fence:
+    """The check a batch's work makes right before it writes its outcome: False when another
+    copy recorded the batch, or holds it now (this copy stalled past its lease, e.g. cut off
+    from Redis, and the batch was redelivered). Found by the multi-host harness: a stalled copy
+    came back and overwrote the shard another host had already recorded."""
+
+    def fence() -> bool:
+        try:
+            if ledger.is_finished(batch_id):
+                return False
+        except redis.RedisError:
+            return False
+        return lease.reclaim()
+
+    return fence
 
 
 def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], error: str,
@@ -121,7 +152,7 @@ class BatchTask(Task):
         run is complete); nothing by default."""
 
     def guard(self, run_id: str, batch_id: str, headlines: list[dict],
-              work: Callable[[Settings], dict[str, Any]],
+              work: Callable[[Settings, Fence], dict[str, Any]],
               requeue_kwargs: dict | None = None) -> dict[str, Any]:
         settings = get_settings()
         attempt = int(self.request.retries or 0)
@@ -139,13 +170,14 @@ class BatchTask(Task):
             raise Reject(e, requeue=True) from e
         try:
             return self._guarded(run_id, batch_id, headlines, work, requeue_kwargs, settings,
-                                 ledger, attempt)
+                                 ledger, attempt, lease)
         finally:
             lease.release()
 
     def _guarded(self, run_id: str, batch_id: str, headlines: list[dict],
-                 work: Callable[[Settings], dict[str, Any]], requeue_kwargs: dict | None,
-                 settings: Settings, ledger: RunLedger, attempt: int) -> dict[str, Any]:
+                 work: Callable[[Settings, Fence], dict[str, Any]], requeue_kwargs: dict | None,
+                 settings: Settings, ledger: RunLedger, attempt: int,
+                 lease: BatchLease) -> dict[str, Any]:
         try:
             starts = ledger.delivered(batch_id, attempt)
         except redis.RedisError as e:  # cannot count: let the broker bring it back later
@@ -156,8 +188,9 @@ class BatchTask(Task):
             return self._dead(run_id, batch_id, headlines, settings, requeue_kwargs,
                               f"worker_lost: started {starts} times without finishing "
                               f"(max_deliveries={settings.max_deliveries})", "worker_lost")
+        fence = make_fence(ledger, batch_id, lease)
         try:
-            return work(settings)
+            return work(settings, fence)
         except Exception as exc:  # the batch as a whole broke: retry, then dead-letter
             if attempt < self.max_retries:
                 log.warning("batch %s failed (%s), retrying", batch_id, exc)
@@ -172,6 +205,8 @@ class BatchTask(Task):
                     log.warning("batch %s: retry not published (%s), requeueing", batch_id,
                                 rej.reason)
                     raise Reject(rej.reason, requeue=True) from exc
+            if not fence():
+                return {"batch_id": batch_id, "skipped": "recorded by another copy"}
             log.error("batch %s dead-lettered: %s", batch_id, exc)
             return self._dead(run_id, batch_id, headlines, settings, requeue_kwargs,
                               f"{type(exc).__name__}: {exc}", "task", cause=exc)

@@ -8,6 +8,7 @@ loads each model directory once and keeps it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -32,8 +33,10 @@ def tagger_for(model_dir: str):
 
 
 def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
-              threshold: float | None = None) -> dict[str, Any]:
-    """Tag one batch and record it once (a redelivered batch is skipped)."""
+              threshold: float | None = None, fence: Callable[[], bool] | None = None
+              ) -> dict[str, Any]:
+    """Tag one batch and record it once (a redelivered batch is skipped; ``fence`` as in
+    ``workers.annotate.run_batch``)."""
     s = get_settings()
     ledger = RunLedger.from_url(s.redis_dsn(), run_id)
     if ledger.is_finished(bid):
@@ -42,6 +45,8 @@ def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
     t0 = time.perf_counter()
     spans = tagger.predict([h["text"] for h in headlines], threshold)
     secs = time.perf_counter() - t0
+    if fence is not None and not fence():
+        return {"batch_id": bid, "skipped": "recorded by another copy"}
     model = f"{tagger.kind}:{model_dir}"
     rows = [{"key": result_key(h["id"], model, "ner"), **h,
              "entities": [{"start": x.start, "end": x.end, "label": x.label, "text": x.text,
@@ -59,5 +64,6 @@ def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
 def ner_batch(self, run_id: str, batch_id: str, headlines: list[dict], model_dir: str = "",
               threshold: float | None = None) -> dict[str, Any]:
     return self.guard(run_id, batch_id, headlines,
-                      lambda _s: tag_batch(run_id, batch_id, headlines, model_dir, threshold),
+                      lambda _s, fence: tag_batch(run_id, batch_id, headlines, model_dir,
+                                                  threshold, fence),
                       requeue_kwargs={"model_dir": model_dir, "threshold": threshold})

@@ -37,7 +37,6 @@ def _ours(pid: int) -> list[str]:
 
 @pytest.mark.timeout(300)
 def test_quick_multihost_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
-    t0 = time.monotonic()
     rep: Report = run_all(MultiConfig.quick(work_dir=tmp_path, keep=True))
     detail = json.dumps({"errors": rep.errors, "rows": [r.__dict__ for r in rep.rows]},
                         default=str)[:20000]
@@ -49,10 +48,9 @@ def test_quick_multihost_run_loses_nothing_and_duplicates_nothing(tmp_path: Path
         assert r.lost == 0 and r.duplicated == 0, detail
     one, two = rep.rows[0], rep.rows[1]
     assert (one.procs, one.hosts, two.procs, two.hosts) == (1, 1, 2, 2)
-    # latency-bound: a second process on a second host adds throughput, and neither is far
-    # from the ideal (processes x concurrency / latency)
+    # latency-bound: a second process on a second host adds throughput (the rates themselves
+    # are the benchmark's business, not this test's)
     assert two.rate > 1.3 * one.rate, detail
-    assert one.pct > 40 and two.pct > 40, detail
     cut = rep.rows[2]
     assert cut.detail["batches_held_by_cut_host"] >= 1, detail
     # every batch the cut host held was redelivered and finished by the other host
@@ -61,11 +59,9 @@ def test_quick_multihost_run_loses_nothing_and_duplicates_nothing(tmp_path: Path
     outage = rep.rows[3]
     assert outage.detail["outage_s"] >= 30, detail
     assert not rep.leftovers and not _ours(os.getpid())
-    assert time.monotonic() - t0 < 180, f"quick run took {time.monotonic() - t0:.0f}s"
-    if not all(r.store_matches_ledger for r in rep.rows):
-        # A known defect reported with issue 15 (a cut host's stale copy of a batch rewrites
-        # the batch's shard after another host recorded it); not what this test asserts.
-        print("WARNING: ledger and store disagree:", [r.notes for r in rep.rows])
+    # the cut host's stalled copy must not rewrite a batch another host recorded (it did,
+    # until the batch fence: workers/batch_task.make_fence)
+    assert all(r.store_matches_ledger for r in rep.rows), [r.notes for r in rep.rows]
 
 
 def test_lab_cleans_up_on_error(tmp_path: Path) -> None:
