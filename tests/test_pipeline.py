@@ -16,6 +16,9 @@ from common.store import ResultStore
 from producer.produce import Producer
 from producer.sources import iter_source
 
+# starts real servers, workers or trainers: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 
 def wait_done(ledger: RunLedger, timeout: float, procs=()) -> dict:
     deadline = time.monotonic() + timeout

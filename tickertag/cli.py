@@ -24,6 +24,7 @@ STAGE_MODULES = (
     "tickertag.cli_review",
     "tickertag.cli_serve",
     "tickertag.cli_distil",
+    "tickertag.cli_link",
 )
 
 

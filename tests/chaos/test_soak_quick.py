@@ -31,6 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.soak import SoakConfig, run_soak  # noqa: E402
 
+# starts real servers, workers or trainers: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 CANARY = "hf_CANARY_fl0wer_must_not_show_5c1d"
 
 

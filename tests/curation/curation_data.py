@@ -12,8 +12,10 @@ from common.store import ResultStore
 
 
 def labeled_rows(kind: str = "*") -> list[dict[str, Any]]:
+    """Rows of the span-labelled files (gold and LLM; not the linking set, which has none)."""
     rows = []
-    for p in sorted(LABELED_DIR.glob(f"benzinga_{kind}_*.jsonl")):
+    kinds = ("gold", "llm") if kind == "*" else (kind,)
+    for p in sorted(q for k in kinds for q in LABELED_DIR.glob(f"benzinga_{k}_*.jsonl")):
         rows += [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
     return rows
 

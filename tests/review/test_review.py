@@ -26,6 +26,9 @@ from common.review import (
 from common.services import free_port
 from common.spans import Span, check_spans
 
+# starts real servers, workers or trainers: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 # -- without a server ------------------------------------------------------------------------
 
 

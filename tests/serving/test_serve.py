@@ -17,6 +17,9 @@ from common.store import ResultStore
 from producer.produce import Producer
 from training.baselines import build_gazetteer
 
+# starts real servers, workers or trainers: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def gazetteer_dir(tmp_path_factory) -> Path:

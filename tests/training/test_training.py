@@ -16,6 +16,9 @@ from common.settings import LABELED_DIR
 from training.config import TrainConfig
 from training.inference import load_tagger
 
+# starts real servers, workers or trainers: `make test-fast` leaves these out
+pytestmark = pytest.mark.slow
+
 TEST = str(LABELED_DIR / "benzinga_gold_test.jsonl")
 HEADLINE = "Mizuho Maintains Buy on Autodesk, Raises Price Target to $250"
 
