@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # went silent (a host cut off, Redis restarting) waits out TCP's retransmission backoff,
     # and workers resumed ~25 s after Redis came back instead of ~1 s (benchmarks/multihost.py).
     redis_socket_timeout_s: float = 10.0
+    # Alias table (`tickertag aliases build`) that links each tagged company to its ticker in
+    # `predict`, `serve` and the ner workers; unset: entities carry no ticker.
+    aliases: str | None = None
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
 

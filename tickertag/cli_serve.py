@@ -19,6 +19,9 @@ def serve(
     max_wait_ms: Annotated[float, typer.Option(
         help="Hold a batch open this long for more requests (0: batch only what arrived while "
              "the model was busy; a lone request starts at once).")] = 0.0,
+    aliases: Annotated[str | None, typer.Option(
+        help="Alias table: entities gain ticker and link_score (default: TICKERTAG_ALIASES).")
+                       ] = None,
 ) -> None:
     """HTTP service: POST /v1/ner {"texts": [...]} -> spans; /healthz /readyz /metrics /docs."""
     import uvicorn
@@ -27,7 +30,10 @@ def serve(
 
     console.print(f"serving {model} on http://{host}:{port} (POST /v1/ner, docs at /docs; "
                   "ready when /readyz answers 200)")
-    uvicorn.run(create_app(str(model), max_batch, max_wait_ms), host=host, port=port,
+    from common.settings import get_settings
+
+    uvicorn.run(create_app(str(model), max_batch, max_wait_ms,
+                           aliases or get_settings().aliases), host=host, port=port,
                 log_level="warning")
 
 

@@ -144,14 +144,29 @@ def predict(
     model: Annotated[Path, typer.Option(help="A model directory (trained or baseline).")],
     input: Annotated[Path, typer.Option("--input", help="JSONL with a 'text' field per line.")],
     output: Annotated[Path, typer.Option(help="JSONL: input lines plus 'entities'.")],
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option(help="Headlines per model call.")] = 32,
     threshold: Annotated[float | None, typer.Option(help="Override the tuned threshold.")] = None,
+    aliases: Annotated[str | None, typer.Option(
+        help="Alias table (tickertag aliases build): each entity gains ticker and link_score, "
+             "each line tickers. Default: TICKERTAG_ALIASES.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run's figures as JSON.")
+                       ] = False,
 ) -> None:
     """Tag headlines with a model directory: entities with start, end, label, text, score."""
+    from rich.progress import Progress
+
+    from common.settings import get_settings
     from training.evaluate import predict_file
     from training.inference import load_tagger
 
-    stats = predict_file(load_tagger(model), input, output, batch_size, threshold)
+    with Progress(console=console, disable=as_json) as prog:
+        bar = prog.add_task("predict", total=None)
+        stats = predict_file(load_tagger(model), input, output, batch_size, threshold,
+                             aliases or get_settings().aliases,
+                             lambda done, total: prog.update(bar, completed=done, total=total))
+    if as_json:
+        print(json.dumps({**stats, "output": str(output)}))
+        return
     console.print(f"tagged {stats['headlines']} headlines in {stats['seconds']:.1f} s "
                   f"({stats['headlines_per_s'] or 0:.1f}/s) -> {output}")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from common.metrics import score
 from common.spans import Span
-from training.data import entity_dicts, read_jsonl, write_jsonl
+from training.data import read_jsonl, write_jsonl
 
 
 def align_docs(gold: list[dict], pred: list[dict]) -> list[dict]:
@@ -56,9 +56,14 @@ def evaluate_sets(gold_paths: list[str | Path], pred_path: str | Path, bootstrap
 
 
 def predict_file(tagger, in_path: str | Path, out_path: str | Path, batch_size: int = 32,
-                 threshold: float | None = None) -> dict[str, Any]:
-    """``tickertag predict``: lines with ``text`` in, the same lines plus ``entities`` out."""
+                 threshold: float | None = None, aliases: str | None = None,
+                 on_progress: Any = None) -> dict[str, Any]:
+    """``tickertag predict``: lines with ``text`` in, the same lines plus ``entities`` out
+    (each with ``ticker`` and ``link_score``, and the line with ``tickers``, given an alias
+    table)."""
     import json
+
+    from training.linking import linked, load_cached
 
     rows = []
     with open(in_path, encoding="utf-8") as f:
@@ -69,13 +74,21 @@ def predict_file(tagger, in_path: str | Path, out_path: str | Path, batch_size: 
             if not isinstance(row.get("text"), str):
                 raise ValueError(f"{in_path}:{n}: field 'text' is missing or not a string")
             rows.append(row)
+    table = load_cached(str(aliases)) if aliases else None  # loaded before the clock starts
     t0 = time.perf_counter()
     spans: list[list[Span]] = []
     for i in range(0, len(rows), 256):
         spans += tagger.predict([r["text"] for r in rows[i:i + 256]], threshold, batch_size)
+        if on_progress:
+            on_progress(len(spans), len(rows))
+    out = []
+    for r, s in zip(rows, spans, strict=True):
+        ents, tickers = linked(s, r["text"], table)
+        row = {**{k: v for k, v in r.items() if k != "entities"}, "entities": ents}
+        if tickers is not None:
+            row["tickers"] = tickers
+        out.append(row)
     secs = time.perf_counter() - t0
-    out = [{**{k: v for k, v in r.items() if k != "entities"}, "entities": entity_dicts(s)}
-           for r, s in zip(rows, spans, strict=True)]
     write_jsonl(out_path, out)
     return {"headlines": len(rows), "seconds": secs,
             "headlines_per_s": len(rows) / secs if secs else None}

@@ -606,6 +606,29 @@ def headline_tickers(spans: Sequence[Span | dict[str, Any]], text: str, table: A
     return list(dict.fromkeys(t for i in order if (t := links[i][0]) is not None))
 
 
+@lru_cache(maxsize=4)
+def load_cached(path: str) -> AliasTable:
+    """One load per process for the serving paths (``predict``, ``serve``, ``ner`` workers)."""
+    return AliasTable.load(path)
+
+
+def linked(spans: Sequence[Span], text: str, table: AliasTable | None
+           ) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """The output entities of ``predict``/``serve``/the ``ner`` queue for one headline, with
+    ``ticker`` and ``link_score`` (None when unknown) when a table is given, and the headline's
+    de-duplicated tickers (None without a table). The one place the three paths share."""
+    from training.data import entity_dicts
+
+    ents = entity_dicts(list(spans))
+    if table is None:
+        return ents, None
+    links = link(spans, text, table)
+    for e, (ticker, score) in zip(ents, links, strict=True):
+        e["ticker"] = ticker
+        e["link_score"] = None if score is None else round(float(score), 4)
+    return ents, headline_tickers(spans, text, table, links)
+
+
 # --- evaluation ----------------------------------------------------------------------------
 
 

@@ -48,11 +48,15 @@ def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
     if fence is not None and not fence():
         return {"batch_id": bid, "skipped": "recorded by another copy"}
     model = f"{tagger.kind}:{model_dir}"
-    rows = [{"key": result_key(h["id"], model, "ner"), **h,
-             "entities": [{"start": x.start, "end": x.end, "label": x.label, "text": x.text,
-                           "score": x.score} for x in sp],
-             "model": model, "valid": True, "tagged_at": time.time()}
-            for h, sp in zip(headlines, spans, strict=True)]
+    from training.linking import linked, load_cached
+
+    table = load_cached(s.aliases) if s.aliases else None
+    rows = []
+    for h, sp in zip(headlines, spans, strict=True):
+        ents, tickers = linked(sp, h["text"], table)
+        rows.append({"key": result_key(h["id"], model, "ner"), **h, "entities": ents,
+                     **({"tickers": tickers} if tickers is not None else {}),
+                     "model": model, "valid": True, "tagged_at": time.time()})
     ResultStore(s.results_dir, run_id).write_results(bid, rows)
     counts = {"headlines_done": len(rows), "with_companies": sum(1 for r in rows if r["entities"]),
               "spans": sum(len(r["entities"]) for r in rows), "llm_seconds": round(secs, 3)}

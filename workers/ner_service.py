@@ -102,11 +102,16 @@ class Entity(BaseModel):
     end: int
     label: str
     text: str
-    score: float | None
+    score: float | None = Field(description="the model's confidence; null when it has none")
+    ticker: str | None = Field(default=None, description="linked ticker (alias table); null "
+                                                         "when unknown or no table is loaded")
+    link_score: float | None = None
 
 
 class NerResponse(BaseModel):
     entities: list[list[Entity]]
+    tickers: list[list[str]] | None = Field(
+        default=None, description="each headline's linked tickers, once each, in text order")
     model: str
     took_ms: float
 
@@ -196,7 +201,8 @@ class MicroBatcher:
                 await self._predict_group(loop, group, thr)
 
 
-def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0) -> FastAPI:
+def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
+               aliases: str | None = None) -> FastAPI:
     from concurrent.futures import ThreadPoolExecutor
 
     from training.inference import load_tagger
@@ -218,6 +224,10 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0) ->
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="model"))
         tagger = await loop.run_in_executor(None, load_tagger, model_dir)
+        if aliases:
+            from training.linking import load_cached
+
+            state["table"] = await loop.run_in_executor(None, load_cached, aliases)
         tagger.predict(["warm up"])
         state["batcher"] = MicroBatcher(tagger, max_batch, max_wait_ms, metrics)
         state["batcher"].start()
@@ -259,10 +269,13 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0) ->
             raise HTTPException(503, f"busy: {e}; retry later",
                                 headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         metrics["headlines"].inc(len(req.texts))
+        from training.linking import linked
+
+        docs = [linked(doc, text, state.get("table")) for doc, text in zip(spans, req.texts,
+                                                                          strict=True)]
         return NerResponse(
-            entities=[[Entity(start=s.start, end=s.end, label=s.label, text=s.text,
-                              score=None if s.score is None else round(float(s.score), 4))
-                       for s in doc] for doc in spans],
+            entities=[[Entity(**e) for e in ents] for ents, _ in docs],
+            tickers=[t for _, t in docs] if state.get("table") is not None else None,
             model=state["kind"], took_ms=round(1000 * (time.perf_counter() - t0), 2))
 
     @app.get("/healthz")

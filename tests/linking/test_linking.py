@@ -319,3 +319,78 @@ def test_cli_build_show_evaluate(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "hit rate" in r.output and "1/2" in r.output
     r = runner.invoke(cli(), ["aliases", "evaluate", "--table", str(tmp_path / "none.json")])
     assert r.exit_code == 1
+
+
+# -- linking where the product outputs entities: predict, serve, the ner workers -------------
+def test_predict_serve_and_ner_workers_carry_tickers(table: AliasTable, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     redis_url: str) -> None:
+    import json
+    import sys
+
+    import httpx
+
+    from common.services import ManagedProcess, free_port, wait_until
+    from common.settings import LABELED_DIR, get_settings
+    from common.store import ResultStore
+    from training.baselines import build_gazetteer
+    from training.evaluate import predict_file
+    from training.inference import load_tagger
+    from workers.ner import tag_batch
+
+    gz = tmp_path / "gz"
+    build_gazetteer([str(LABELED_DIR / "benzinga_gold_train.jsonl")], str(gz))
+    path = table.save(tmp_path / "aliases.json")
+    text = "Tesla (TSLA) Sues Rivian; Duo Raises Guidance"
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "x1", "text": text}) + "\n")
+
+    class Fixed:  # a model with known spans, so the links are the table's, not the model's
+        kind = "fixed"
+        threshold = 0.5
+
+        def predict(self, texts, threshold=None, batch_size=32):
+            from common.spans import Span
+
+            return [[Span(start=t.index(w), end=t.index(w) + len(w), text=w, score=0.9)
+                     for w in ("Tesla", "Duo", "Rivian") if w in t] for t in texts]
+
+    predict_file(Fixed(), inp, tmp_path / "out.jsonl", aliases=str(path))
+    out = json.loads((tmp_path / "out.jsonl").read_text())
+    got = {e["text"]: (e["ticker"], e["link_score"]) for e in out["entities"]}
+    assert got["Tesla"][0] == "TSLA" and got["Duo"][0] == "DUO"
+    assert got["Rivian"] == (None, None)  # unknown: null, not a guess
+    assert out["tickers"] == ["TSLA", "DUO"]
+    predict_file(Fixed(), inp, tmp_path / "plain.jsonl")  # no table: no ticker fields
+    plain = json.loads((tmp_path / "plain.jsonl").read_text())
+    assert "tickers" not in plain and "ticker" not in plain["entities"][0]
+
+    # the ner worker's stored rows (settings from the environment, as on a worker host)
+    monkeypatch.setenv("TICKERTAG_ALIASES", str(path))
+    monkeypatch.setenv("TICKERTAG_RESULTS_DIR", str(tmp_path / "runs"))
+    get_settings.cache_clear()
+    monkeypatch.setattr("workers.ner.tagger_for", lambda _d: Fixed())
+    try:
+        tag_batch("link-run", "b1", [{"id": "x1", "text": text}], str(gz))
+    finally:
+        get_settings.cache_clear()
+    (row,) = ResultStore(str(tmp_path / "runs"), "link-run").iter_results()
+    assert row["tickers"] == ["TSLA", "DUO"]
+
+    # the HTTP service, with the gazetteer (a real model directory) and the table
+    port = free_port()
+    p = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", str(gz),
+                                 "--port", str(port), "--aliases", str(path)],
+                       tmp_path / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120,
+                   "serve", p)
+        r = httpx.post(url + "/v1/ner", json={"texts": [text]}, timeout=10).json()
+    finally:
+        p.stop()
+    ents = {e["text"]: e for e in r["entities"][0]}
+    assert "ticker" in next(iter(ents.values())) and r["tickers"] is not None
+    if "Tesla" in ents:
+        assert ents["Tesla"]["ticker"] == "TSLA" and "TSLA" in r["tickers"][0]
+    assert load_tagger(gz).kind == "gazetteer"
