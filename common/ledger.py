@@ -48,6 +48,8 @@ redis.call('HINCRBY', KEYS[2], 'requeued', ARGV[2])
 return 1
 """
 
+PRODUCER_TTL_S = 120.0  # a producer's heartbeat counts this long (it renews every batch/wait)
+
 COUNTERS = (
     "headlines_enqueued", "batches_enqueued", "batches_finished", "headlines_done",
     "with_companies", "spans", "invalid", "repaired", "hallucinated", "headlines_dead", "batches_dead",
@@ -192,18 +194,36 @@ class RunLedger:
         return bool(self._requeue(keys=keys, args=[bid, n_headlines]))
 
     # -- end of run ---------------------------------------------------------------------
+    def producer_alive(self, producer_id: str) -> None:
+        """A producer of this run is (still) sending: a heartbeat, renewed while it runs.
+
+        Why: with two producers on one run (or a restarted producer while the old one still
+        waits for room), the first to finish marked the run produced, and a worker finishing
+        the last in-flight batch finalized it while the other was still sending."""
+        self.r.zadd(f"{self.k}:producers", {producer_id: time.time()})
+
+    def producer_done(self, producer_id: str) -> None:
+        self.r.zrem(f"{self.k}:producers", producer_id)
+
+    def live_producers(self, now: float | None = None) -> int:
+        """Producers whose heartbeat is younger than ``PRODUCER_TTL_S`` (a killed producer
+        stops counting after that, so its run can still finalize once it is rerun or not)."""
+        return int(self.r.zcount(f"{self.k}:producers",
+                                 (now or time.time()) - PRODUCER_TTL_S, "+inf"))
+
     def mark_produced(self) -> None:
         """The producer has sent everything it will send for now."""
         self.r.hset(f"{self.k}:stats", "produced_at", time.time())
 
     def try_finalize(self) -> bool:
-        """True exactly once when the producer is done and no batch is in flight.
+        """True exactly once when every producer is done and no batch is in flight.
 
-        Both the producer (at its end) and every worker (after each batch) ask; the flag makes
-        sure the downstream stage is started once, not by one giant chord over all batches.
+        Both the producers (at their end) and every worker (after each batch) ask; the flag
+        makes sure the downstream stage is started once, not by one giant chord over all
+        batches.
         """
         s = self.stats()
-        if not s.get("produced_at") or self.in_flight() > 0:
+        if not s.get("produced_at") or self.in_flight() > 0 or self.live_producers() > 0:
             return False
         return bool(self.r.set(f"{self.k}:finalized", time.time(), nx=True))
 

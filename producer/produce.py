@@ -77,6 +77,9 @@ class Producer:
         self.store = ResultStore(settings.results_dir, self.run_id)
         self.on_progress = on_progress
         self.report = ProduceReport()
+        import uuid
+
+        self.producer_id = uuid.uuid4().hex[:12]
 
     def _wait_for_room(self, outage_s: float = 120.0) -> None:
         """Block while the broker holds ``max_batches_in_flight`` batches.
@@ -88,6 +91,7 @@ class Producer:
         down_since: float | None = None
         while True:
             try:
+                self.ledger.producer_alive(self.producer_id)
                 if self.ledger.in_flight() < self.s.max_batches_in_flight:
                     return
                 down_since = None
@@ -123,6 +127,18 @@ class Producer:
         from common.redis_policy import check_no_eviction
 
         check_no_eviction(self.ledger.r)
+        self.ledger.producer_alive(self.producer_id)
+        try:
+            return self._run(rows, source_name)
+        finally:
+            try:
+                self.ledger.producer_done(self.producer_id)
+                if self.task == ANNOTATE_TASK:  # this may have been the last producer
+                    maybe_finalize(self.app, self.ledger, self.s)
+            except redis.RedisError:
+                pass  # its heartbeat lapses by itself
+
+    def _run(self, rows: Iterable[dict[str, Any]], source_name: str) -> ProduceReport:
         self.ledger.set_task(self.task)
         self.resend_pending()
         done = self.store.done_ids()
@@ -163,6 +179,4 @@ class Producer:
         if fresh:
             self.ledger.count("rejected", len(fresh))
         self.ledger.mark_produced()
-        if self.task == ANNOTATE_TASK:
-            maybe_finalize(self.app, self.ledger, self.s)
         return self.report

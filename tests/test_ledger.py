@@ -172,3 +172,28 @@ def test_store_delete_removes_the_whole_run(tmp_path):
     assert not list(s.iter_results()) and not list(s.iter_dead())
     assert len(list(other.iter_results())) == 1  # another run is untouched
     s.delete()  # deleting twice is fine
+
+
+def test_a_run_with_two_producers_finalizes_once_after_both(redis_url):
+    """The first producer to finish marked the run produced, and a worker finishing the last
+    in-flight batch finalized it while the second producer was still sending."""
+    import time
+    import uuid
+
+    from common.ledger import PRODUCER_TTL_S, RunLedger
+
+    led = RunLedger.from_url(redis_url, f"two-{uuid.uuid4().hex[:8]}")
+    led.producer_alive("A")
+    led.producer_alive("B")
+    led.batch_enqueued(4)
+    led.finish_batch("b1", {"headlines_done": 4})
+    led.mark_produced()
+    led.producer_done("A")
+    assert not led.try_finalize()  # B is still sending
+    led.producer_done("B")
+    assert led.try_finalize() and not led.try_finalize()  # once
+    # a producer that was killed stops counting once its heartbeat is old
+    led2 = RunLedger.from_url(redis_url, f"two-{uuid.uuid4().hex[:8]}")
+    led2.r.zadd(f"{led2.k}:producers", {"killed": time.time() - PRODUCER_TTL_S - 1})
+    led2.mark_produced()
+    assert led2.live_producers() == 0 and led2.try_finalize()

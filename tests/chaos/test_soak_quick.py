@@ -163,6 +163,9 @@ def test_producer_waits_out_a_redis_outage_under_backpressure(make_settings) -> 
     answers: list[Any] = [redis.ConnectionError("refused"), redis.ConnectionError("refused"), 5, 1]
 
     class Flaky:
+        def producer_alive(self, producer_id: str) -> None:
+            pass
+
         def in_flight(self) -> int:
             a = answers.pop(0)
             if isinstance(a, Exception):
