@@ -203,7 +203,7 @@ def main() -> None:
         if ref_rate:
             cells.insert(2, f"{r['headlines_per_s'] / ref_rate:.2f}")
         t.add_row(*cells)
-    Console().print(t)
+    Console(width=160).print(t)  # a log file, not a terminal: keep rows on one line
     best = max(r["headlines_per_s"] for r in rows if not r["mode"].startswith("LLM"))
     llm = [r for r in rows if r["mode"].startswith("LLM")]
     if llm:

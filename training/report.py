@@ -91,25 +91,52 @@ def paired_rows(pairs: list[tuple[str, str]], preds: dict[str, dict[str, list]],
     return out
 
 
+# Label positions tried around a point, in points (x, y): right of the error bar first.
+_LABEL_SLOTS = [(7, 3), (7, -11), (7, 13), (7, -21), (7, 23), (7, -31), (7, 33),
+                (-60, 14), (-60, -22)]
+
+
 def _frontier(ax, rows: list[dict], x_key: str, xlabel: str) -> None:
-    """F1 (95% CI bars) against a log-scale cost axis, one labelled point per system; labels
-    alternate above and below their point so neighbours do not print over each other."""
+    """F1 (95% CI bars) against a log-scale cost axis, one labelled point per system. Each
+    label takes the first slot beside its point whose box overlaps no label placed before
+    it (boxes measured in display pixels after the axes are fixed), so neighbours never print
+    over each other."""
     pts = sorted((r for r in rows if r.get(x_key)), key=lambda r: r[x_key])
-    for i, r in enumerate(pts):
+    for r in pts:
         lo, hi = r["f1_ci95"]
         ax.errorbar([r[x_key]], [r["f1"]], yerr=[[r["f1"] - lo], [hi - r["f1"]]], fmt="o",
                     capsize=3, color="#4c78a8")
-        ax.annotate(r["system"], (r[x_key], r["f1"]), textcoords="offset points",
-                    xytext=(6, 10 if i % 2 else -14), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("F1 on test + test2 (95% CI)")
-    if pts:  # the range that matters: the systems' intervals, not 0..1
-        lo = min(r["f1_ci95"][0] for r in pts)
-        ax.set_ylim(max(0.0, lo - 0.03), min(1.0, max(r["f1_ci95"][1] for r in pts) + 0.03))
-        xs = [r[x_key] for r in pts]
-        ax.set_xlim(min(xs) / 2, max(xs) * 3)
     ax.grid(alpha=0.3)
+    if not pts:
+        return
+    # the range that matters: the systems' intervals (not 0..1), with room for the labels
+    lo = min(r["f1_ci95"][0] for r in pts)
+    hi = max(r["f1_ci95"][1] for r in pts)
+    ax.set_ylim(max(0.0, lo - 0.03), hi + 0.04)
+    xs = [r[x_key] for r in pts]
+    ax.set_xlim(min(xs) / 2, max(xs) * 10 ** (0.6 + 0.04 * max(len(r["system"]) for r in pts)))
+    fig = ax.figure
+    fig.canvas.draw()
+    placed: list[tuple[float, float, float, float]] = []
+    for r in pts:  # every error bar is an obstacle too
+        bx, blo = ax.transData.transform((r[x_key], r["f1_ci95"][0]))
+        _, bhi = ax.transData.transform((r[x_key], r["f1_ci95"][1]))
+        placed.append((bx - 6, blo, bx + 6, bhi))
+    for r in pts:
+        x0, y0 = ax.transData.transform((r[x_key], r["f1"]))
+        w, h = 5.0 * len(r["system"]), 10.0  # ~8 pt text at 120 dpi
+        for dx, dy in _LABEL_SLOTS:
+            px, py = x0 + dx * 120 / 72, y0 + dy * 120 / 72
+            box = (px, py, px + w, py + h)
+            if all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3]
+                   for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(r["system"], (r[x_key], r["f1"]), textcoords="offset points",
+                    xytext=(dx, dy), fontsize=8)
 
 
 def _plots(rows: list[dict], curve: list[dict] | None, silver: list[dict] | None,
