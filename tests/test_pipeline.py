@@ -70,7 +70,9 @@ def test_end_to_end_with_real_llama_server(llm_server, make_settings, workers, c
     results = list(store.iter_results())
     accounted(store, ledger, {r["id"] for r in results} | {
         h["id"] for d in store.iter_dead() for h in d["headlines"]})
-    assert st["headlines_done"] == 50 and st["llm_calls"] >= 50
+    # every headline was asked or answered from the cache (an earlier test in the same session,
+    # e.g. the demo's, may have cached some of these sample headlines)
+    assert st["headlines_done"] == 50 and st["llm_calls"] + st["cache_hits"] >= 50
     for r in results:
         assert r["response_format"] == "llama.cpp" and r["model"] == "smollm2-test"
         for e in r["entities"]:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from test_pipeline import accounted, wait_done
 from worker_env import settings_env
@@ -46,6 +47,7 @@ def test_killed_producer_resumes_without_loss_or_duplicates(fake_llm, make_setti
     assert st["headlines_done"] == 40 and st["headlines_enqueued"] == 40
 
 
+@pytest.mark.slow  # restarts a Redis server twice (~40 s)
 def test_redis_restart_with_persistence_and_password(fake_llm, tmp_path: Path, make_settings,
                                                      run_id):
     """A password-protected Redis with AOF is SIGKILLed mid-run and restarted: nothing lost."""
