@@ -2,7 +2,7 @@
 
 Tasks are named ``tickertag.<queue>.<what>`` and routed by that prefix, so a worker started
 with ``-Q annotate`` only ever sees annotation batches, and a GPU host runs ``-Q train``.
-Reliability settings follow what was verified here (``shared/notes/services.md``): late acks +
+Reliability settings are the ones that made redelivery work on Redis: late acks +
 reject on worker loss + prefetch 1, so a SIGKILLed worker's batch is redelivered; a visibility
 timeout longer than the longest task, so Redis never redelivers a batch that is still running.
 JSON only: no pickle from the broker.

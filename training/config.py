@@ -19,7 +19,7 @@ from common.settings import LABELED_DIR, REPO_ROOT
 
 Kind = Literal["gliner", "spanmarker", "spacy"]
 
-# What worked on the local MiniLM encoder, 2 CPU cores (shared/notes/models.md, RESULTS.md).
+# What worked on the local MiniLM encoder on 2 CPU cores (training/RESULTS.md has the runs).
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "gliner": {"epochs": 10, "learning_rate": 5e-5, "batch_size": 8},
     # SpanMarker learns slower on this encoder (higher lr) and costs ~2x per epoch.

@@ -4,7 +4,7 @@ Start points: ``local:minilm`` (a fresh GLiNER on the MiniLM encoder the ``gt-al
 package carries: works offline), an encoder directory or hub id, or a pretrained GLiNER (hub id
 such as ``urchade/gliner_small-v2.1``, or a directory). ``GLiNER.from_config`` is the one
 constructor that loads the encoder's pretrained weights in gliner 0.2.29 (``GLiNER(cfg)``
-crashes); see ``shared/notes/models.md``.
+crashes, and would not load the encoder's weights anyway).
 """
 
 from __future__ import annotations

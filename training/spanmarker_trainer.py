@@ -6,7 +6,7 @@ are pre-tokenised with ``common.tokens.tokenize`` (the same words for training a
 and word indices are mapped back to character spans.
 
 A saved SpanMarker ``config.json`` records the encoder's path and reads the encoder config and
-tokenizer from it at load time (``shared/notes/models.md``). So the trainer also writes the
+tokenizer from it at load time, so a directory moved to another machine fails. So the trainer also writes the
 encoder's config and tokenizer (no weights, ~1 MB) to ``<dir>/encoder`` and the loader points the
 config there: the directory loads offline on any machine.
 """
