@@ -12,6 +12,7 @@ STAGES = ("annotate", "curate", "review", "train", "ner")
 ANNOTATE_TASK = "tickertag.annotate.batch"
 NER_TASK = "tickertag.ner.batch"
 CURATE_TASK = "tickertag.curate.run"
+LINK_TASK = "tickertag.curate.link"  # after curation: the run's alias table (names -> tickers)
 REVIEW_PUSH_TASK = "tickertag.review.push"
 REVIEW_PULL_TASK = "tickertag.review.pull"
 TRAIN_TASK = "tickertag.train.run"

@@ -212,6 +212,9 @@ def report(
     silver_curve: Annotated[list[str] | None, typer.Option(
         help="NAME=STUDENT_DIR trained by `distil --max-silver N` (repeatable): plots student "
              "F1 against silver-set size.")] = None,
+    aliases: Annotated[str | None, typer.Option(
+        help="An alias table (tickertag aliases build): adds linking quality on the test "
+             "files' gold spans.")] = None,
     cpu_price: Annotated[float, typer.Option(help="$/h of a CPU instance.")] = 0.10,
     llm_price: Annotated[float, typer.Option(help="$/h of the LLM endpoint.")] = 8.0,
     reuse: Annotated[str | None, typer.Option(help="An earlier report.json: keep its system "
@@ -237,7 +240,7 @@ def report(
     try:
         path = build_report(systems, tests, out, llm_pred, llm_headlines_per_s, curve,
                             {"cpu": cpu_price, "llm": llm_price}, reuse, pairs,
-                            dict(s.split("=", 1) for s in silver_curve or []))
+                            dict(s.split("=", 1) for s in silver_curve or []), aliases)
     except ValueError as e:
         console.print(f"[red]report: {e}[/]")
         raise typer.Exit(1) from e

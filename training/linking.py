@@ -567,6 +567,29 @@ def build_table(inputs: Sequence[str | Path] | None = None, protected: set[str] 
     return table
 
 
+def build_run_table(rows: Iterable[dict[str, Any]], out: str | Path,
+                    extra_inputs: Sequence[str | Path] | None = None) -> dict[str, Any]:
+    """The ``link`` step after curation: an alias table from one run's results (their spans
+    and ``stock_symbol``s) plus the labelled training files, written to ``out`` as the run's
+    versioned artefact. Held-out titles are dropped from the run's rows as from any input."""
+    protected = held_out_texts()
+    seen: set[str] = set()
+    run_rows = []
+    for r in rows:
+        k = norm_text(r["text"])
+        if k in protected or k in seen or not r.get("entities"):
+            continue
+        seen.add(k)
+        run_rows.append(r)
+    extra, reports = read_inputs(list(extra_inputs if extra_inputs is not None
+                                      else TRAIN_INPUTS), protected | seen)
+    sources = [{"input": "run results", "used": len(run_rows)}, *[x.to_json() for x in reports]]
+    table = build_from_rows([*run_rows, *extra], sources)
+    path = table.save(out)
+    return {"output": str(path), "run_rows": len(run_rows), "names": len(table.entries),
+            "linked": table.linked_names()}
+
+
 # --- linking -------------------------------------------------------------------------------
 
 

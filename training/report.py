@@ -222,7 +222,8 @@ def _f1_cell(r: dict, name: str) -> str:
 
 def write_report(rows: list[dict], out_dir: str, test_paths: list[str],
                  curve: list[dict] | None = None, pairs: list[dict] | None = None,
-                 silver: list[dict] | None = None, notes: list[str] | None = None) -> Path:
+                 silver: list[dict] | None = None, notes: list[str] | None = None,
+                 linking: dict | None = None) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(rows, curve, silver, out)
@@ -262,6 +263,19 @@ def write_report(rows: list[dict], out_dir: str, test_paths: list[str],
             lo, hi = r["f1_ci95"]
             lines.append(f"| {r['system']} | {r['silver_headlines']} | {r['f1']:.3f} | "
                          f"[{lo:.3f}, {hi:.3f}] |")
+    if linking:
+        rv = linking.get("reviewed") or {}
+        lines += ["\n## Linking names to tickers (alias table, gold spans of the test files)\n",
+                  "| measure | value | of |", "|---|---:|---:|",
+                  f"| the headline's own stock linked, where a span names it | "
+                  f"{linking['hit_rate']:.3f} | {linking['hits']}/{linking['eligible']} |",
+                  f"| stock symbol among the headline's linked tickers | "
+                  f"{linking['symbol_in_linked']:.3f} | {linking['headlines_with_spans']} |",
+                  f"| spans with a ticker (coverage) | {linking['coverage']:.3f} | "
+                  f"{linking['linked_spans']}/{linking['spans']} |"]
+        if rv:
+            lines.append(f"| precision on hand-checked links | {rv['precision']:.3f} | "
+                         f"{rv['correct']}/{rv['links_made']} |")
     if curve:
         from training.learning_curve import summarise
 
@@ -275,7 +289,8 @@ def write_report(rows: list[dict], out_dir: str, test_paths: list[str],
     md = "\n".join(lines) + "\n"
     (out / "report.md").write_text(md)
     (out / "report.json").write_text(json.dumps({"systems": rows, "curve": curve, "pairs": pairs,
-                                                 "silver_curve": silver}, indent=2))
+                                                 "silver_curve": silver, "linking": linking},
+                                                indent=2, default=str))
     (out / "report.html").write_text(_html(md))
     return out / "report.md"
 
@@ -314,7 +329,8 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
                  llm_pred: str | None = None, llm_headlines_per_s: float | None = None,
                  curve_json: str | list[str] | None = None, prices: dict | None = None,
                  reuse: str | None = None, pairs: list[tuple[str, str]] | None = None,
-                 silver_curve: dict[str, str] | None = None) -> Path:
+                 silver_curve: dict[str, str] | None = None, aliases: str | None = None
+                 ) -> Path:
     """``test_path``: one or several test files (scored each and together). ``curve_json``: one
     or several ``learning_curve.json`` files (e.g. one per seed run on different hosts); their
     runs are pooled. ``reuse``: an earlier ``report.json`` whose system rows are kept as
@@ -355,5 +371,14 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     silver.sort(key=lambda r: r["silver_headlines"])
     curve_paths = [curve_json] if isinstance(curve_json, str) else list(curve_json or [])
     curve = [run for p in curve_paths if Path(p).exists() for run in json.loads(Path(p).read_text())]
+    linking = None
+    if aliases:
+        from training.linking import AliasTable, evaluate_table
+
+        linking = evaluate_table(AliasTable.load(aliases), paths)
+        linking["test"] = [Path(p).name for p in linking.get("test", [])]
+        if linking.get("reviewed"):
+            linking["reviewed"]["path"] = Path(linking["reviewed"]["path"]).name
     return write_report(rows, out_dir, paths, curve or None,
-                        paired_rows(pairs or [], preds, test_sets) or None, silver or None, notes)
+                        paired_rows(pairs or [], preds, test_sets) or None, silver or None, notes,
+                        linking)

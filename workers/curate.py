@@ -26,7 +26,7 @@ from common.sampling import SampleOptions, sample_headlines, split_of, split_row
 from common.settings import Settings, get_settings
 from common.spans import clean_mention
 from common.store import ResultStore
-from common.task_names import CURATE_TASK
+from common.task_names import CURATE_TASK, LINK_TASK
 
 T = TypeVar("T")
 Track = Callable[[Iterable[T], str], Iterable[T]]
@@ -177,7 +177,26 @@ def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = Non
     return report
 
 
+def link_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The run's alias table (``runs/<run>/aliases.json``) from its results and the labelled
+    training files: what ``tickertag predict/serve --aliases`` and the ner workers link with."""
+    from training.linking import build_run_table
+
+    settings = settings or get_settings()
+    store = ResultStore(settings.results_dir, run_id)
+    out = Path(store.url) / "aliases.json"
+    return build_run_table(store.iter_results(), out)
+
+
 @app.task(name=CURATE_TASK)
 def curate_task(run_id: str, options: dict | None = None) -> dict[str, Any]:
-    """Celery entry point: JSON arguments in, the JSON report out."""
-    return curate_run(run_id, SampleOptions(**(options or {})), get_settings())
+    """Celery entry point: JSON arguments in, the JSON report out; the link step follows on
+    the same queue."""
+    report = curate_run(run_id, SampleOptions(**(options or {})), get_settings())
+    app.send_task(LINK_TASK, args=[run_id], queue="curate", routing_key="curate")
+    return report
+
+
+@app.task(name=LINK_TASK)
+def link_task(run_id: str) -> dict[str, Any]:
+    return link_run(run_id, get_settings())

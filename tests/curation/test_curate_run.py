@@ -124,3 +124,21 @@ def test_task_through_a_worker(make_settings, workers, celery_app):
     assert all(r["date"][:4] in {"2019", "2020"} for r in dd["test"])
     g = [json.loads(x) for x in (out / "gliner" / "train.jsonl").read_text().splitlines()]
     assert len(g) == rep["splits"]["train"] and all("tokenized_text" in x for x in g)
+
+
+def test_link_step_builds_the_runs_alias_table_without_test_titles(settings: Settings):
+    from training.data import norm_text
+    from training.linking import AliasTable, held_out_texts
+    from workers.curate import link_run
+
+    rows = _rows()
+    fill_store(Path(settings.results_dir), "cur", rows)
+    rep = link_run("cur", settings)
+    table = AliasTable.load(rep["output"])
+    assert Path(rep["output"]) == Path(settings.results_dir) / "cur" / "aliases.json"
+    held = held_out_texts()
+    in_run = {norm_text(r["text"]) for r in rows}
+    usable = {norm_text(r["text"]) for r in rows if r["entities"]} - held
+    assert in_run & held  # the LLM files include test headlines: the step must drop them
+    assert rep["run_rows"] == len(usable) and rep["linked"] > 0
+    assert table.entries and rep["names"] == len(table.entries)

@@ -73,11 +73,14 @@ def test_report_on_two_test_files_with_pairs_frontier_and_silver_curve(tmp_path:
         students[f"student {n}"] = str(d)
     tests = [str(LABELED_DIR / "benzinga_gold_test.jsonl"),
              str(LABELED_DIR / "benzinga_gold_test2.jsonl")]
+    from training.linking import build_table
+
+    aliases = build_table([LABELED_DIR / "benzinga_gold_train.jsonl"]).save(tmp_path / "al.json")
     md = build_report({"gazetteer": str(tmp_path / "gz"), "spacy ORG": str(tmp_path / "sp")},
                       tests, str(tmp_path / "rep"),
                       llm_pred=str(LABELED_DIR / "benzinga_llm_test.jsonl"),
                       llm_headlines_per_s=31.0, pairs=[("gazetteer", "spacy ORG")],
-                      silver_curve=students)
+                      silver_curve=students, aliases=str(aliases))
     text = md.read_text()
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     gz = next(r for r in rep["systems"] if r["system"] == "gazetteer")
@@ -92,3 +95,5 @@ def test_report_on_two_test_files_with_pairs_frontier_and_silver_curve(tmp_path:
     for png in ("f1.png", "cost.png", "frontier.png", "silver_curve.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
     assert str(tmp_path) not in text  # no absolute paths of this machine in the report
+    assert "## Linking names to tickers" in text
+    assert rep["linking"]["spans"] == 713 and 0 <= rep["linking"]["coverage"] <= 1
