@@ -262,7 +262,7 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the closing table as JSON.")
                        ] = False,
 ) -> None:
-    """The whole loop on the embedded defaults, in ~10 minutes on 2 cores: the local LLM
+    """The whole loop on the embedded defaults, in ~5 minutes on 2 cores: the local LLM
     annotates a slice (then curation), is scored on gold headlines, a compact model is trained on
     the bundled labels, scored with a 95% CI, and tags the whole sample through the ner queue."""
     from tickertag.demo import DemoOptions, run_demo

@@ -2,7 +2,7 @@
 
 Why this shape: a newcomer should see what tickertag is for — an LLM labels headlines, a
 compact model learns from reviewed labels and then tags the stream hundreds of times cheaper —
-in about ten minutes on 2 CPU cores, with each step saying what it did and where its output is.
+in about five minutes on 2 CPU cores, with each step saying what it did and where its output is.
 The CLI only parses options, calls ``run_demo`` and prints; tests call the steps directly.
 
 Steps: (1) the local LLM annotates a slice of the bundled sample through the ``annotate``
