@@ -215,7 +215,7 @@ class RunLedger:
         """The producer has sent everything it will send for now."""
         self.r.hset(f"{self.k}:stats", "produced_at", time.time())
 
-    def try_finalize(self) -> bool:
+    def try_finalize(self, now: float | None = None) -> bool:
         """True exactly once when every producer is done and no batch is in flight.
 
         Both the producers (at their end) and every worker (after each batch) ask; the flag
@@ -223,7 +223,7 @@ class RunLedger:
         batches.
         """
         s = self.stats()
-        if not s.get("produced_at") or self.in_flight() > 0 or self.live_producers() > 0:
+        if not s.get("produced_at") or self.in_flight() > 0 or self.live_producers(now) > 0:
             return False
         return bool(self.r.set(f"{self.k}:finalized", time.time(), nx=True))
 

@@ -209,3 +209,81 @@ def test_hf_token_goes_only_to_hugging_face_hosts(fake_llm, make_settings, monke
     for url in ("http://xyz.endpoints.huggingface.cloud", "https://huggingface.cloud.evil.io",
                 "https://evilhuggingface.co"):
         assert endpoint_token(make_settings(llm_base_url=url, hf_token=CANARY)) is None
+
+
+@pytest.mark.slow  # its own Redis, a worker, two producer processes (~30 s)
+def test_a_lost_aof_tail_is_re_sent_by_the_next_producer_run(fake_llm, tmp_path: Path,
+                                                              make_settings, run_id):
+    """The compose Redis fsyncs its AOF every second: a crash may lose the last second. Here
+    the tail from the last batch's publish on is cut off the AOF: Redis comes back without
+    that message, without the 'sent' record and without 'produced_at', so the run cannot
+    finalize; the next producer run re-sends the batch Redis forgot (it is still pending in the
+    ledger) and every headline ends as exactly one result."""
+    from common.services import start_worker
+
+    port = free_port()
+    data = tmp_path / "redis-data"
+    data.mkdir()
+    argv = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def up() -> ManagedProcess:
+        p = ManagedProcess("redis", argv, tmp_path / "redis.log")
+        wait_until(lambda: redis.Redis.from_url(url).ping(), 20, "redis", p)
+        return p
+
+    srv = up()
+    s = make_settings(redis_url=url, llm_base_url=fake_llm.url, batch_size=8)
+    env = {**settings_env(s), "TICKERTAG_RUN_ID": s.run_id, "TICKERTAG_BATCH_SIZE": "8"}
+    code = (
+        "import json\n"
+        "from common.celery_app import app\n"
+        "from common.settings import get_settings\n"
+        "from producer.produce import Producer\n"
+        "rows = [{'title': f'Hooli {i} Beats Estimates " + run_id + "'} for i in range(32)]\n"
+        "print(json.dumps(Producer(app, get_settings()).run(rows, 'x').__dict__))\n"
+    )
+
+    def produce() -> dict:
+        out = subprocess.run([sys.executable, "-c", code],
+                             env={**__import__("os").environ, **env}, capture_output=True,
+                             text=True, timeout=60, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    w = None
+    try:
+        assert produce()["enqueued"] == 32  # 4 batches, no worker yet
+        time.sleep(1.5)  # everysec: the whole run is on disk now
+        srv.kill()
+        (aof,) = sorted((data / "appendonlydir").glob("*.incr.aof"))
+        raw = aof.read_bytes()
+        last_push = raw.rindex(b"\r\nLPUSH\r\n")
+        cut = raw.rindex(b"*", 0, last_push)  # the start of that command
+        aof.write_bytes(raw[:cut])  # the last second, lost
+        srv = up()
+        r = redis.Redis.from_url(url, decode_responses=True)
+        ledger = RunLedger(r, s.run_id)
+        assert r.llen("annotate") == 3 and len(ledger.pending_batches()) == 1
+        assert not ledger.stats().get("produced_at") and not ledger.try_finalize()
+        w = start_worker("annotate", tmp_path / "logs", concurrency=2, env=env)
+        wait_until(lambda: ledger.stats()["batches_finished"] >= 3, 60, "3 batches", w)
+        assert not ledger.try_finalize()  # still missing the forgotten batch
+        again = produce()
+        assert again["resent_pending"] == 8 and again["enqueued"] == 0
+        st = wait_done(ledger, 60, [w])
+        store = ResultStore(s.results_dir, s.run_id)
+        ids = {r["id"] for r in store.iter_results()}
+        assert len(ids) == 32 and st["headlines_done"] == 32
+        accounted(store, ledger, ids)
+        # The first producer's "done" was in the lost tail too, so its heartbeat stays until it
+        # is PRODUCER_TTL_S old; then the run finalizes, once.
+        from common.ledger import PRODUCER_TTL_S
+
+        assert ledger.live_producers() == 1 and not ledger.try_finalize()
+        later = time.time() + PRODUCER_TTL_S + 1
+        assert ledger.try_finalize(now=later) and not ledger.try_finalize(now=later)
+    finally:
+        if w is not None:
+            w.stop()
+        srv.stop()
