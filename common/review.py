@@ -274,11 +274,15 @@ def build_records(rows: Iterable[dict[str, Any]]) -> tuple[list[rg.Record], list
 # -- push ------------------------------------------------------------------------------------
 
 def curated_dir(run: str) -> Path:
-    return Path(get_settings().results_dir) / run / "curated"
+    from common.store import ResultStore
+
+    return ResultStore(get_settings().results_dir, run).stage_dir("curated")
 
 
 def reviewed_dir(run: str) -> Path:
-    return Path(get_settings().results_dir) / run / "reviewed"
+    from common.store import ResultStore
+
+    return ResultStore(get_settings().results_dir, run).stage_dir("reviewed")
 
 
 def find_dataset(client: rg.Argilla, name: str, workspace: str) -> rg.Dataset | None:

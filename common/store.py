@@ -68,6 +68,21 @@ class ResultStore:
         else:
             self.fs.pipe_file(path, data)
 
+    # -- the run's stage directories (one place names them) -------------------------------
+    STAGES = ("results", "dead", "curated", "reviewed")
+
+    def stage_dir(self, stage: str) -> Path:
+        """A local path for a stage's files: ``results``, ``dead``, ``curated`` (curation's
+        splits and reports), ``reviewed`` (review pulls); also ``annotations.jsonl`` and
+        ``aliases.json`` live at the run's root (``run_file``)."""
+        if stage not in self.STAGES:
+            raise ValueError(f"unknown stage {stage!r}; choose from {self.STAGES}")
+        return Path(self.url) / stage
+
+    def run_file(self, name: str) -> Path:
+        """A file at the root of the run's directory (the merged export, the alias table)."""
+        return Path(self.url) / name
+
     def delete(self) -> None:
         """Remove the whole run from the store (results, dead letters, rejected, curated...):
         what ``tickertag reset --results`` does, on a local directory or any fsspec store."""

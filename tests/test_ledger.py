@@ -197,3 +197,13 @@ def test_a_run_with_two_producers_finalizes_once_after_both(redis_url):
     led2.r.zadd(f"{led2.k}:producers", {"killed": time.time() - PRODUCER_TTL_S - 1})
     led2.mark_produced()
     assert led2.live_producers() == 0 and led2.try_finalize()
+
+
+def test_the_store_names_every_stage_directory(tmp_path):
+    from common.store import ResultStore
+
+    s = ResultStore(str(tmp_path / "runs"), "r9")
+    assert s.stage_dir("curated") == tmp_path / "runs" / "r9" / "curated"
+    assert s.run_file("aliases.json") == tmp_path / "runs" / "r9" / "aliases.json"
+    with pytest.raises(ValueError, match="unknown stage"):
+        s.stage_dir("curate")

@@ -66,7 +66,7 @@ def annotate_and_curate(o: DemoOptions, s: Settings, procs: list, say: Say,
     ledger = RunLedger.from_url(s.redis_dsn(), o.run_id)
     summ = run_summary(ledger, run_price_per_hour(ledger, s))
     store = ResultStore(s.results_dir, o.run_id)
-    out = Path(store.url) / "annotations.jsonl"
+    out = store.run_file("annotations.jsonl")
     n = store.export(str(out))
     say(f"[1/5] annotated {rep.enqueued} new headlines ({rep.already_done} already done): "
         f"{summ['headlines_done']} results, {summ['headlines_dead']} dead letters -> {out} ({n} "

@@ -162,7 +162,7 @@ def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = Non
     sample = [label_row(r, cl) for r in latest_rows(
         r for r in track(store.iter_results(), "fetching the sample") if r["id"] in chosen)]
     splits, _ = split_rows(sample, opts.splits)
-    out = Path(store.url) / "curated"
+    out = store.stage_dir("curated")
     out.mkdir(parents=True, exist_ok=True)
     exported = export_splits(splits, out)
     (out / "cluster_report.md").write_text(cluster_report(cl), encoding="utf-8")
@@ -184,7 +184,7 @@ def link_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
 
     settings = settings or get_settings()
     store = ResultStore(settings.results_dir, run_id)
-    out = Path(store.url) / "aliases.json"
+    out = store.run_file("aliases.json")
     return build_run_table(store.iter_results(), out)
 
 
