@@ -39,7 +39,7 @@ def _pipelines() -> dict[str, object]:
     import spacy
 
     from common.spans import LABEL
-    from training.baselines import SPACY_SMALL
+    from training.encoders import SPACY_SMALL
     from training.spacy_trainer import _blank_ner
 
     sm = spacy.load(SPACY_SMALL)

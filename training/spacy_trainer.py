@@ -19,10 +19,9 @@ import random
 from typing import Any
 
 from common.spans import LABEL, Span
-from training.baselines import SPACY_SMALL
 from training.config import SpacyOptions, TrainConfig
 from training.data import spans_of
-from training.encoders import LOCAL_ENCODER
+from training.encoders import LOCAL_ENCODER, SPACY_SMALL
 from training.selection import EpochSelector, Progress, finish, prepare_run
 
 PIPELINE_DIR = "pipeline"  # inside the model directory
