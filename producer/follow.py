@@ -28,6 +28,15 @@ class RunProgress:
     producing: bool
 
 
+def step_tick(tick: Callable[[str, int, int | None], None] | None, what: str
+              ) -> Callable[[RunProgress], None] | None:
+    """A run's progress as one named step of a multi-step command (total unknown while the
+    producer is still reading)."""
+    if tick is None:
+        return None
+    return lambda p: tick(what, p.finished, None if p.producing else p.enqueued)
+
+
 def produce_and_follow(producer: Producer, rows: Iterable[dict[str, Any]], source_name: str,
                        procs: Sequence[Any] = (), on_tick: Callable[[RunProgress], None] | None
                        = None, poll_s: float = 0.5) -> ProduceReport:

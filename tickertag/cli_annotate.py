@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from common.settings import SAMPLE_CSV, get_settings
@@ -266,19 +266,12 @@ def demo(
     annotates a slice (then curation), is scored on gold headlines, a compact model is trained on
     the bundled labels, scored with a 95% CI, and tags the whole sample through the ner queue."""
     from tickertag.demo import DemoOptions, run_demo
+    from tickertag.progress import step_bars
 
     s = get_settings()
     o = DemoOptions(limit=limit, source=source, run_id=run or s.run_id, workers=workers,
                     llm_test_headlines=llm_test_headlines, model_dir=model)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
-        bars: dict[str, int] = {}
-
-        def tick(what: str, done: int, total: int | None) -> None:
-            if what not in bars:
-                bars[what] = prog.add_task(what, total=total)
-            prog.update(bars[what], completed=done, total=total)
-
+    with step_bars(console, disable=as_json) as (prog, tick):
         try:
             rows = run_demo(o, s, say=(lambda m: None) if as_json else prog.console.print,
                             tick=tick)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 console = Console()
 
@@ -42,21 +41,14 @@ def distil(
     """Distil teachers into a fast student: tag the pool through the ner queue, combine the
     teachers' answers into silver labels, train the student on labelled + silver headlines."""
     from common.settings import get_settings
+    from tickertag.progress import step_bars
     from training.distil import POOL_CSV, STEPS, DistilPlan, run_distil
 
     plan = DistilPlan(teachers=teacher or [], pool=pool or str(POOL_CSV), output=output,
                       work=work, student=student, student_config=config, epochs=epochs,
                       max_silver=max_silver, pool_limit=pool_limit, workers=workers,
                       min_votes=min_votes)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
-        bars: dict[str, int] = {}
-
-        def tick(what: str, done: int, total: int | None) -> None:
-            if what not in bars:
-                bars[what] = prog.add_task(what, total=total)
-            prog.update(bars[what], completed=done, total=total)
-
+    with step_bars(console, disable=as_json) as (prog, tick):
         try:
             res = run_distil(plan, get_settings(), step or STEPS,
                              say=(lambda m: None) if as_json else console.print, tick=tick)

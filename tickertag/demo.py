@@ -42,12 +42,9 @@ class DemoOptions:
 
 def follow(run, source_rows, source_name: str, procs, tick: Tick | None, what: str):
     """Produce ``source_rows`` with ``run`` (a Producer) and wait for the run to end."""
-    from producer.follow import produce_and_follow
+    from producer.follow import produce_and_follow, step_tick
 
-    return produce_and_follow(run, source_rows, source_name, procs,
-                              (lambda p: tick(what, p.finished,
-                                              None if p.producing else p.enqueued))
-                              if tick else None)
+    return produce_and_follow(run, source_rows, source_name, procs, step_tick(tick, what))
 
 
 def annotate_and_curate(o: DemoOptions, s: Settings, procs: list, say: Say,

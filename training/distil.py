@@ -108,7 +108,7 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
     from common.services import ensure_redis, start_worker, worker_env
     from common.store import ResultStore
     from common.task_names import NER_TASK
-    from producer.follow import produce_and_follow
+    from producer.follow import produce_and_follow, step_tick
     from producer.produce import Producer
     from producer.sources import iter_source
 
@@ -126,10 +126,8 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
                                         env=worker_env(settings, TICKERTAG_NER_THREADS="1")))
         producer = Producer(app, settings, run_id, task=NER_TASK,
                             task_kwargs={"model_dir": teacher_dir, "threshold": None})
-        rep = produce_and_follow(
-            producer, iter_source(str(pool)), pool.name, started,
-            (lambda p: tick(f"tag {Path(teacher).name}", p.finished,
-                            None if p.producing else p.enqueued)) if tick else None)
+        rep = produce_and_follow(producer, iter_source(str(pool)), pool.name, started,
+                                 step_tick(tick, f"tag {Path(teacher).name}"))
         st = producer.ledger.stats()
     finally:
         for p in reversed(started):
