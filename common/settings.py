@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # A running batch holds a lease renewed every third of this; a second copy (redelivered
     # past the visibility timeout) waits for it. A dead worker's lease lapses after this long.
     batch_lease_s: float = 30.0
+    # A training job's lock lives this long without a heartbeat (renewed every quarter of it):
+    # how soon a killed train host's job shows as dead and can be resubmitted.
+    train_lock_ttl_s: float = 120.0
     # Socket timeouts towards Redis (broker, results, ledger): without them a connection that
     # went silent (a host cut off, Redis restarting) waits out TCP's retransmission backoff,
     # and workers resumed ~25 s after Redis came back instead of ~1 s (benchmarks/multihost.py).

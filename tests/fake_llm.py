@@ -121,6 +121,8 @@ class FakeLLM:
             self.error_rate = float(body.get("error_rate", self.error_rate))
         return web.json_response({"latency": self.latency, "latency_max": self.latency_max,
                                   "error_rate": self.error_rate, "total_calls": self.total_calls,
+                                  "texts": len(self.calls),
+                                  "calls_max": max(self.calls.values(), default=0),
                                   "faults": dict(self.faults)})
 
     async def models(self, request: web.Request) -> web.Response:

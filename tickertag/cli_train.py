@@ -47,6 +47,8 @@ def train(
                              ] = None,
     max_train: Annotated[int | None, typer.Option(help="Use a seeded subset of N headlines.")
                          ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (shuffling, init, subsets): "
+                                             "teachers of an ensemble differ by seed.")] = None,
     resume: Annotated[bool, typer.Option(help="Resume from the last epoch checkpoint in "
                                          "OUTPUT/checkpoints.")] = False,
     submit: Annotated[bool, typer.Option(help="Send the job to the train queue instead of "
@@ -62,7 +64,7 @@ def train(
     cfg = TrainConfig.from_file(config, kind=kind.value, train=train_file, valid=valid,
                                 output=output, base=base, epochs=epochs, batch_size=batch_size,
                                 learning_rate=learning_rate, max_train=max_train,
-                                resume=resume or None, torch_threads=threads)
+                                seed=seed, resume=resume or None, torch_threads=threads)
     if submit:
         import uuid
 

@@ -106,8 +106,13 @@ class EpochSelector:
 
 
 def last_checkpoint(out: Path) -> str | None:
-    """The newest trainer checkpoint under ``out/checkpoints`` (for ``resume``)."""
-    ckpts = sorted((out / "checkpoints").glob("checkpoint-*"),
+    """The newest *complete* trainer checkpoint under ``out/checkpoints`` (for ``resume``).
+
+    A host killed while it saved leaves a checkpoint directory without ``trainer_state.json``
+    (the Trainer writes it after the weights and optimizer); resuming from that one failed with
+    "Can't find a valid checkpoint" (benchmarks/faults.py, train-kill), so it is passed over."""
+    ckpts = sorted((p for p in (out / "checkpoints").glob("checkpoint-*")
+                    if (p / "trainer_state.json").is_file()),
                    key=lambda p: int(p.name.rsplit("-", 1)[-1]))
     return str(ckpts[-1]) if ckpts else None
 

@@ -9,7 +9,8 @@ loop. So this task acknowledges on receipt (``acks_late=False``) and keeps its o
 Redis instead:
 
 - ``tt:train:<run_id>:lock``: one holder per run id, whichever host picks it up; a heartbeat
-  thread renews it while the job runs, so a dead host frees the run within ``LOCK_TTL_S``.
+  thread renews it while the job runs, so a dead host frees the run within the lock TTL
+  (``TICKERTAG_TRAIN_LOCK_TTL_S``, 120 s).
 - ``tt:train:<run_id>``: a hash with status (started / training / done / failed), epoch,
   valid F1, host and timestamps (JSON values), for ``tickertag status`` and for resubmissions,
   which skip a run that is running or done.
@@ -32,10 +33,13 @@ from common.settings import get_settings
 from common.task_names import TRAIN_TASK
 from training.config import TrainConfig
 
-LOCK_TTL_S = 120
-HEARTBEAT_S = 30
 # Delete the lock only if we still hold it (it may have expired and been taken by another host).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def lock_ttl_s() -> float:
+    """How long a lock outlives its last heartbeat (``TICKERTAG_TRAIN_LOCK_TTL_S``)."""
+    return get_settings().train_lock_ttl_s
 
 
 def progress_key(run_id: str) -> str:
@@ -48,7 +52,7 @@ RUNNING = ("started", "training")
 def read_progress(client: redis.Redis, run_id: str, now: float | None = None) -> dict[str, Any]:
     """The run's progress hash, JSON-decoded (empty when the run is unknown).
 
-    A run still marked running whose heartbeat is older than ``LOCK_TTL_S`` (its host died:
+    A run still marked running whose heartbeat is older than the lock TTL (its host died:
     a SIGKILL, an OOM kill, a lost machine) is reported as ``dead``, with ``heartbeat_age_s``;
     resubmitting it starts it again, resuming from its last epoch checkpoint."""
     p = {k: json.loads(v) for k, v in client.hgetall(progress_key(run_id)).items()}
@@ -56,7 +60,7 @@ def read_progress(client: redis.Redis, run_id: str, now: float | None = None) ->
         beat = p.get("heartbeat_at") or p.get("updated_at") or p.get("started_at") or 0
         age = (now or time.time()) - float(beat)
         p["heartbeat_age_s"] = round(age, 1)
-        if age > LOCK_TTL_S and not client.exists(f"{progress_key(run_id)}:lock"):
+        if age > lock_ttl_s() and not client.exists(f"{progress_key(run_id)}:lock"):
             p["status"] = "dead"
     return p
 
@@ -75,14 +79,15 @@ def list_progress(client: redis.Redis, limit: int = 10) -> list[dict[str, Any]]:
 
 
 def _heartbeat(client: redis.Redis, lock_key: str, token: str, stop: threading.Event,
-               key: str) -> None:
-    """Renew the lock and stamp ``heartbeat_at`` every ``HEARTBEAT_S``. A Redis error is waited
-    out, not fatal: a thread that died on one blip let the lock lapse while training went on,
-    and a resubmission then started a second copy."""
-    while not stop.wait(HEARTBEAT_S):
+               key: str, heartbeat_s: float | None = None) -> None:
+    """Renew the lock and stamp ``heartbeat_at`` every quarter of the lock TTL (``heartbeat_s``
+    overrides it). A Redis error is waited out, not fatal: a thread that died on one blip let
+    the lock lapse while training went on, and a resubmission then started a second copy."""
+    ttl = lock_ttl_s()
+    while not stop.wait(heartbeat_s or ttl / 4):
         try:
             if client.get(lock_key) == token:
-                client.expire(lock_key, LOCK_TTL_S)
+                client.expire(lock_key, int(max(ttl, 1)))
             client.hset(key, "heartbeat_at", json.dumps(time.time()))
         except redis.RedisError:
             continue
@@ -107,7 +112,7 @@ def train_job(run_id: str, config: dict[str, Any], client: redis.Redis,
         if last_checkpoint(Path(cfg.output or "")):  # pick up where the dead host stopped
             cfg = cfg.model_copy(update={"resume": True})
     token = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-    if not client.set(lock_key, token, nx=True, ex=LOCK_TTL_S):
+    if not client.set(lock_key, token, nx=True, ex=int(max(lock_ttl_s(), 1))):
         return {"run_id": run_id, "skipped": f"already running on {client.get(lock_key)}"}
 
     def report(p: dict[str, Any]) -> None:

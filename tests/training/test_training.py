@@ -296,14 +296,14 @@ def test_a_dead_training_job_is_shown_dead_and_a_resubmission_runs_it(redis_url,
     than the lock's TTL and no lock, the run is reported dead and can be run again."""
     import time
 
-    from workers.train import LOCK_TTL_S, progress_key, read_progress, train_job
+    from workers.train import lock_ttl_s, progress_key, read_progress, train_job
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    stale = time.time() - LOCK_TTL_S - 5
+    stale = time.time() - lock_ttl_s() - 5
     client.hset(progress_key(run_id), mapping={"status": '"training"', "epoch": "1",
                                                "heartbeat_at": json.dumps(stale)})
     p = read_progress(client, run_id)
-    assert p["status"] == "dead" and p["heartbeat_age_s"] > LOCK_TTL_S
+    assert p["status"] == "dead" and p["heartbeat_age_s"] > lock_ttl_s()
     client.set(f"{progress_key(run_id)}:lock", "alive-host", ex=30)  # its host still holds it
     assert read_progress(client, run_id)["status"] == "training"
     client.delete(f"{progress_key(run_id)}:lock")
@@ -335,16 +335,28 @@ def test_the_heartbeat_survives_a_redis_blip(redis_url, run_id):
             return getattr(real, name)
 
     stop = threading.Event()
-    old = train.HEARTBEAT_S
-    train.HEARTBEAT_S = 0.05
     try:
         t = threading.Thread(target=train._heartbeat,
-                             args=(Blip(), lock, "me", stop, train.progress_key(run_id)))
+                             args=(Blip(), lock, "me", stop, train.progress_key(run_id), 0.05))
         t.start()
         time.sleep(0.4)
         assert t.is_alive() and Blip.calls >= 3  # still beating after the error
     finally:
         stop.set()
         t.join(2)
-        train.HEARTBEAT_S = old
     assert real.hget(train.progress_key(run_id), "heartbeat_at")
+
+
+def test_a_checkpoint_half_written_by_a_killed_host_is_passed_over(tmp_path):
+    """benchmarks/faults.py (train-kill) killed a worker while it saved checkpoint-5; resuming
+    from that directory failed ("Can't find a valid checkpoint")."""
+    from training.selection import last_checkpoint
+
+    ck = tmp_path / "checkpoints"
+    (ck / "checkpoint-4").mkdir(parents=True)
+    (ck / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    (ck / "checkpoint-10").mkdir()
+    (ck / "checkpoint-10" / "model.safetensors").write_bytes(b"")  # the kill came here
+    assert last_checkpoint(tmp_path) == str(ck / "checkpoint-4")
+    (ck / "checkpoint-10" / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == str(ck / "checkpoint-10")  # numeric, not text, order
