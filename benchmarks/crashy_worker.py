@@ -13,7 +13,7 @@ import signal
 from typing import Any
 
 from common.celery_app import app  # noqa: F401  (celery -A finds the app here)
-from workers import annotate
+from workers.annotate import tasks as annotate
 
 _real_run_batch = annotate.run_batch
 

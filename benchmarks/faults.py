@@ -335,7 +335,7 @@ def poison(n: int, deliveries: int = 3) -> Outcome:
 
 def train_kill(ttl_s: float = 8.0) -> Outcome:
     from training.selection import last_checkpoint
-    from workers.train import progress_key
+    from workers.train.jobs import progress_key
 
     b = Bench("train-kill", train_lock_ttl_s=ttl_s)
     out = Outcome("5 train worker SIGKILLed mid-training", "train", 40)

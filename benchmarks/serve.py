@@ -107,7 +107,7 @@ def llm_rate(texts: list[str], n: int) -> dict:
 
     from common.records import make_headline
     from common.settings import Settings
-    from workers.annotate import annotate_headlines
+    from workers.annotate.batch import annotate_headlines
 
     port = free_port()
     p = start_llm_server(port, LOGS, alias="bench")

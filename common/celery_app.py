@@ -18,7 +18,7 @@ from kombu import Exchange, Queue
 from common.settings import get_settings
 from common.task_names import STAGES, queue_of
 
-TASK_MODULES = tuple(f"workers.{s}" for s in STAGES)
+TASK_MODULES = tuple(f"workers.{s}.tasks" for s in STAGES)  # one package per stage
 __all__ = ["STAGES", "TASK_MODULES", "app", "make_app", "queue_of"]
 
 

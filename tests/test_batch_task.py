@@ -14,7 +14,9 @@ from celery.exceptions import Reject
 
 from common.ledger import RunLedger
 from common.store import ResultStore
-from workers import annotate, batch_task, ner
+from workers import batch_task
+from workers.annotate import tasks as annotate
+from workers.ner import tasks as ner
 
 TASKS = {"annotate": (annotate, "annotate_batch", "run_batch"),
          "ner": (ner, "ner_batch", "tag_batch")}
@@ -146,7 +148,7 @@ def test_a_stalled_copy_writes_nothing_once_another_copy_holds_or_recorded_the_b
 
 
 def test_run_batch_with_a_closed_fence_leaves_the_store_and_ledger_alone(env, fake_llm):
-    from workers.annotate import run_batch
+    from workers.annotate.batch import run_batch
 
     s = env.model_copy(update={"llm_base_url": fake_llm.url, "llm_model": "fake"})
     items = [{"id": f"f{i}", "text": f"Umbrella Fence Test {env.run_id} {i}"} for i in range(3)]

@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 from common.ledger import RunLedger
 from common.records import make_headline
 from common.store import ResultStore, batch_id
-from workers.annotate import run_batch
-from workers.rate_limit import RedisRateLimiter
+from workers.annotate.batch import run_batch
+from workers.annotate.rate_limit import RedisRateLimiter
 
 
 def headlines(*titles):

@@ -1,7 +1,7 @@
 import pytest
 
-from common.llm_schema import companies_schema, parse_answer, resolve_style, response_format
 from common.records import MAX_TITLE_CHARS, InvalidRecord, headline_id, make_headline
+from workers.annotate.llm_schema import companies_schema, parse_answer, resolve_style, response_format
 
 
 def test_headline_id_is_stable_hash_of_text():

@@ -136,7 +136,7 @@ def status(
 
     from common.summary import queue_depth, run_price_per_hour, run_summary
     from common.task_names import ANNOTATE_TASK, queue_of
-    from workers.train import list_progress
+    from workers.train.jobs import list_progress
 
     s = get_settings()
     ledger = _ledger(run)

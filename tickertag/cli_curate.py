@@ -65,9 +65,9 @@ def curate(
         help="Also join every mention with the LLM's normalized name for it.")] = False,
 ) -> None:
     """Cluster company names, sample for review, split by year, export training sets."""
-    from common.sampling import SampleOptions, parse_split
     from common.settings import get_settings
-    from workers.curate import curate_run
+    from workers.curate.pipeline import curate_run
+    from workers.curate.sampling import SampleOptions, parse_split
 
     try:
         extra = {"splits": dict(parse_split(s) for s in split)} if split else {}

@@ -27,7 +27,7 @@ def _fail(e: Exception) -> typer.Exit:
 
 
 def _splits(split: list[str] | None) -> tuple[str, ...]:
-    from common.review import SPLITS
+    from workers.review.argilla import SPLITS
 
     return tuple(split or SPLITS)
 
@@ -43,12 +43,12 @@ def push_cmd(
 ) -> None:
     """Create or update one Argilla dataset per split; pushing again never duplicates."""
     if queue:
-        from workers.review import push_task
+        from workers.review.tasks import push_task
 
         res = push_task.delay(run, str(input_dir) if input_dir else None, list(_splits(split)))
         console.print(f"sent tickertag.review.push for {run}: task {res.id}")
         return
-    from common.review import ReviewError, push
+    from workers.review.argilla import ReviewError, push
 
     os.environ.setdefault("TQDM_DISABLE", "1")  # the SDK's per-batch bars drown the report
     try:
@@ -99,7 +99,7 @@ def pull_cmd(
         "--progress-only", help="Report progress, write nothing.")] = False,
 ) -> None:
     """Write the submitted reviews as span JSONL (works while review is under way)."""
-    from common.review import ReviewError, pull
+    from workers.review.argilla import ReviewError, pull
 
     try:
         rep = pull(run, out_dir, _splits(split), write=not dry_run)
@@ -115,8 +115,8 @@ def serve_cmd(
     home: Annotated[Path | None, typer.Option(help="Data directory; default var/argilla.")] = None,
 ) -> None:
     """Run a local Argilla server (own venv, in-memory search emulator) until Ctrl-C."""
-    from common.argilla_settings import ArgillaSettings
-    from common.review import ReviewError, local_credentials, start_server
+    from workers.review.argilla import ReviewError, local_credentials, start_server
+    from workers.review.argilla_settings import ArgillaSettings
 
     s = ArgillaSettings()
     if port is not None:

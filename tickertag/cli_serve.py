@@ -26,7 +26,7 @@ def serve(
     """HTTP service: POST /v1/ner {"texts": [...]} -> spans; /healthz /readyz /metrics /docs."""
     import uvicorn
 
-    from workers.ner_service import create_app
+    from workers.ner.service import create_app
 
     console.print(f"serving {model} on http://{host}:{port} (POST /v1/ner, docs at /docs; "
                   "ready when /readyz answers 200)")

@@ -1,5 +1,5 @@
 """CLI for training and evaluation: train, train-status, evaluate, predict, baseline, report,
-learning-curve. Thin shells: the work is in ``training/`` (and ``workers/train.py`` for --submit)."""
+learning-curve. Thin shells: the work is in ``training/`` (and ``workers/train/`` for --submit)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def train(
     if submit:
         import uuid
 
-        from workers.train import train_run
+        from workers.train.tasks import train_run
 
         rid = run_id or f"{cfg.kind}-{uuid.uuid4().hex[:8]}"
         train_run.delay(rid, cfg.model_dump())
@@ -89,7 +89,7 @@ def train_status(
     import redis
 
     from common.settings import get_settings
-    from workers.train import read_progress
+    from workers.train.jobs import read_progress
 
     client = redis.Redis.from_url(get_settings().redis_dsn(), decode_responses=True)
     prog = read_progress(client, run_id)

@@ -51,12 +51,12 @@ def annotate_and_curate(o: DemoOptions, s: Settings, procs: list, say: Say,
                         tick: Tick | None) -> dict[str, Any]:
     from common.celery_app import app
     from common.ledger import RunLedger
-    from common.sampling import SampleOptions
     from common.store import ResultStore
     from common.summary import run_price_per_hour, run_summary
     from producer.produce import Producer
     from producer.sources import iter_source
-    from workers.curate import curate_run
+    from workers.curate.pipeline import curate_run
+    from workers.curate.sampling import SampleOptions
 
     rep = follow(Producer(app, s, o.run_id), iter_source(o.source, o.limit), Path(o.source).name,
                  procs, tick, "1/5 annotate (local LLM)")

@@ -133,7 +133,7 @@ def test_outcome_written_but_not_recorded_then_redelivered_is_one_result(
     """Redis dropped between writing a batch's dead letter and recording it; the redelivered
     batch succeeds. Before the fix the stale dead letter stayed: the headline was both a result
     and a dead letter, and `requeue` would have annotated it a second time."""
-    from workers.annotate import run_batch
+    from workers.annotate.batch import run_batch
 
     s = make_settings(llm_base_url=fake_llm.url, max_retries=1)
     items = [{"id": f"id-{s.run_id}", "text": f"Oracle Up #500x2 {s.run_id}", "date": None,

@@ -12,9 +12,9 @@ from curation_data import as_results, fill_store, labeled_rows
 from datasets import load_from_disk
 from typer.testing import CliRunner
 
-from common.sampling import split_of
 from common.settings import Settings, get_settings
-from workers.curate import curate_run
+from workers.curate.pipeline import curate_run
+from workers.curate.sampling import split_of
 
 
 def _rows() -> list[dict]:
@@ -129,7 +129,7 @@ def test_task_through_a_worker(make_settings, workers, celery_app):
 def test_link_step_builds_the_runs_alias_table_without_test_titles(settings: Settings):
     from training.data import norm_text
     from training.linking import AliasTable, held_out_texts
-    from workers.curate import link_run
+    from workers.curate.pipeline import link_run
 
     rows = _rows()
     fill_store(Path(settings.results_dir), "cur", rows)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from datasets import load_from_disk
 
-from common.export import export_splits
 from common.spans import Span
 from common.tokens import iob_to_char_spans, token_to_char_spans, tokenize
+from workers.curate.export import export_splits
 
 ROW = {"id": "h1", "text": "Agilent Technologies Inc. beats; Apple's iPhone sales rise",
        "date": "2012-03-01", "stock_symbol": "A",

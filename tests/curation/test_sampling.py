@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from common.sampling import SampleOptions, parse_split, sample_headlines, split_of, split_rows
+from workers.curate.sampling import SampleOptions, parse_split, sample_headlines, split_of, split_rows
 
 CLUSTERS = {f"c{i}": {f"h{i}-{j}" for j in range(n)} for i, n in enumerate([1, 10, 40, 200])}
 EMPTY = [f"e{j}" for j in range(100)]

@@ -7,9 +7,9 @@ from curation_data import labeled_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.export import trainer_forms
 from common.spans import Span
 from common.tokens import iob_to_char_spans, to_gliner, to_spanmarker, token_to_char_spans, tokenize
+from workers.curate.export import trainer_forms
 
 WORDS = st.sampled_from(["Apple", "Inc.", "AT&T", "Coca-Cola's", "$TSLA", "(A)", "Dun", "&",
                          "Bradstreet", "rises", "3.5%", "Ma'aden-Alcoa", "JV", ",", "Q3", "é",

@@ -336,7 +336,7 @@ def test_predict_serve_and_ner_workers_carry_tickers(table: AliasTable, tmp_path
     from training.baselines import build_gazetteer
     from training.evaluate import predict_file
     from training.inference import load_tagger
-    from workers.ner import tag_batch
+    from workers.ner.batch import tag_batch
 
     gz = tmp_path / "gz"
     build_gazetteer([str(LABELED_DIR / "benzinga_gold_train.jsonl")], str(gz))
@@ -369,7 +369,7 @@ def test_predict_serve_and_ner_workers_carry_tickers(table: AliasTable, tmp_path
     monkeypatch.setenv("TICKERTAG_ALIASES", str(path))
     monkeypatch.setenv("TICKERTAG_RESULTS_DIR", str(tmp_path / "runs"))
     get_settings.cache_clear()
-    monkeypatch.setattr("workers.ner.tagger_for", lambda _d: Fixed())
+    monkeypatch.setattr("workers.ner.batch.tagger_for", lambda _d: Fixed())
     try:
         tag_batch("link-run", "b1", [{"id": "x1", "text": text}], str(gz))
     finally:

@@ -1,5 +1,5 @@
 """A real Argilla 2.8 server for the review tests, started exactly as ``tickertag review serve``
-starts one (``common.review.start_server``): its own venv, the osmem emulator, the launcher
+starts one (``workers.review.argilla.start_server``): its own venv, the osmem emulator, the launcher
 patch. Session-scoped because a start costs ~15 s on a busy 2-core machine.
 
 Isolation: a free port, a temporary ``ARGILLA_HOME_PATH`` (fresh SQLite), its own Redis db
@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.argilla_settings import ArgillaSettings
 from common.services import ensure_redis, free_port
 from common.settings import REPO_ROOT
+from workers.review.argilla_settings import ArgillaSettings
 
 ARGILLA_REDIS_URL = "redis://127.0.0.1:6379/6"
 LOG_DIR = REPO_ROOT / "var" / "test-logs"
@@ -28,7 +28,7 @@ def argilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArgillaSetting
     """Settings pointing at a running server with an owner key; stopped after the session."""
     import os
 
-    from common.review import start_server
+    from workers.review.argilla import start_server
 
     venv = REPO_ROOT / ".venv-argilla"
     build = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "install_argilla.sh"), str(venv)],

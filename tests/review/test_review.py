@@ -10,9 +10,10 @@ import pytest
 from pydantic import SecretStr
 from review_data import make_curated
 
-from common.argilla_settings import ArgillaSettings
 from common.metrics import score
-from common.review import (
+from common.services import free_port
+from common.spans import Span, check_spans
+from workers.review.argilla import (
     QUESTION,
     ReviewError,
     build_records,
@@ -23,8 +24,7 @@ from common.review import (
     push,
     resolve,
 )
-from common.services import free_port
-from common.spans import Span, check_spans
+from workers.review.argilla_settings import ArgillaSettings
 
 # starts real servers, workers or trainers: `make test-fast` leaves these out
 pytestmark = pytest.mark.slow
@@ -88,7 +88,7 @@ def test_missing_key_is_a_clear_error() -> None:
 
 def test_review_tasks_route_to_the_review_queue() -> None:
     from common.celery_app import app
-    from workers import review  # noqa: F401 - registers the tasks
+    from workers.review import tasks  # noqa: F401 - registers the tasks
 
     for name in ("tickertag.review.push", "tickertag.review.pull"):
         assert name in app.tasks
@@ -226,7 +226,7 @@ def test_cli_and_task(argilla: ArgillaSettings, tmp_path: Path,
     from typer.testing import CliRunner
 
     from tickertag.cli import _register_all, app
-    from workers.review import pull_task
+    from workers.review.tasks import pull_task
 
     make_curated(tmp_path / "in", per_split=4)
     monkeypatch.setenv("TICKERTAG_ARGILLA_URL", argilla.url)

@@ -197,7 +197,7 @@ def test_a_full_queue_answers_503_and_a_failing_text_fails_only_its_request():
     text. The real MicroBatcher runs them."""
     import time as _time
 
-    from workers.ner_service import MicroBatcher, QueueFull
+    from workers.ner.service import MicroBatcher, QueueFull
 
     class Slow:
         def predict(self, texts, threshold=None):

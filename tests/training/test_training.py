@@ -215,7 +215,7 @@ def test_load_tagger_rejects_a_non_model_directory(tmp_path):
 
 
 def test_train_job_lock_and_progress(redis_url, tmp_path, run_id):
-    from workers.train import progress_key, read_progress, train_job
+    from workers.train.jobs import progress_key, read_progress, train_job
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.set(f"{progress_key(run_id)}:lock", "other-host")
@@ -236,7 +236,8 @@ def test_train_queue_runs_a_submitted_job_and_status_shows_it(make_settings, wor
     progress in Redis that `tickertag status` lists; resubmitting the run is a no-op."""
     import time
 
-    from workers.train import read_progress, train_run
+    from workers.train.jobs import read_progress
+    from workers.train.tasks import train_run
 
     w = workers(make_settings(), concurrency=1, queue="train")
     cfg = tmp_path / "tiny.json"
@@ -296,7 +297,7 @@ def test_a_dead_training_job_is_shown_dead_and_a_resubmission_runs_it(redis_url,
     than the lock's TTL and no lock, the run is reported dead and can be run again."""
     import time
 
-    from workers.train import lock_ttl_s, progress_key, read_progress, train_job
+    from workers.train.jobs import lock_ttl_s, progress_key, read_progress, train_job
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     stale = time.time() - lock_ttl_s() - 5
@@ -316,7 +317,7 @@ def test_a_dead_training_job_is_shown_dead_and_a_resubmission_runs_it(redis_url,
 def test_the_heartbeat_survives_a_redis_blip(redis_url, run_id):
     import threading
 
-    from workers import train
+    from workers.train import jobs as train
 
     real = redis.Redis.from_url(redis_url, decode_responses=True)
     lock = f"{train.progress_key(run_id)}:lock"

@@ -19,18 +19,16 @@ from celery.utils.log import get_task_logger
 
 from common.celery_app import app
 from common.ledger import RunLedger
-from common.llm_schema import parse_answer
-from common.prompt import PROMPT_VERSION
 from common.records import Headline
 from common.settings import Settings
 from common.spans import align_spans
 from common.store import ResultStore, result_key
-from common.task_names import ANNOTATE_TASK
 from producer.produce import maybe_finalize
-from workers import aio
-from workers.aio import process_semaphore
-from workers.batch_task import BatchTask
-from workers.llm import LLMAnswer, LLMCaller, LLMError, make_client
+from workers.annotate import aio
+from workers.annotate.aio import process_semaphore
+from workers.annotate.llm import LLMAnswer, LLMCaller, LLMError, make_client
+from workers.annotate.llm_schema import parse_answer
+from workers.annotate.prompt import PROMPT_VERSION
 
 log = get_task_logger(__name__)
 
@@ -88,7 +86,7 @@ async def annotate_headlines(headlines: list[Headline], settings: Settings) -> B
     """Annotate a batch concurrently; per-headline failures are collected, not raised.
 
     In-flight requests are capped by the process-wide semaphore when run on the worker's
-    process loop (``workers.aio``), so N batches in one worker share ``settings.concurrency``.
+    process loop (``workers.annotate.aio``), so N batches in one worker share ``settings.concurrency``.
     """
     # A blocking pool: a burst waits for a connection instead of failing the batch.
     pool = aioredis.BlockingConnectionPool.from_url(
@@ -153,16 +151,3 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings,
     ledger.finish_batch(bid, counts, dead=bool(outcome.failed))
     maybe_finalize(app, ledger, settings)
     return {"batch_id": bid, **counts}
-
-
-class AnnotateTask(BatchTask):
-    def on_run_finished(self, ledger: RunLedger, settings: Settings) -> None:
-        maybe_finalize(app, ledger, settings)  # curation starts once the run is complete
-
-
-@app.task(name=ANNOTATE_TASK, bind=True, base=AnnotateTask, max_retries=3)
-def annotate_batch(self, run_id: str, batch_id: str, headlines: list[dict]) -> dict:
-    """Celery entry point for one batch (arguments are plain JSON: no secrets travel)."""
-    return self.guard(run_id, batch_id, headlines,
-                      lambda settings, fence: run_batch(run_id, batch_id, headlines, settings,
-                                                        fence))

@@ -23,10 +23,10 @@ from huggingface_hub import AsyncInferenceClient
 from huggingface_hub.errors import InferenceTimeoutError
 
 from common import redis_keys
-from common.llm_schema import companies_schema, parse_answer, resolve_style, response_format
-from common.prompt import PROMPT_VERSION, build_messages
 from common.settings import Settings
-from workers.rate_limit import EndpointLimits
+from workers.annotate.llm_schema import companies_schema, parse_answer, resolve_style, response_format
+from workers.annotate.prompt import PROMPT_VERSION, build_messages
+from workers.annotate.rate_limit import EndpointLimits
 
 RETRIABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 

@@ -1,6 +1,6 @@
 """The ``review`` queue: push a run's curated splits to Argilla, pull reviewed spans back.
 
-Thin shells over ``common.review``: JSON arguments in, the JSON report out. Pull is cheap and
+Thin shells over ``workers.review.argilla``: JSON arguments in, the JSON report out. Pull is cheap and
 idempotent, so a beat schedule or a cron can call ``tickertag.review.pull`` every few minutes
 while review is under way and training always finds the latest ``reviewed/`` files.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from common.argilla_settings import ArgillaSettings
 from common.celery_app import app
-from common.review import SPLITS, pull, push
 from common.task_names import REVIEW_PULL_TASK, REVIEW_PUSH_TASK
+from workers.review.argilla import SPLITS, pull, push
+from workers.review.argilla_settings import ArgillaSettings
 
 
 @app.task(name=REVIEW_PUSH_TASK)

@@ -28,9 +28,7 @@ from typing import Any
 import redis
 
 from common import redis_keys
-from common.celery_app import app
 from common.settings import get_settings
-from common.task_names import TRAIN_TASK
 from training.config import TrainConfig
 
 # Delete the lock only if we still hold it (it may have expired and been taken by another host).
@@ -144,11 +142,3 @@ def train_job(run_id: str, config: dict[str, Any], client: redis.Redis,
     finally:
         stop.set()
         client.eval(_RELEASE, 1, lock_key, token)
-
-
-@app.task(name=TRAIN_TASK, acks_late=False, reject_on_worker_lost=False, max_retries=0,
-          track_started=True)
-def train_run(run_id: str, config: dict[str, Any], force: bool = False) -> dict[str, Any]:
-    """Celery entry point: ``config`` is a TrainConfig as a dict (JSON, no secrets)."""
-    client = redis.Redis.from_url(get_settings().redis_dsn(), decode_responses=True)
-    return train_job(run_id, config, client, force)

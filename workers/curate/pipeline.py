@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from common.celery_app import app
 from common.clustering import Clustering, Mention, cluster_mentions
-from common.export import export_splits
-from common.sampling import SampleOptions, sample_headlines, split_of, split_rows
 from common.settings import Settings, get_settings
 from common.spans import clean_mention
 from common.store import ResultStore
-from common.task_names import CURATE_TASK, LINK_TASK
+from workers.curate.export import export_splits
+from workers.curate.sampling import SampleOptions, sample_headlines, split_of, split_rows
 
 T = TypeVar("T")
 Track = Callable[[Iterable[T], str], Iterable[T]]
@@ -186,17 +184,3 @@ def link_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     store = ResultStore(settings.results_dir, run_id)
     out = store.run_file("aliases.json")
     return build_run_table(store.iter_results(), out)
-
-
-@app.task(name=CURATE_TASK)
-def curate_task(run_id: str, options: dict | None = None) -> dict[str, Any]:
-    """Celery entry point: JSON arguments in, the JSON report out; the link step follows on
-    the same queue."""
-    report = curate_run(run_id, SampleOptions(**(options or {})), get_settings())
-    app.send_task(LINK_TASK, args=[run_id], queue="curate", routing_key="curate")
-    return report
-
-
-@app.task(name=LINK_TASK)
-def link_task(run_id: str) -> dict[str, Any]:
-    return link_run(run_id, get_settings())

@@ -14,12 +14,9 @@ from typing import Any
 
 from celery.utils.log import get_task_logger
 
-from common.celery_app import app
 from common.ledger import RunLedger
 from common.settings import get_settings
 from common.store import ResultStore, result_key
-from common.task_names import NER_TASK
-from workers.batch_task import BatchTask
 
 log = get_task_logger(__name__)
 
@@ -36,7 +33,7 @@ def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
               threshold: float | None = None, fence: Callable[[], bool] | None = None
               ) -> dict[str, Any]:
     """Tag one batch and record it once (a redelivered batch is skipped; ``fence`` as in
-    ``workers.annotate.run_batch``)."""
+    ``workers.annotate.batch.run_batch``)."""
     s = get_settings()
     ledger = RunLedger.from_url(s.redis_dsn(), run_id)
     if ledger.is_finished(bid):
@@ -62,12 +59,3 @@ def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
               "spans": sum(len(r["entities"]) for r in rows), "llm_seconds": round(secs, 3)}
     ledger.finish_batch(bid, counts)
     return {"batch_id": bid, **counts}
-
-
-@app.task(name=NER_TASK, bind=True, base=BatchTask, max_retries=3)
-def ner_batch(self, run_id: str, batch_id: str, headlines: list[dict], model_dir: str = "",
-              threshold: float | None = None) -> dict[str, Any]:
-    return self.guard(run_id, batch_id, headlines,
-                      lambda _s, fence: tag_batch(run_id, batch_id, headlines, model_dir,
-                                                  threshold, fence),
-                      requeue_kwargs={"model_dir": model_dir, "threshold": threshold})

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from common.argilla_settings import ArgillaSettings
 from common.jsonl import read_jsonl, write_jsonl
 from common.metrics import score
 from common.services import ManagedProcess, wait_until
 from common.settings import LABELED_DIR, REPO_ROOT, get_settings
 from common.spans import LABEL, Span, check_spans
+from workers.review.argilla_settings import ArgillaSettings
 
 if TYPE_CHECKING:  # the SDK is imported lazily: it is slow to import and only this stage needs it
     import argilla as rg

@@ -1,0 +1,1 @@
+"""The training stage: long jobs on their own queue, one holder per run (``jobs``, ``tasks``)."""
