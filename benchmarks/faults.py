@@ -2,6 +2,9 @@
 headline: the faults of issue #13 that ``benchmarks/soak.py`` (kills and endpoint errors at
 volume) does not make.
 
+Over 300 lines on purpose: a benchmark is one runnable script (harness, scenarios, table),
+so ``python benchmarks/faults.py`` needs nothing else.
+
 1. ``visibility``: batches outlive the broker's visibility timeout (5.6 s of work, 2 s timeout),
    so Redis hands a second copy to the other worker while the first still runs.
 2. ``store``: the result store's disk fills up for a while (a real ``ENOSPC``: the results live

@@ -1,5 +1,8 @@
 """Multi-host harness: the annotation pipeline across network-namespace hosts on one machine.
 
+Over 300 lines on purpose: a benchmark is one runnable script (hosts, scenarios, audit,
+table), so ``python benchmarks/multihost.py`` needs nothing else.
+
 Each "host" is a Linux network namespace on a private bridge (``benchmarks/netns.py``): Redis
 (with a password, bound to its own address) on one, the fake OpenAI-compatible endpoint
 (``tests/fake_llm.py``, fixed latency) on another, the producer (``python -m tickertag produce``)

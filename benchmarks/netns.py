@@ -1,5 +1,8 @@
 """Hosts made of Linux network namespaces on one machine, for the multi-host harness.
 
+Over 300 lines on purpose: the namespaces, bridge, veths and their teardown are one resource
+with one lifecycle; split, the cleanup would be scattered.
+
 A ``Lab`` is a private layer-2 network: one bridge in the root namespace and, per host, a
 network namespace joined to the bridge by a veth pair, with an address in a /24 of 10.231.0.0/16
 that the lab picks unused and creates itself (the bridge gets ``.1``, so the harness in the root

@@ -1,5 +1,8 @@
 """Soak test: the whole annotation pipeline under load and faults, with exact accounting.
 
+Over 300 lines on purpose: a benchmark is one runnable script (harness, fault schedule,
+audit, table), so ``python benchmarks/soak.py`` needs nothing else.
+
 Real Benzinga headlines (``data/sample/benzinga_sample.csv``) are repeated with variations up to
 N unique titles and written to a CSV. The producer runs as ``python -m tickertag produce`` (a
 subprocess, so it can be SIGKILLed), the broker and ledger live in a Redis of our own with AOF

@@ -96,3 +96,24 @@ def test_every_model_kind_comes_from_the_registry(tmp_path):
     (tmp_path / "bad" / "tickertag.json").write_text('{"kind": "mystery"}')
     with pytest.raises(ValueError, match="unknown model kind"):
         load_tagger(tmp_path / "bad")
+
+
+def test_common_is_the_shared_vocabulary_and_imports_no_stage():
+    """``common/`` is what every stage shares; a stage's own logic lives in its package, so
+    nothing in ``common`` may import a stage (that is how stage code drifted into it)."""
+    graph = import_graph()
+    stages = ("workers", "producer", "training", "tickertag")
+    bad = {m: sorted(d for d in deps if d.startswith(stages))
+           for m, deps in graph.items() if m.startswith("common")}
+    assert not {m: d for m, d in bad.items() if d}
+
+
+def test_every_long_module_says_why_at_its_top():
+    long = []
+    for pkg in (*PACKAGES, "benchmarks"):
+        for p in (ROOT / pkg).rglob("*.py"):
+            text = p.read_text()
+            if text.count("\n") > 300 and "Over 300 lines" not in (ast.get_docstring(
+                    ast.parse(text)) or ""):
+                long.append(str(p.relative_to(ROOT)))
+    assert not long, f"modules over 300 lines without a reason in their docstring: {long}"

@@ -27,7 +27,7 @@ def _fail(e: Exception) -> typer.Exit:
 
 
 def _splits(split: list[str] | None) -> tuple[str, ...]:
-    from workers.review.argilla import SPLITS
+    from workers.review.records import SPLITS
 
     return tuple(split or SPLITS)
 
@@ -48,7 +48,8 @@ def push_cmd(
         res = push_task.delay(run, str(input_dir) if input_dir else None, list(_splits(split)))
         console.print(f"sent tickertag.review.push for {run}: task {res.id}")
         return
-    from workers.review.argilla import ReviewError, push
+    from workers.review.argilla import push
+    from workers.review.server import ReviewError
 
     os.environ.setdefault("TQDM_DISABLE", "1")  # the SDK's per-batch bars drown the report
     try:
@@ -99,7 +100,8 @@ def pull_cmd(
         "--progress-only", help="Report progress, write nothing.")] = False,
 ) -> None:
     """Write the submitted reviews as span JSONL (works while review is under way)."""
-    from workers.review.argilla import ReviewError, pull
+    from workers.review.argilla import pull
+    from workers.review.server import ReviewError
 
     try:
         rep = pull(run, out_dir, _splits(split), write=not dry_run)
@@ -115,8 +117,8 @@ def serve_cmd(
     home: Annotated[Path | None, typer.Option(help="Data directory; default var/argilla.")] = None,
 ) -> None:
     """Run a local Argilla server (own venv, in-memory search emulator) until Ctrl-C."""
-    from workers.review.argilla import ReviewError, local_credentials, start_server
     from workers.review.argilla_settings import ArgillaSettings
+    from workers.review.server import ReviewError, local_credentials, start_server
 
     s = ArgillaSettings()
     if port is not None:

@@ -1,5 +1,8 @@
 """Entity linking: a company span -> its ticker, from an alias table learnt on the corpus.
 
+Over 300 lines for now: building, applying and evaluating the alias table share its private
+evidence model (``Entry``, ``TickerEvidence``); splitting it into a package is left for later.
+
 Why learnt and not a bought symbol list: the names Benzinga writes ("BofA", "Alcoa", "North
 Face", "ADP jobs report") are the ones the tagger outputs, and the corpus itself says which
 ticker each one goes with, in three ways of different strength:

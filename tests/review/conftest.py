@@ -28,7 +28,7 @@ def argilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArgillaSetting
     """Settings pointing at a running server with an owner key; stopped after the session."""
     import os
 
-    from workers.review.argilla import start_server
+    from workers.review.server import start_server
 
     venv = REPO_ROOT / ".venv-argilla"
     build = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "install_argilla.sh"), str(venv)],

@@ -13,18 +13,10 @@ from review_data import make_curated
 from common.metrics import score
 from common.services import free_port
 from common.spans import Span, check_spans
-from workers.review.argilla import (
-    QUESTION,
-    ReviewError,
-    build_records,
-    connect,
-    dataset_name,
-    find_dataset,
-    pull,
-    push,
-    resolve,
-)
+from workers.review.argilla import find_dataset, pull, push
 from workers.review.argilla_settings import ArgillaSettings
+from workers.review.records import QUESTION, build_records, resolve
+from workers.review.server import ReviewError, connect, dataset_name
 
 # starts real servers, workers or trainers: `make test-fast` leaves these out
 pytestmark = pytest.mark.slow

@@ -12,8 +12,9 @@ from typing import Any
 
 from common.celery_app import app
 from common.task_names import REVIEW_PULL_TASK, REVIEW_PUSH_TASK
-from workers.review.argilla import SPLITS, pull, push
+from workers.review.argilla import pull, push
 from workers.review.argilla_settings import ArgillaSettings
+from workers.review.records import SPLITS
 
 
 @app.task(name=REVIEW_PUSH_TASK)
