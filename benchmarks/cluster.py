@@ -33,7 +33,7 @@ from rich.progress import track  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from common.clustering import Mention, cluster_mentions, fuzzy_pairs, name_key  # noqa: E402
-from common.settings import LABELED_DIR, SAMPLE_CSV  # noqa: E402
+from common.paths import LABELED_DIR, SAMPLE_CSV  # noqa: E402
 
 SHARED_CSV = ROOT.parent / "shared" / "data" / "benzinga_headlines.csv"
 RESULTS = ROOT / "benchmarks" / "RESULTS_cluster.md"

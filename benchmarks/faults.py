@@ -54,9 +54,9 @@ from rich.table import Table  # noqa: E402
 
 from benchmarks.soak import SoakConfig, SoakRedis, admin, start_fake  # noqa: E402
 from common.ledger import RunLedger  # noqa: E402
+from common.paths import SAMPLE_CSV  # noqa: E402
 from common.records import make_headline  # noqa: E402
 from common.services import ManagedProcess, start_worker, wait_until  # noqa: E402
-from common.settings import SAMPLE_CSV  # noqa: E402
 from common.store import ResultStore  # noqa: E402
 
 WORK = ROOT / "var" / "faults"

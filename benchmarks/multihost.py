@@ -66,9 +66,9 @@ from benchmarks.netns import (  # noqa: E402
     stop_all,
 )
 from common.ledger import RunLedger  # noqa: E402
+from common.paths import SAMPLE_CSV  # noqa: E402
 from common.records import InvalidRecord, make_headline  # noqa: E402
 from common.services import ManagedProcess, redis_server_binary, wait_until  # noqa: E402
-from common.settings import SAMPLE_CSV  # noqa: E402
 from common.store import ResultStore  # noqa: E402
 
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS_multihost.md"

@@ -26,8 +26,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from benchmarks.sharded import sharded_rate  # noqa: E402
+from common.paths import LABELED_DIR  # noqa: E402
 from common.services import ManagedProcess, free_port, start_llm_server, wait_until  # noqa: E402
-from common.settings import LABELED_DIR  # noqa: E402
 from training.data import read_jsonl  # noqa: E402
 
 LOGS = ROOT / "var" / "bench-logs"

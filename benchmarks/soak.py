@@ -56,6 +56,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from common.ledger import RunLedger  # noqa: E402
+from common.paths import SAMPLE_CSV  # noqa: E402
 from common.records import InvalidRecord, make_headline  # noqa: E402
 from common.services import (  # noqa: E402
     ManagedProcess,
@@ -64,7 +65,6 @@ from common.services import (  # noqa: E402
     start_worker,
     wait_until,
 )
-from common.settings import SAMPLE_CSV  # noqa: E402
 from common.store import ResultStore  # noqa: E402
 
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS_soak.md"

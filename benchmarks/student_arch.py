@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from common.settings import LABELED_DIR  # noqa: E402
+from common.paths import LABELED_DIR  # noqa: E402
 from training.config import SpacyOptions  # noqa: E402
 from training.data import read_jsonl  # noqa: E402
 

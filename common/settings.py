@@ -21,9 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "benzinga_sample.csv"
-LABELED_DIR = REPO_ROOT / "data" / "labeled"
+from common.paths import home
 
 ResponseFormatStyle = Literal["auto", "llama.cpp", "tgi", "openai", "none"]
 
@@ -42,7 +40,7 @@ class Settings(BaseSettings):
     # Broker, locks, counters, rate limiter and dead-letter index all live in one Redis.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     run_id: str = "demo"
-    results_dir: str = str(REPO_ROOT / "runs")
+    results_dir: str = Field(default_factory=lambda: str(home() / "runs"))
 
     # LLM endpoint: any OpenAI-compatible server (TGI / Inference Endpoints, vLLM, Ollama, llama.cpp).
     llm_base_url: str = "http://127.0.0.1:8088"

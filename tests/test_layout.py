@@ -86,7 +86,7 @@ def test_every_model_kind_comes_from_the_registry(tmp_path):
     assert trainer("spacy").__name__ == "train_spacy"
     with pytest.raises(ValueError, match="not trainable"):
         TrainConfig(kind="gazetteer")
-    from common.settings import LABELED_DIR
+    from common.paths import LABELED_DIR
     from training.baselines import build_gazetteer
     from training.inference import load_tagger
 
@@ -117,3 +117,15 @@ def test_every_long_module_says_why_at_its_top():
                     ast.parse(text)) or ""):
                 long.append(str(p.relative_to(ROOT)))
     assert not long, f"modules over 300 lines without a reason in their docstring: {long}"
+
+
+def test_the_wheel_lists_every_package():
+    """pyproject lists packages by hand (the bundled data is mapped in); a new package missing
+    from the list would be absent from `pip install .` while every editable test passed."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for pkg in PACKAGES
+               for p in (ROOT / pkg).rglob("__init__.py")}
+    assert on_disk <= listed, sorted(on_disk - listed)
+    assert "training.configs" in listed and "tickertag.bundled.labeled" in listed

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from common.ledger import RunLedger
+from common.paths import SAMPLE_CSV
 from common.services import free_port, start_flower
-from common.settings import SAMPLE_CSV
 from common.store import ResultStore
 from producer.produce import Producer
 from producer.sources import iter_source

@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from common.settings import SAMPLE_CSV, get_settings
+from common.paths import SAMPLE_CSV
+from common.settings import get_settings
 
 console = Console()
 RunOpt = Annotated[str | None, typer.Option("--run", "-r", help="Run id (default: settings.run_id).")]
@@ -263,6 +264,8 @@ def demo(
         help="Gold test headlines the LLM answers, to measure its F1 here.")] = 30,
     model: Annotated[str, typer.Option(help="Where the compact model is trained (kept: a "
                                        "second demo reuses it).")] = "models/demo-spacy",
+    epochs: Annotated[int, typer.Option(help="Epochs for the compact model (best on valid is "
+                                        "kept).")] = 6,
     as_json: Annotated[bool, typer.Option("--json", help="Print the closing table as JSON.")
                        ] = False,
 ) -> None:
@@ -274,7 +277,8 @@ def demo(
 
     s = get_settings()
     o = DemoOptions(limit=limit, source=source, run_id=run or s.run_id, workers=workers,
-                    llm_test_headlines=llm_test_headlines, model_dir=model)
+                    llm_test_headlines=llm_test_headlines, model_dir=model,
+                    epochs=epochs)
     with step_bars(console, disable=as_json) as (prog, tick):
         try:
             rows = run_demo(o, s, say=(lambda m: None) if as_json else prog.console.print,

@@ -186,7 +186,7 @@ def baseline(
                                                  "labelled this often where it occurs.")] = 0.5,
 ) -> None:
     """Build a baseline model directory that `predict --model DIR` and `report` accept."""
-    from common.settings import LABELED_DIR
+    from common.paths import LABELED_DIR
     from training.baselines import build_gazetteer, build_spacy
 
     if kind is BaselineKind.gazetteer:
@@ -228,7 +228,7 @@ def report(
 ) -> None:
     """Compare systems on the test files: F1 with CIs, headlines/s, $ per million, the
     accuracy/speed/cost frontier, paired differences, plots."""
-    from common.settings import LABELED_DIR
+    from common.paths import LABELED_DIR
     from training.report import build_report
 
     systems = dict(s.split("=", 1) for s in system or [])

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.settings import LABELED_DIR, REPO_ROOT, SAMPLE_CSV, Settings
+from common.paths import LABELED_DIR, SAMPLE_CSV, home
+from common.settings import Settings
 
 Say = Callable[[str], None]
 Tick = Callable[[str, int, int | None], None]
@@ -35,9 +36,9 @@ class DemoOptions:
     run_id: str = "demo"
     workers: int = 1
     llm_test_headlines: int = 30  # gold test headlines the LLM answers for its F1
-    model_dir: str = str(REPO_ROOT / "models" / "demo-spacy")
+    model_dir: str = field(default_factory=lambda: str(home() / "models" / "demo-spacy"))
     epochs: int = 6
-    logs: Path = field(default_factory=lambda: REPO_ROOT / "var" / "logs")
+    logs: Path = field(default_factory=lambda: home() / "var" / "logs")
 
 
 def follow(run, source_rows, source_name: str, procs, tick: Tick | None, what: str):

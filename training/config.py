@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from common.settings import LABELED_DIR, REPO_ROOT
+from common.paths import LABELED_DIR, home
 
 # What worked on the local MiniLM encoder on 2 CPU cores (training/RESULTS.md has the runs).
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -111,7 +111,7 @@ class TrainConfig(BaseModel):
             if getattr(self, k) is None:
                 setattr(self, k, v)
         if self.output is None:
-            self.output = str(REPO_ROOT / "models" / self.kind)
+            self.output = str(home() / "models" / self.kind)
         return self
 
     @classmethod

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.settings import LABELED_DIR, REPO_ROOT, Settings
+from common.paths import CONFIGS_DIR, LABELED_DIR, POOL_CSV, home
+from common.settings import Settings
 from training.data import subset, write_jsonl
 from training.silver import (
     combine_silver,
@@ -33,8 +34,7 @@ from training.silver import (
 )
 
 STEPS = ("pool", "silver", "student")
-POOL_CSV = REPO_ROOT / "data" / "pool" / "benzinga_headlines.csv"
-STUDENT_CONFIG = str(REPO_ROOT / "training" / "configs" / "student.toml")
+STUDENT_CONFIG = str(CONFIGS_DIR / "student.toml")
 LABELLED_TRAIN = [str(LABELED_DIR / f) for f in (
     "benzinga_gold_train.jsonl", "benzinga_llm_train.jsonl", "benzinga_llm_extra_train.jsonl")]
 LABELLED_VALID = [str(LABELED_DIR / f) for f in (
@@ -48,7 +48,7 @@ Tick = Callable[[str, int, int | None], None]  # (what, done, total)
 class DistilPlan:
     teachers: list[str]
     pool: str = str(POOL_CSV)
-    output: str = str(REPO_ROOT / "models" / "student")
+    output: str = field(default_factory=lambda: str(home() / "models" / "student"))
     work: str | None = None  # default: var/distil/<output's name>
     student: str = "spacy"
     # a TrainConfig file (default for spaCy: training/configs/student.toml); the plan's fields
@@ -65,7 +65,7 @@ class DistilPlan:
 
     @property
     def work_dir(self) -> Path:
-        return Path(self.work or REPO_ROOT / "var" / "distil" / Path(self.output).name)
+        return Path(self.work or home() / "var" / "distil" / Path(self.output).name)
 
 
 def _digest(*parts: str) -> str:
@@ -114,7 +114,7 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
 
     teacher_dir = str(Path(teacher).resolve())
     run_id = f"distil-{_digest(teacher_dir, _file_digest(pool))}"
-    logs = REPO_ROOT / "var" / "logs"
+    logs = home() / "var" / "logs"
     started = []
     try:
         r = ensure_redis(settings.redis_dsn(), logs)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.metrics import score
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 from training.config import TrainConfig
 from training.data import read_jsonl, spans_of, subset, write_jsonl
 from training.encoders import device

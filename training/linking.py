@@ -85,7 +85,7 @@ from rapidfuzz import fuzz
 from common import jsonl as common_jsonl
 from common.clustering import GENERIC, head_of
 from common.clustering import name_key as _cluster_key
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 from common.spans import Span, shown_as_ticker
 from training.baselines import _ticker_spans
 from training.data import norm_text, read_jsonl, spans_of

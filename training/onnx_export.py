@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from common.metrics import score
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 from training.data import read_jsonl, spans_of
 from training.inference import MANIFEST, load_tagger, read_manifest
 

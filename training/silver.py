@@ -21,8 +21,8 @@ from typing import Any
 
 from common.jsonl import read_jsonl as read_plain_jsonl
 from common.metrics import score
+from common.paths import LABELED_DIR
 from common.records import InvalidRecord, make_headline
-from common.settings import LABELED_DIR
 from common.spans import LABEL, Span
 from training.data import norm_text, read_jsonl, spans_of, write_jsonl
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 from common.store import ResultStore
 
 

@@ -330,8 +330,9 @@ def test_predict_serve_and_ner_workers_carry_tickers(table: AliasTable, tmp_path
 
     import httpx
 
+    from common.paths import LABELED_DIR
     from common.services import ManagedProcess, free_port, wait_until
-    from common.settings import LABELED_DIR, get_settings
+    from common.settings import get_settings
     from common.store import ResultStore
     from training.baselines import build_gazetteer
     from training.evaluate import predict_file

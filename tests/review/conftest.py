@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from common.paths import CODE_ROOT as REPO_ROOT
 from common.services import ensure_redis, free_port
-from common.settings import REPO_ROOT
 from workers.review.argilla_settings import ArgillaSettings
 
 ARGILLA_REDIS_URL = "redis://127.0.0.1:6379/6"

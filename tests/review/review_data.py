@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 
 
 def make_curated(out: Path, per_split: int = 12) -> dict[str, list[dict]]:

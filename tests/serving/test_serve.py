@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from common.ledger import RunLedger
+from common.paths import LABELED_DIR
 from common.services import ManagedProcess, free_port, wait_until
-from common.settings import LABELED_DIR
 from common.store import ResultStore
 from producer.produce import Producer
 from training.baselines import build_gazetteer

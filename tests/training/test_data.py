@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from common.settings import LABELED_DIR, REPO_ROOT
+from common.paths import CODE_ROOT, LABELED_DIR
 from common.spans import Span
 from common.tokens import iob_to_char_spans, to_gliner, to_spanmarker, token_to_char_spans, tokenize
 from training.config import TrainConfig
@@ -94,7 +94,7 @@ def test_config_files_and_kind_defaults(tmp_path):
     yml.write_text("kind: gliner\nlearning_rate: 3.0e-5\n")
     cfg = TrainConfig.from_file(yml, epochs=None)
     assert cfg.learning_rate == 3e-5 and cfg.epochs == 10 and cfg.output.endswith("models/gliner")
-    assert TrainConfig.from_file(REPO_ROOT / "training/configs/gliner_benzinga.toml").max_width == 8
+    assert TrainConfig.from_file(CODE_ROOT / "training/configs/gliner_benzinga.toml").max_width == 8
     toml.write_text("epoch = 3\n")  # a typo is an error, not a silent default
     with pytest.raises(ValidationError):
         TrainConfig.from_file(toml)

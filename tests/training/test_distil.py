@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 from training.config import TrainConfig
 from training.data import norm_text, read_jsonl, write_jsonl
 from training.distil import POOL_CSV, DistilPlan, run_distil

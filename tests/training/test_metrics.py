@@ -80,7 +80,7 @@ def test_evaluate_cli_scores_each_test_file_their_union_and_a_paired_difference(
 
     from typer.testing import CliRunner
 
-    from common.settings import LABELED_DIR
+    from common.paths import LABELED_DIR
     from tickertag.cli import _register_all, app
 
     if not app.registered_commands:

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 from training.baselines import build_gazetteer, build_spacy
 from training.learning_curve import paired_sets, summarise
 from training.report import build_report

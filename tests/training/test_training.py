@@ -12,7 +12,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 from training.config import TrainConfig
 from training.inference import load_tagger
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.settings import REPO_ROOT
+from common.paths import CODE_ROOT
+from common.paths import home as output_home
 
 
 class ArgillaSettings(BaseSettings):
@@ -45,8 +46,8 @@ class ArgillaSettings(BaseSettings):
     batch_size: int = 256
 
     # Local server (``tickertag review serve``): its own venv, data and Redis db.
-    venv: Path = REPO_ROOT / ".venv-argilla"
-    home: Path = REPO_ROOT / "var" / "argilla"
+    venv: Path = CODE_ROOT / ".venv-argilla"
+    home: Path = Field(default_factory=lambda: output_home() / "var" / "argilla")
     host: str = "127.0.0.1"
     port: int = 6900
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/5")

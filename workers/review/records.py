@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.metrics import score
-from common.settings import LABELED_DIR
+from common.paths import LABELED_DIR
 from common.spans import LABEL, Span, check_spans
 
 if TYPE_CHECKING:  # the SDK is imported lazily: it is slow to import and only this stage needs it

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from common.paths import CODE_ROOT
 from common.services import ManagedProcess, wait_until
-from common.settings import REPO_ROOT
 from workers.review.argilla_settings import ArgillaSettings
 
 if TYPE_CHECKING:  # the SDK is imported lazily: it is slow to import and only this stage needs it
@@ -75,7 +75,7 @@ def workspace_of(client: rg.Argilla, settings: ArgillaSettings) -> str:
 
 # -- local server ---------------------------------------------------------------------------
 
-LAUNCHER = REPO_ROOT / "scripts" / "argilla_launcher.py"
+LAUNCHER = CODE_ROOT / "scripts" / "argilla_launcher.py"
 
 
 def local_credentials(s: ArgillaSettings) -> tuple[str, str]:

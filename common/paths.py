@@ -1,0 +1,37 @@
+"""Where tickertag reads what it ships and writes what it makes: one place for both.
+
+Why two roots: the bundled data (sample, labelled files, pool) and the recipe files are read-only
+and travel with the code: in a source checkout they are ``data/`` and ``training/configs/`` next
+to the packages; in an installed wheel they are package data (``tickertag/bundled`` and
+``training/configs`` inside site-packages). Outputs (runs, models, logs) are the user's: they go
+under ``TICKERTAG_HOME`` when it is set, else under the current directory, never next to the code,
+since site-packages may be read-only and is shared by every user of the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The directory that holds the packages (common/, training/, ...): the checkout, or site-packages.
+CODE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _data_dir() -> Path:
+    checkout = CODE_ROOT / "data"
+    if (checkout / "labeled").is_dir():
+        return checkout
+    return CODE_ROOT / "tickertag" / "bundled"  # pyproject maps data/ there in a wheel
+
+
+DATA_DIR = _data_dir()
+SAMPLE_CSV = DATA_DIR / "sample" / "benzinga_sample.csv"
+LABELED_DIR = DATA_DIR / "labeled"
+POOL_CSV = DATA_DIR / "pool" / "benzinga_headlines.csv"
+CONFIGS_DIR = CODE_ROOT / "training" / "configs"
+
+
+def home() -> Path:
+    """The root for outputs: ``TICKERTAG_HOME``, else the current directory (absolute, so worker
+    processes started elsewhere write to the same place)."""
+    return Path(os.environ.get("TICKERTAG_HOME") or os.getcwd()).resolve()
