@@ -35,3 +35,28 @@ def home() -> Path:
     """The root for outputs: ``TICKERTAG_HOME``, else the current directory (absolute, so worker
     processes started elsewhere write to the same place)."""
     return Path(os.environ.get("TICKERTAG_HOME") or os.getcwd()).resolve()
+
+
+# Paths that cross hosts (a job sent to the train queue, a model named to the ner workers) travel
+# in a form every host can resolve: relative to the sender's home (the shared volume in a compose
+# deployment, where each container's TICKERTAG_HOME or working directory is that volume), or
+# ``@data/...`` for the bundled data, which every install carries. A client's absolute path meant
+# nothing inside a container.
+DATA_TOKEN = "@data/"
+
+
+def to_shared(path: str | Path) -> str:
+    """The sender's path as every host can read it; paths outside both roots stay absolute
+    (they work only where that path is mounted, as before)."""
+    p = Path(path).resolve()
+    for root, prefix in ((DATA_DIR, DATA_TOKEN), (home(), "")):
+        if p.is_relative_to(root.resolve()):
+            return prefix + p.relative_to(root.resolve()).as_posix()
+    return str(p)
+
+
+def from_shared(path: str) -> str:
+    """The receiving host's absolute path for what ``to_shared`` wrote."""
+    if path.startswith(DATA_TOKEN):
+        return str(DATA_DIR / path.removeprefix(DATA_TOKEN))
+    return str(home() / path)  # an absolute path stays itself: home() / "/x" is "/x"

@@ -46,6 +46,7 @@ def tag(
 ) -> None:
     """Send a headline source through the `ner` queue (run `tickertag worker ner` to consume)."""
     from common.celery_app import app
+    from common.paths import to_shared
     from common.settings import get_settings
     from common.task_names import NER_TASK
     from producer.produce import Producer
@@ -53,7 +54,7 @@ def tag(
 
     s = get_settings()
     p = Producer(app, s, run, task=NER_TASK,
-                 task_kwargs={"model_dir": str(model.resolve()), "threshold": threshold})
+                 task_kwargs={"model_dir": to_shared(model), "threshold": threshold})
     rep = p.run(iter_source(source, limit), Path(source).name)
     console.print(f"run {p.run_id}: enqueued {rep.enqueued} headlines in {rep.batches} batches "
                   f"for {model} ({rep.already_done} already done, {rep.rejected} rejected)")

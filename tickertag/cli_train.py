@@ -71,7 +71,7 @@ def train(
         from workers.train.tasks import train_run
 
         rid = run_id or f"{cfg.kind}-{uuid.uuid4().hex[:8]}"
-        train_run.delay(rid, cfg.model_dump())
+        train_run.delay(rid, cfg.to_job())  # paths every host resolves, not this one's
         console.print(f"submitted {rid} to the train queue; progress: tickertag train-status {rid}")
         return
     from training.runner import run_training

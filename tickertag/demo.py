@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.paths import LABELED_DIR, SAMPLE_CSV, home
+from common.paths import LABELED_DIR, SAMPLE_CSV, home, to_shared
 from common.settings import Settings
 
 Say = Callable[[str], None]
@@ -148,7 +148,7 @@ def tag_sample(o: DemoOptions, s: Settings, procs: list, say: Say,
 
     run = f"{o.run_id}-tag"
     follow(Producer(app, s, run, task=NER_TASK,
-                    task_kwargs={"model_dir": str(Path(o.model_dir).resolve()),
+                    task_kwargs={"model_dir": to_shared(o.model_dir),
                                  "threshold": None}),
            iter_source(str(SAMPLE_CSV)), SAMPLE_CSV.name, procs, tick, "5/5 tag (ner queue)")
     summ = run_summary(RunLedger.from_url(s.redis_dsn(), run), s.ner_price_per_hour)

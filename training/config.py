@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from common.paths import LABELED_DIR, home
+from common.paths import LABELED_DIR, from_shared, home, to_shared
 
 # What worked on the local MiniLM encoder on 2 CPU cores (training/RESULTS.md has the runs).
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -113,6 +113,35 @@ class TrainConfig(BaseModel):
         if self.output is None:
             self.output = str(home() / "models" / self.kind)
         return self
+
+    def to_job(self) -> dict[str, Any]:
+        """The config as a train-queue message: file paths in the form every host resolves
+        (``common.paths.to_shared``), since the train worker is often another machine or a
+        container that cannot see the client's absolute paths."""
+        d = self.model_dump()
+        d["train"] = [to_shared(p) for p in self.train]
+        if self.valid is not None:
+            d["valid"] = ([to_shared(p) for p in self.valid] if isinstance(self.valid, list)
+                          else to_shared(self.valid))
+        d["output"] = to_shared(self.output or "")
+        if Path(self.base).is_dir():  # a local start point; hub ids and local:minilm travel as is
+            d["base"] = to_shared(self.base)
+        return d
+
+    @classmethod
+    def from_job(cls, d: dict[str, Any]) -> TrainConfig:
+        """The receiving host's config for a ``to_job`` message (absolute paths pass unchanged)."""
+        d = dict(d)
+        if d.get("train"):
+            d["train"] = [from_shared(p) for p in d["train"]]
+        v = d.get("valid")
+        if v is not None:
+            d["valid"] = [from_shared(p) for p in v] if isinstance(v, list) else from_shared(v)
+        if d.get("output"):
+            d["output"] = from_shared(d["output"])
+        if d.get("base") and Path(from_shared(d["base"])).is_dir():
+            d["base"] = from_shared(d["base"])
+        return cls(**d)
 
     @classmethod
     def from_file(cls, path: str | Path | None, **overrides: Any) -> TrainConfig:

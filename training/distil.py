@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.paths import CONFIGS_DIR, LABELED_DIR, POOL_CSV, home
+from common.paths import CONFIGS_DIR, LABELED_DIR, POOL_CSV, home, to_shared
 from common.settings import Settings
 from training.data import subset, write_jsonl
 from training.silver import (
@@ -125,7 +125,7 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
             started.append(start_worker("ner", logs, concurrency=1, pool="prefork",
                                         env=worker_env(settings, TICKERTAG_NER_THREADS="1")))
         producer = Producer(app, settings, run_id, task=NER_TASK,
-                            task_kwargs={"model_dir": teacher_dir, "threshold": None})
+                            task_kwargs={"model_dir": to_shared(teacher_dir), "threshold": None})
         rep = produce_and_follow(producer, iter_source(str(pool)), pool.name, started,
                                  step_tick(tick, f"tag {Path(teacher).name}"))
         st = producer.ledger.stats()

@@ -230,21 +230,30 @@ def test_train_job_lock_and_progress(redis_url, tmp_path, run_id):
     assert train_job(run_id, cfg, client)["skipped"] == "already done"  # a redelivery is a no-op
 
 
-def test_train_queue_runs_a_submitted_job_and_status_shows_it(make_settings, workers, celery_app,
-                                                              redis_url, tmp_path, run_id):
-    """`tickertag train --submit` -> a real `train` worker process -> a model directory, with
+def test_train_queue_runs_a_submitted_job_and_status_shows_it(make_settings, celery_app, monkeypatch,
+                                                              redis_url, tmp_path, run_id, request):
+    """`tickertag train --submit` -> a real `train` worker process on "another host" (its own
+    TICKERTAG_HOME: a container's view of the shared volume) -> a model directory there, with
     progress in Redis that `tickertag status` lists; resubmitting the run is a no-op."""
     import time
 
+    from worker_env import settings_env
+
+    from common.services import start_worker
     from workers.train.jobs import read_progress
     from workers.train.tasks import train_run
 
-    w = workers(make_settings(), concurrency=1, queue="train")
+    client_home, worker_home = tmp_path / "client", tmp_path / "worker"
+    w = start_worker("train", tmp_path / "logs", concurrency=1,
+                     env={**settings_env(make_settings()), "TICKERTAG_HOME": str(worker_home)})
+    request.addfinalizer(w.stop)
+    monkeypatch.setenv("TICKERTAG_HOME", str(client_home))
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps({"max_train": 8, "max_valid": 5, "torch_threads": 1}))
-    out = tmp_path / "queued-model"
+    out = worker_home / "models" / "queued"  # where the client's models/queued is on the worker
     r = CliRunner().invoke(cli(), ["train", "gliner", "--config", str(cfg), "--epochs", "2",
-                                   "--output", str(out), "--submit", "--run-id", run_id])
+                                   "--output", str(client_home / "models" / "queued"), "--submit",
+                                   "--run-id", run_id])
     assert r.exit_code == 0 and f"submitted {run_id}" in r.output, r.output
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     deadline = time.monotonic() + 600
@@ -262,6 +271,7 @@ def test_train_queue_runs_a_submitted_job_and_status_shows_it(make_settings, wor
     assert listed[run_id]["status"] == "done" and listed[run_id]["epoch"] == 2
     again = train_run.delay(run_id, TrainConfig(output=str(out)).model_dump()).get(timeout=120)
     assert again == {"run_id": run_id, "skipped": "already done"}
+    assert not (client_home / "models").exists()
 
 
 def test_a_model_directory_cannot_run_code_or_point_outside_itself(tmp_path):

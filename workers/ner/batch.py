@@ -24,9 +24,12 @@ log = get_task_logger(__name__)
 
 @lru_cache(maxsize=2)
 def tagger_for(model_dir: str):
+    """``model_dir`` as the client sent it: relative to the shared home or ``@data/`` (see
+    ``common.paths.to_shared``), or absolute."""
+    from common.paths import from_shared
     from training.inference import load_tagger
 
-    return load_tagger(model_dir, get_settings().ner_threads)
+    return load_tagger(from_shared(model_dir), get_settings().ner_threads)
 
 
 def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,

@@ -98,7 +98,7 @@ def train_job(run_id: str, config: dict[str, Any], client: redis.Redis,
     ``client`` must decode responses. A run already marked done is skipped unless ``force``.
     """
     key, lock_key = progress_key(run_id), f"{progress_key(run_id)}:lock"
-    cfg = TrainConfig(**config)  # validate before taking the lock
+    cfg = TrainConfig.from_job(config)  # validate (and resolve shared paths) before the lock
     before = read_progress(client, run_id)
     if not force and before.get("status") == "done":
         return {"run_id": run_id, "skipped": "already done"}
