@@ -46,6 +46,7 @@ def test_records_are_ordered_for_review(tmp_path: Path) -> None:
     assert len(records) == len(rows) - 1
     prio = [r.metadata["priority"] for r in records]
     assert prio == sorted(prio, reverse=True)
+    assert [r.metadata["review_order"] for r in records] == list(range(1, len(records) + 1))
     assert records[0].id == invalid  # the invalid answer outranks the hallucination
     assert "invalid" in records[0].metadata["review_reason"]
     assert "hallucinated" in records[1].metadata["review_reason"]
@@ -141,7 +142,20 @@ def test_push_twice_review_pull(argilla: ArgillaSettings, tmp_path: Path) -> Non
         ds = find_dataset(client, dataset_name(run, split, argilla), ws)
         ids = [r.id for r in ds.records]
         assert sorted(ids) == sorted(r["id"] for r in rows)  # updated, not duplicated
-        assert ids[0] == rows[-2]["id"]  # the invalid answer is logged (and shown) first
+        assert ids[0] == rows[-2]["id"]  # the invalid answer is logged first
+        # What the reviewer's UI asks for after the one sort the guidelines name (the server's
+        # own order is a per-user shuffle): the doubtful records come first.
+        import httpx
+
+        body = {"sort": [{"scope": {"entity": "metadata", "metadata_property": "review_order"},
+                          "order": "asc"}]}
+        got = httpx.post(f"{argilla.url}/api/v1/me/datasets/{ds.id}/records/search", json=body,
+                         headers={"X-Argilla-Api-Key": argilla.api_key.get_secret_value()},
+                         params={"limit": 100}, timeout=30).json()["items"]
+        shown = [it["record"]["external_id"] for it in got]
+        assert shown[0] == rows[-2]["id"] and shown[1] == rows[-1]["id"]  # invalid, hallucinated
+        assert [it["record"]["metadata"]["review_order"] for it in got] == list(range(1, len(rows) + 1))
+        assert ds.settings.guidelines.startswith("**Doubtful records first:**")
 
     # Reviewer 1 accepts some suggestions, corrects others, says "no company", discards one.
     train = splits["train"]

@@ -43,17 +43,26 @@ def guidelines(path: Path = GUIDELINES_PATH) -> str:
     return path.read_text(encoding="utf-8")
 
 
+# Argilla's server shows each user the pending records in its own seeded random order
+# (``random_score`` in its search engine) whatever order they were logged in, and its UI sorts
+# ascending by default; so the review order travels as a rank (1 = look first) that the default
+# sort direction puts first, and the guidelines every reviewer sees open by saying how to use it.
+ORDER_NOTE = ("**Doubtful records first:** in the dataset, choose *Sort* → *Review order (1 = "
+              "look first)*, ascending. Records the LLM got wrong or repaired come first.\n\n")
+
+
 def build_settings(guidelines_text: str, min_submitted: int = 1) -> rg.Settings:
     """The case study's task plus the metadata a reviewer filters and sorts by."""
     import argilla as rg
 
     return rg.Settings(
-        guidelines=guidelines_text,
+        guidelines=ORDER_NOTE + guidelines_text,
         fields=[rg.TextField(name=FIELD, title="Headline", use_markdown=False)],
         questions=[rg.SpanQuestion(
             name=QUESTION, field=FIELD, labels=[LABEL], allow_overlapping=False,
             title="Mark every company name or ticker (see the guidelines).")],
         metadata=[
+            rg.IntegerMetadataProperty(name="review_order", title="Review order (1 = look first)"),
             rg.IntegerMetadataProperty(name="priority", title="Review priority (high first)"),
             rg.TermsMetadataProperty(name="review_reason", title="Why review first"),
             rg.TermsMetadataProperty(name="date", title="Date"),
@@ -138,7 +147,8 @@ def build_record(row: dict[str, Any]) -> tuple[rg.Record, int]:
 
 
 def build_records(rows: Iterable[dict[str, Any]]) -> tuple[list[rg.Record], list[str]]:
-    """Records ordered for review (priority desc, then date, then id) and ids left out.
+    """Records ordered for review (priority desc, then date, then id), each with that position
+    as its ``review_order`` metadata (1 = first), and ids left out.
 
     The last row of an id wins, so a file with repeated ids still makes one record each.
     """
@@ -153,7 +163,10 @@ def build_records(rows: Iterable[dict[str, Any]]) -> tuple[list[rg.Record], list
             continue
         built[str(row["id"])] = (rec, prio, row.get("date") or "")
     order = sorted(built.items(), key=lambda kv: (-kv[1][1], kv[1][2], kv[0]))
-    return [rec for _, (rec, _, _) in order], rejected
+    records = [rec for _, (rec, _, _) in order]
+    for i, rec in enumerate(records, 1):
+        rec.metadata["review_order"] = i
+    return records, rejected
 
 
 # -- answers --------------------------------------------------------------------------------
