@@ -93,6 +93,11 @@ class Settings(BaseSettings):
 
     # Start curation (queue "curate") automatically when an annotation run is complete.
     auto_curate: bool = True
+    # Curation's split ranges, inclusive: years or date prefixes, e.g.
+    # TICKERTAG_CURATE_SPLITS='{"train": [2024, 2024], "valid": ["2025-01", "2025-03"], "test":
+    # ["2025-04", "2025-06"]}'. Unset: FNSPID's 2010-16 / 2017-18 / 2019-20 when the run fills each,
+    # else chronological 70/15/15% ranges from the run's own dates (workers.curate.sampling).
+    curate_splits: dict[str, tuple[int | str, int | str]] | None = None
 
     # Cost model for the summary: price per hour of the LLM endpoint (annotation runs) and of
     # the host running the compact model's `ner` workers (tagging runs; the case study's CPU).

@@ -142,3 +142,26 @@ def test_link_step_builds_the_runs_alias_table_without_test_titles(settings: Set
     assert in_run & held  # the LLM files include test headlines: the step must drop them
     assert rep["run_rows"] == len(usable) and rep["linked"] > 0
     assert table.entries and rep["names"] == len(table.entries)
+
+
+def test_a_2024_25_run_curates_into_three_nonempty_splits(settings: Settings):
+    """A stream outside FNSPID's years: the default year ranges would sample nothing; the
+    run's own dates give the ranges (or TICKERTAG_CURATE_SPLITS when set)."""
+    import datetime as dt
+
+    rows = as_results(labeled_rows("llm"))
+    for i, r in enumerate(rows):
+        r["date"] = (dt.date(2024, 3, 1) + dt.timedelta(days=i * 400 // len(rows))).isoformat()
+    fill_store(Path(settings.results_dir), "cur", rows)
+    rep = curate_run("cur", {}, settings)
+    assert rep["splits_source"].startswith("derived") and rep["outside_splits"] == 0
+    assert all(rep["splits"].values()), rep["splits"]
+    got = {s: _read(Path(rep["output"]), s) for s in ("train", "valid", "test")}
+    assert max(r["date"] for r in got["train"]) < min(r["date"] for r in got["valid"])
+    assert max(r["date"] for r in got["valid"]) < min(r["date"] for r in got["test"])
+
+    mine = settings.model_copy(update={"curate_splits": {"train": (2024, 2024),
+                                                         "test": ("2025-01", "2025-12")}})
+    rep = curate_run("cur", {}, mine)
+    assert rep["splits_source"].startswith("settings") and set(rep["splits"]) == {"train", "test"}
+    assert all(r["date"] >= "2025-01-01" for r in _read(Path(rep["output"]), "test"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,14 @@ from common.settings import Settings, get_settings
 from common.spans import clean_mention
 from common.store import ResultStore
 from workers.curate.export import export_splits
-from workers.curate.sampling import SampleOptions, sample_headlines, split_of, split_rows
+from workers.curate.sampling import (
+    SampleOptions,
+    day_of,
+    resolve_splits,
+    sample_headlines,
+    split_of,
+    split_rows,
+)
 
 T = TypeVar("T")
 Track = Callable[[Iterable[T], str], Iterable[T]]
@@ -38,7 +45,7 @@ def _no_track(it: Iterable[T], _desc: str) -> Iterable[T]:
 class Facts:
     """What pass one keeps of a headline: enough to cluster and sample, a few dozen bytes."""
 
-    split: str | None
+    day: str | None  # YYYY-MM-DD: the split is decided once the run's dates are known
     mentions: tuple[tuple[str, str | None], ...]  # (span text, normalized name)
     stock_symbol: str | None
 
@@ -63,28 +70,31 @@ def latest_rows(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     return (r for r in last.values() if r.get("valid", True))
 
 
-def index_rows(rows: Iterable[dict[str, Any]], opts: SampleOptions) -> dict[str, Facts]:
+def index_rows(rows: Iterable[dict[str, Any]]) -> dict[str, Facts]:
     """Pass one: headline id -> Facts for valid rows (the last row per id wins)."""
     facts: dict[str, Facts] = {}
     for r in rows:
         if not r.get("valid", True):
             facts.pop(r["id"], None)
             continue
-        facts[r["id"]] = Facts(split_of(r.get("date"), opts.splits), mentions_of(r),
+        facts[r["id"]] = Facts(day_of(r.get("date")), mentions_of(r),
                                r.get("stock_symbol"))
     return facts
 
 
 def plan_sample(facts: dict[str, Facts], opts: SampleOptions
                 ) -> tuple[Clustering, set[str], dict[str, Any]]:
-    """Cluster every mention, then choose the headlines to review (no I/O)."""
+    """Cluster every mention, then choose the headlines to review (no I/O); ``opts.splits``
+    must be resolved (``resolve_splits``)."""
+    assert opts.splits is not None, "resolve the splits first"
+    split = {hid: split_of(f.day, opts.splits) for hid, f in facts.items()}
     cl = cluster_mentions((Mention(t, n, f.stock_symbol) for f in facts.values()
                            for t, n in f.mentions), opts.threshold,
                           join_normalized=opts.join_normalized)
     clusters_of: dict[str, set[str]] = defaultdict(set)
     empty: list[str] = []
     for hid, f in facts.items():
-        if f.split is None:
+        if split[hid] is None:
             continue  # outside every split: never reviewed, so never a candidate
         cids = {cl.cluster_of[t] for t, _ in f.mentions}
         for c in cids:
@@ -96,7 +106,7 @@ def plan_sample(facts: dict[str, Facts], opts: SampleOptions
     stats = {"valid": len(facts), "mentions": sum(len(f.mentions) for f in facts.values()),
              "with_company": sum(1 for f in facts.values() if f.mentions),
              "clusters": len(cl.members), "clusters_in_splits": len(clusters_of),
-             "outside_splits": sum(1 for f in facts.values() if f.split is None),
+             "outside_splits": sum(1 for s in split.values() if s is None),
              "sampled": len(chosen)}
     return cl, chosen, stats
 
@@ -154,7 +164,10 @@ def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = Non
             n_results += 1
             yield r
 
-    facts = index_rows(counted(track(store.iter_results(), "reading results")), opts)
+    facts = index_rows(counted(track(store.iter_results(), "reading results")))
+    ranges, source = resolve_splits(opts.splits, settings.curate_splits,
+                                    Counter(f.day for f in facts.values() if f.day))
+    opts = opts.model_copy(update={"splits": ranges})
     cl, chosen, stats = plan_sample(facts, opts)
     del facts
     sample = [label_row(r, cl) for r in latest_rows(
@@ -166,6 +179,7 @@ def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = Non
     (out / "cluster_report.md").write_text(cluster_report(cl), encoding="utf-8")
     write_clusters(cl, out / "clusters.jsonl")
     report = {"run_id": run_id, "output": str(out), "options": opts.model_dump(),
+              "splits_source": source,
               "results": n_results, **stats, **exported,
               "seconds": round(time.time() - t0, 2),
               "largest": [(cl.representative[c], n) for c, n in cl.sizes()[:10]],

@@ -1,23 +1,52 @@
-"""Choose what people review: a seeded sample per company cluster, then a split by year.
+"""Choose what people review: a seeded sample per company cluster, then a split by date.
 
 As the case study: a fraction (5%) of the headlines of every company cluster, at least one
 each, so rare companies are represented, plus the same fraction of headlines with no company;
 then train / valid / test by publication year, so evaluation is on later news than training.
 Only headlines that fall in a split are candidates, so "at least one per cluster" survives the
 split.
+
+Split ranges are whole years (FNSPID's 2010-2016 / 2017-2018 / 2019-2020 by default) or date
+prefixes ("2024-07", "2024-07-15"), inclusive. A run whose headlines leave a default split empty
+(a 2024-25 stream) gets chronological ranges derived from its own dates instead
+(``resolve_splits``): an empty valid or test split would silently train and score on nothing.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
-from collections.abc import Iterable
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from itertools import pairwise
 
 from pydantic import BaseModel, Field, model_validator
 
-SPLIT_YEARS = {"train": (2010, 2016), "valid": (2017, 2018), "test": (2019, 2020)}
+Bound = int | str  # a year (2016) or a date prefix ("2024-07", "2024-07-15")
+Splits = dict[str, tuple[Bound, Bound]]
+SPLIT_YEARS: Splits = {"train": (2010, 2016), "valid": (2017, 2018), "test": (2019, 2020)}
+# Shares of a run's headlines in train / valid / test when the ranges come from its own dates.
+DERIVED_SHARES = (0.70, 0.15, 0.15)
+
+
+def _lo(b: Bound) -> str:
+    """The first day a bound covers, as YYYY-MM-DD (ISO dates compare as strings)."""
+    s = str(b)
+    return s + "-01-01"[len(s) - 4:] if len(s) < 10 else s[:10]
+
+
+def _hi(b: Bound) -> str:
+    """The last day a bound covers ("-31" sorts after every real day of any month)."""
+    s = str(b)
+    return s + "-12-31"[len(s) - 4:] if len(s) < 10 else s[:10]
+
+
+def day_of(date: str | None) -> str | None:
+    """A headline's date as YYYY-MM-DD (or a shorter valid prefix), None when it has none."""
+    if not date or len(date) < 4 or not date[:4].isdigit():
+        return None
+    return date[:10]
 
 
 class SampleOptions(BaseModel):
@@ -28,17 +57,72 @@ class SampleOptions(BaseModel):
     company_fraction: float = Field(0.05, gt=0, le=1)
     empty_fraction: float = Field(0.05, ge=0, le=1)
     seed: int = 0
-    splits: dict[str, tuple[int, int]] = Field(default_factory=lambda: dict(SPLIT_YEARS))
+    # None: TICKERTAG_CURATE_SPLITS, else FNSPID's years, else derived from the run's dates.
+    splits: Splits | None = None
     join_normalized: bool = False
 
     @model_validator(mode="after")
     def _disjoint_years(self) -> SampleOptions:
-        # Overlapping ranges would put one headline in two splits: test leaking into train.
-        spans = sorted(self.splits.values())
-        if any(lo > hi for lo, hi in spans) or \
-                any(lo2 <= hi for (_, hi), (lo2, _) in pairwise(spans)):
-            raise ValueError(f"split years must be disjoint FIRST <= LAST ranges: {self.splits}")
+        check_splits(self.splits)
         return self
+
+
+def check_splits(splits: Splits | None) -> None:
+    """Overlapping ranges would put one headline in two splits: test leaking into train."""
+    if not splits:
+        return
+    spans = sorted((_lo(lo), _hi(hi)) for lo, hi in splits.values())
+    if any(lo > hi for lo, hi in spans) or any(lo2 <= hi for (_, hi), (lo2, _) in pairwise(spans)):
+        raise ValueError(f"split ranges must be disjoint FIRST <= LAST ranges: {splits}")
+
+
+def derive_splits(day_counts: Mapping[str, int], shares: tuple[float, float, float] = DERIVED_SHARES
+                  ) -> Splits:
+    """Chronological train / valid / test ranges holding about ``shares`` of the headlines,
+    cut at whole months (whole days when the run spans fewer than three months). Later news is
+    always in a later split, as with the year ranges."""
+    days = {d: n for d, n in day_counts.items() if d}
+    if not days:
+        return {}
+    for width in (7, 10):  # months, then days
+        units: Counter[str] = Counter()
+        for d, n in days.items():
+            units[d[:width]] += n
+        if len(units) >= 3:
+            break
+    keys = sorted(units)
+    if len(keys) < 3:  # too few distinct dates to hold anything out
+        return {"train": (keys[0], keys[-1])}
+    total, cum, ends = sum(units.values()), 0, []
+    for k in keys:
+        cum += units[k]
+        ends.append(cum)
+    def last_within(share: float, lo: int, hi: int) -> int:
+        fits = [i for i in range(lo, hi + 1) if ends[i] <= share * total]
+        return fits[-1] if fits else lo
+    i = last_within(shares[0], 0, len(keys) - 3)
+    j = last_within(shares[0] + shares[1], i + 1, len(keys) - 2)
+    return {"train": (keys[0], keys[i]), "valid": (keys[i + 1], keys[j]),
+            "test": (keys[j + 1], keys[-1])}
+
+
+def resolve_splits(explicit: Splits | None, configured: Splits | None,
+                   day_counts: Mapping[str, int]) -> tuple[Splits, str]:
+    """The ranges a curation uses and where they came from: the options, the settings
+    (``TICKERTAG_CURATE_SPLITS``), FNSPID's years when each holds a headline of this run, else
+    ranges derived from the run's own dates."""
+    if explicit:
+        return explicit, "options"
+    if configured:
+        try:
+            check_splits(configured)
+        except ValueError as e:
+            raise ValueError(f"TICKERTAG_CURATE_SPLITS: {e}") from None
+        return configured, "settings (TICKERTAG_CURATE_SPLITS)"
+    filled = {split_of(d) for d, n in day_counts.items() if n}
+    if all(k in filled for k in SPLIT_YEARS):
+        return dict(SPLIT_YEARS), "default years"
+    return derive_splits(day_counts), "derived from the run's dates (the default years left a split empty)"
 
 
 def _take(ids: Iterable[str], fraction: float, seed: int, group: str) -> list[str]:
@@ -64,18 +148,18 @@ def sample_headlines(clusters_of: dict[str, set[str]], empty_ids: Iterable[str],
     return chosen
 
 
-def split_of(date: str | None, splits: dict[str, tuple[int, int]] = SPLIT_YEARS) -> str | None:
-    """The split a headline's year falls in (inclusive ranges), or None outside all of them."""
-    if not date or len(date) < 4 or not date[:4].isdigit():
+def split_of(date: str | None, splits: Splits = SPLIT_YEARS) -> str | None:
+    """The split a headline's date falls in (inclusive ranges), or None outside all of them."""
+    day = day_of(date)
+    if day is None:
         return None
-    year = int(date[:4])
     for name, (lo, hi) in splits.items():
-        if lo <= year <= hi:
+        if _lo(lo) <= _lo(day) and _hi(day) <= _hi(hi):
             return name
     return None
 
 
-def split_rows(rows: Iterable[dict], splits: dict[str, tuple[int, int]] = SPLIT_YEARS
+def split_rows(rows: Iterable[dict], splits: Splits = SPLIT_YEARS
                ) -> tuple[dict[str, list[dict]], int]:
     """Rows by split, and how many fell outside every split."""
     out: dict[str, list[dict]] = defaultdict(list)
@@ -89,11 +173,20 @@ def split_rows(rows: Iterable[dict], splits: dict[str, tuple[int, int]] = SPLIT_
     return {k: out.get(k, []) for k in splits}, outside
 
 
-def parse_split(spec: str) -> tuple[str, tuple[int, int]]:
-    """``"train=2010-2016"`` (or ``"test=2019"``) -> ``("train", (2010, 2016))``, for the CLI."""
-    name, _, years = spec.partition("=")
-    lo, _, hi = years.partition("-")
-    if not name or not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
-        raise ValueError(f"split {spec!r} is not NAME=YEAR[-YEAR]")
-    first = int(lo)
-    return name.strip(), (first, int(hi) if hi else first)
+_DATE = re.compile(r"\d{4}(-\d{2}){0,2}")
+
+
+def parse_split(spec: str) -> tuple[str, tuple[Bound, Bound]]:
+    """``"train=2010-2016"``, ``"test=2019"`` or ``"valid=2024-10..2024-12"`` -> the split's name
+    and its inclusive range, for the CLI."""
+    name, _, rng = spec.partition("=")
+    if ".." in rng:
+        lo, _, hi = rng.partition("..")
+        if name and _DATE.fullmatch(lo.strip()) and _DATE.fullmatch(hi.strip()):
+            return name.strip(), (lo.strip(), hi.strip())
+    else:
+        lo, _, hi = rng.partition("-")
+        if name and lo.strip().isdigit() and (not hi or hi.strip().isdigit()):
+            return name.strip(), (int(lo), int(hi) if hi else int(lo))
+    raise ValueError(f"split {spec!r} is not NAME=YEAR[-YEAR] or NAME=DATE..DATE "
+                     "(DATE: YYYY, YYYY-MM or YYYY-MM-DD)")
