@@ -103,3 +103,13 @@ def celery_app(redis_url: str):
 
     redis.Redis.from_url(redis_url).delete(*STAGES)  # no leftovers from an earlier test, any queue
     return app
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """TICKERTAG_RESULTS_DIR under tmp_path for code that reads settings from the environment
+    (the CLI), with the cached settings dropped before and after."""
+    monkeypatch.setenv("TICKERTAG_RESULTS_DIR", str(tmp_path / "runs"))
+    get_settings.cache_clear()
+    yield tmp_path / "runs"
+    get_settings.cache_clear()

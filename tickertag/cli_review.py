@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tickertag.cli_common import JsonOpt, emit_json, fail
+
 console = Console()
 review_app = typer.Typer(name="review", no_args_is_help=True,
                          help="Human review in Argilla: push curated splits, pull reviewed spans, "
@@ -19,11 +21,6 @@ review_app = typer.Typer(name="review", no_args_is_help=True,
 
 SplitOpt = Annotated[list[str] | None, typer.Option(
     "--split", help="Split to handle, repeatable; default train, valid, test.")]
-
-
-def _fail(e: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {e}")
-    return typer.Exit(1)
 
 
 def _splits(split: list[str] | None) -> tuple[str, ...]:
@@ -40,12 +37,16 @@ def push_cmd(
     split: SplitOpt = None,
     queue: Annotated[bool, typer.Option(
         "--queue", help="Send to the review queue instead of running here.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create or update one Argilla dataset per split; pushing again never duplicates."""
     if queue:
         from workers.review.tasks import push_task
 
         res = push_task.delay(run, str(input_dir) if input_dir else None, list(_splits(split)))
+        if as_json:
+            emit_json({"run": run, "task": push_task.name, "task_id": res.id, "queued": True})
+            return
         console.print(f"sent tickertag.review.push for {run}: task {res.id}")
         return
     from workers.review.argilla import push
@@ -55,7 +56,10 @@ def push_cmd(
     try:
         rep = push(run, input_dir, _splits(split))
     except ReviewError as e:
-        raise _fail(e) from None
+        raise fail("review push", e) from None
+    if as_json:
+        emit_json(rep)
+        return
     t = Table(title=f"pushed {run} to workspace {rep['workspace']} ({rep['seconds']} s)")
     for c in ("split", "dataset", "records", "review first", "left out", "seconds"):
         t.add_column(c)
@@ -98,6 +102,7 @@ def pull_cmd(
     split: SplitOpt = None,
     dry_run: Annotated[bool, typer.Option(
         "--progress-only", help="Report progress, write nothing.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write the submitted reviews as span JSONL (works while review is under way)."""
     from workers.review.argilla import pull
@@ -106,15 +111,20 @@ def pull_cmd(
     try:
         rep = pull(run, out_dir, _splits(split), write=not dry_run)
     except ReviewError as e:
-        raise _fail(e) from None
+        raise fail("review pull", e) from None
+    if as_json:
+        emit_json(rep)
+        return
     print_progress(rep)
 
 
 @review_app.command("serve")
 def serve_cmd(
-    port: Annotated[int | None, typer.Option(help="Port; default TICKERTAG_ARGILLA_PORT/6900.")
+    port: Annotated[int | None, typer.Option(envvar="TICKERTAG_ARGILLA_PORT",
+                                             help="Port (default 6900).")] = None,
+    home: Annotated[Path | None, typer.Option(envvar="TICKERTAG_ARGILLA_HOME",
+                                              help="Data directory (default var/argilla).")
                     ] = None,
-    home: Annotated[Path | None, typer.Option(help="Data directory; default var/argilla.")] = None,
 ) -> None:
     """Run a local Argilla server (own venv, in-memory search emulator) until Ctrl-C."""
     from workers.review.argilla_settings import ArgillaSettings
@@ -131,7 +141,7 @@ def serve_cmd(
     try:
         proc = start_server(s, log, api_key, password)
     except (ReviewError, RuntimeError, TimeoutError) as e:
-        raise _fail(e) from None
+        raise fail("review serve", e) from None
     url = f"http://{s.host}:{s.port}"
     console.print(f"Argilla is up: [bold]{url}[/bold]\n"
                   f"  user: argilla  password: {password}\n"

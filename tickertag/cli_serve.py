@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tickertag.cli_common import JsonOpt, RunOpt, emit_json, fail
+
 console = Console()
 
 
@@ -20,7 +22,7 @@ def serve(
         help="Hold a batch open this long for more requests (0: batch only what arrived while "
              "the model was busy; a lone request starts at once).")] = 0.0,
     aliases: Annotated[str | None, typer.Option(
-        help="Alias table: entities gain ticker and link_score (default: TICKERTAG_ALIASES).")
+        envvar="TICKERTAG_ALIASES", help="Alias table: entities gain ticker and link_score.")
                        ] = None,
 ) -> None:
     """HTTP service: POST /v1/ner {"texts": [...]} -> spans; /healthz /readyz /metrics /docs."""
@@ -40,9 +42,10 @@ def serve(
 def tag(
     source: Annotated[str, typer.Argument(help="CSV/JSONL/Parquet path or hub:<dataset id>.")],
     model: Annotated[Path, typer.Option(help="A model directory.")],
-    run: Annotated[str | None, typer.Option("--run", "-r")] = None,
+    run: RunOpt = None,
     limit: Annotated[int | None, typer.Option()] = None,
     threshold: Annotated[float | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Send a headline source through the `ner` queue (run `tickertag worker ner` to consume)."""
     from common.celery_app import app
@@ -56,6 +59,11 @@ def tag(
     p = Producer(app, s, run, task=NER_TASK,
                  task_kwargs={"model_dir": to_shared(model), "threshold": threshold})
     rep = p.run(iter_source(source, limit), Path(source).name)
+    if as_json:
+        from dataclasses import asdict
+
+        emit_json({"run_id": p.run_id, "source": source, "model": str(model), **asdict(rep)})
+        return
     console.print(f"run {p.run_id}: enqueued {rep.enqueued} headlines in {rep.batches} batches "
                   f"for {model} ({rep.already_done} already done, {rep.rejected} rejected)")
 
@@ -74,6 +82,8 @@ def export_onnx(
     no_check: Annotated[bool, typer.Option("--no-check", help="Skip the F1 comparison.")] = False,
     max_f1_drop: Annotated[float, typer.Option(help="Largest accepted F1 drop (0.005 = half a "
                                                "point).")] = 0.005,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ONNX model's manifest "
+                                          "(with the F1 check) as one JSON object.")] = False,
 ) -> None:
     """Export a GLiNER to ONNX (int8 by default) and check its F1 against the torch model.
 
@@ -85,8 +95,10 @@ def export_onnx(
         m = _export(model, output, quantize, None if no_check else (check or DEFAULT_CHECK),
                     max_f1_drop, recipe=recipe)
     except (ExportCheckFailed, ValueError, FileNotFoundError) as e:
-        console.print(f"[red]{e}[/]")
-        raise typer.Exit(1) from e
+        raise fail("export-onnx", e) from e
+    if as_json:
+        emit_json({"output": str(output), **m})
+        return
     c = m.get("check")
     msg = f"wrote {output} ({m['onnx_file']})"
     if c:

@@ -1,5 +1,6 @@
-"""CLI for training and evaluation: train, train-status, evaluate, predict, baseline, report,
-learning-curve. Thin shells: the work is in ``training/`` (and ``workers/train/`` for --submit)."""
+"""CLI for training and evaluation: train, train-status, evaluate, predict, baseline (report
+and learning-curve are in ``cli_report``). Thin shells: the work is in ``training/`` (and
+``workers/train/`` for --submit)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from tickertag.cli_common import JsonOpt, emit_json, fail
 
 console = Console()
 
@@ -57,6 +60,8 @@ def train(
                                                "progress shown by train-status.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (1 is faster on a "
                                                 "busy shared machine).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model's manifest (with "
+                                          "--submit: the run id) as one JSON object.")] = False,
 ) -> None:
     """Fine-tune a compact NER model on labelled headlines (CPU or CUDA, whichever is here)."""
     from training.config import TrainConfig
@@ -72,11 +77,17 @@ def train(
 
         rid = run_id or f"{cfg.kind}-{uuid.uuid4().hex[:8]}"
         train_run.delay(rid, cfg.to_job())  # paths every host resolves, not this one's
+        if as_json:
+            emit_json({"run_id": rid, "submitted": True})
+            return
         console.print(f"submitted {rid} to the train queue; progress: tickertag train-status {rid}")
         return
     from training.runner import run_training
 
     manifest = run_training(cfg)
+    if as_json:
+        emit_json(manifest)
+        return
     console.print(f"saved {cfg.output}: best epoch {manifest.get('best_epoch')}, valid F1 "
                   f"{manifest.get('valid_f1')} at threshold {manifest.get('threshold')} "
                   f"({manifest['train_seconds']} s on {manifest['device']})")
@@ -84,6 +95,7 @@ def train(
 
 def train_status(
     run_id: Annotated[str, typer.Argument(help="Run id given to train --submit.")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Show a queued training run's progress (status, epoch, valid F1) from Redis."""
     import redis
@@ -94,7 +106,10 @@ def train_status(
     client = redis.Redis.from_url(get_settings().redis_dsn(), decode_responses=True)
     prog = read_progress(client, run_id)
     if not prog:
-        raise typer.BadParameter(f"no training run {run_id!r}")
+        raise fail("train-status", f"no training run {run_id!r} in Redis")
+    if as_json:
+        emit_json({"run_id": run_id, **prog})
+        return
     console.print_json(json.dumps(prog))
 
 
@@ -117,8 +132,7 @@ def evaluate(
     try:
         rows = evaluate_sets(gold, pred, bootstrap, against)
     except (ValueError, FileNotFoundError) as e:
-        console.print(f"[red]evaluate: {e}[/]")
-        raise typer.Exit(1) from e
+        raise fail("evaluate", e) from e
     if as_json:
         out = [{k: v for k, v in r.items() if k != "score"} for r in rows]
         print(json.dumps(out[0] if len(out) == 1 else out))
@@ -152,8 +166,9 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Headlines per model call.")] = 32,
     threshold: Annotated[float | None, typer.Option(help="Override the tuned threshold.")] = None,
     aliases: Annotated[str | None, typer.Option(
+        envvar="TICKERTAG_ALIASES",
         help="Alias table (tickertag aliases build): each entity gains ticker and link_score, "
-             "each line tickers. Default: TICKERTAG_ALIASES.")] = None,
+             "each line tickers.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run's figures as JSON.")
                        ] = False,
 ) -> None:
@@ -197,85 +212,7 @@ def baseline(
     console.print(f"wrote {output}: {m}")
 
 
-def report(
-    system: Annotated[list[str] | None, typer.Option(help="NAME=MODEL_DIR (repeatable).")
-                      ] = None,
-    out: Annotated[str, typer.Option(help="Report directory (report.md, report.html, PNGs).")
-                   ] = "var/report",
-    test: Annotated[list[str] | None, typer.Option(
-        help="Test JSONL (repeatable; default benzinga_gold_test + benzinga_gold_test2: each "
-             "file and their union are reported).")] = None,
-    llm_pred: Annotated[str | None, typer.Option(help="LLM predictions JSONL on the test "
-                                                 "headlines (e.g. an annotation export).")] = None,
-    llm_headlines_per_s: Annotated[float | None, typer.Option(
-        help="LLM throughput (the case study's 31/s for Llama 3.1 70B, unless you measured "
-             "yours).")] = None,
-    curve: Annotated[list[str] | None, typer.Option(help="learning_curve.json to plot "
-                                                    "(repeatable: runs are pooled).")] = None,
-    pair: Annotated[list[str] | None, typer.Option(
-        help="A:B system names for a paired bootstrap of F1(A) - F1(B) (repeatable).")] = None,
-    silver_curve: Annotated[list[str] | None, typer.Option(
-        help="NAME=STUDENT_DIR trained by `distil --max-silver N` (repeatable): plots student "
-             "F1 against silver-set size.")] = None,
-    aliases: Annotated[str | None, typer.Option(
-        help="An alias table (tickertag aliases build): adds linking quality on the test "
-             "files' gold spans.")] = None,
-    cpu_price: Annotated[float, typer.Option(help="$/h of a CPU instance.")] = 0.10,
-    llm_price: Annotated[float, typer.Option(help="$/h of the LLM endpoint.")] = 8.0,
-    reuse: Annotated[str | None, typer.Option(help="An earlier report.json: keep its system "
-                                              "rows as measured then (e.g. to add curve runs).")
-                     ] = None,
-) -> None:
-    """Compare systems on the test files: F1 with CIs, headlines/s, $ per million, the
-    accuracy/speed/cost frontier, paired differences, plots."""
-    from common.paths import LABELED_DIR
-    from training.report import build_report
-
-    systems = dict(s.split("=", 1) for s in system or [])
-    if not systems and not reuse:
-        raise typer.BadParameter("name at least one --system NAME=MODEL_DIR, or --reuse")
-    pairs = []
-    for p in pair or []:
-        if ":" not in p:
-            raise typer.BadParameter(f"--pair {p!r}: write A:B (two system names)")
-        a, b = p.split(":", 1)
-        pairs.append((a, b))
-    tests = test or [str(LABELED_DIR / "benzinga_gold_test.jsonl"),
-                     str(LABELED_DIR / "benzinga_gold_test2.jsonl")]
-    try:
-        path = build_report(systems, tests, out, llm_pred, llm_headlines_per_s, curve,
-                            {"cpu": cpu_price, "llm": llm_price}, reuse, pairs,
-                            dict(s.split("=", 1) for s in silver_curve or []), aliases)
-    except ValueError as e:
-        console.print(f"[red]report: {e}[/]")
-        raise typer.Exit(1) from e
-    console.print(path.read_text())
-    console.print(f"written to {path} (+ report.html, PNG plots)")
-
-
-def learning_curve(
-    sizes: Annotated[list[int], typer.Option("--size", help="Training sizes (repeatable).")],
-    seeds: Annotated[list[int], typer.Option("--seed", help="Seeds (repeatable).")],
-    out: Annotated[str, typer.Option()] = "var/learning-curve",
-    epochs: Annotated[int, typer.Option()] = 6,
-    llm_labels: Annotated[str | None, typer.Option(help="LLM-labelled JSONL of the same "
-                                                   "headlines (default benzinga_llm_train).")
-                          ] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
-) -> None:
-    """GLiNER on N reviewed vs N LLM-labelled headlines, several seeds (weak supervision).
-
-    Resumable: runs already in OUT/learning_curve.json are skipped."""
-    from training.learning_curve import run_curve
-
-    kw = {"llm_path": llm_labels} if llm_labels else {}
-    res = run_curve(sizes, seeds, out, epochs, threads, **kw)
-    console.print(f"{len(res)} runs -> {out}/learning_curve.json")
-
-
 def register(app: typer.Typer) -> None:
-    app.command()(report)
-    app.command("learning-curve")(learning_curve)
     app.command()(train)
     app.command("train-status")(train_status)
     app.command()(evaluate)

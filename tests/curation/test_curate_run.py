@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from curation_data import as_results, fill_store, labeled_rows
 from datasets import load_from_disk
 from typer.testing import CliRunner
 
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from workers.curate.pipeline import curate_run
 from workers.curate.sampling import split_of
 
@@ -83,24 +82,16 @@ def test_curate_run_on_a_filled_store(settings: Settings):
     assert before == {s: (out / f"{s}.jsonl").read_text() for s in got}
 
 
-@pytest.fixture
-def env_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("TICKERTAG_RESULTS_DIR", str(tmp_path / "runs"))
-    get_settings.cache_clear()
-    yield tmp_path / "runs"
-    get_settings.cache_clear()
-
-
-def test_cli(env_settings: Path):
+def test_cli(results_dir: Path):
     from tickertag.cli import _register_all, app
 
-    fill_store(env_settings, "cli", as_results(labeled_rows("gold")))
+    fill_store(results_dir, "cli", as_results(labeled_rows("gold")))
     _register_all()
     res = CliRunner().invoke(app, ["curate", "cli", "--fraction", "0.1",
                                    "--split", "train=2010-2015", "--split", "test=2016-2020"])
     assert res.exit_code == 0, res.output
     assert "largest clusters" in res.output and "examples of merged names" in res.output
-    out = env_settings / "cli" / "curated"
+    out = results_dir / "cli" / "curated"
     assert not (out / "valid.jsonl").exists() and (out / "test.jsonl").exists()
     bad = CliRunner().invoke(app, ["curate", "cli", "--split", "train=2010-2015",
                                    "--split", "test=2015-2020"])
