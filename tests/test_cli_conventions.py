@@ -273,3 +273,35 @@ def test_train_submit_json(monkeypatch: pytest.MonkeyPatch):
                            "--json"))
     assert out == {"run_id": rid, "submitted": True}
     assert len(jobs) == 1 and jobs[0][0] == rid and jobs[0][1]["epochs"] == 2
+
+
+# --- status names the queue a run's batches go to -----------------------------------------
+
+@pytest.mark.parametrize("cmd,queue", [("produce", "annotate"), ("tag", "ner")])
+def test_status_names_the_queue_of_the_run(cmd: str, queue: str, results_dir: Path,
+                                           tmp_path: Path, test_redis: redis.Redis,
+                                           sent: list[tuple]):
+    """A tag run (task tickertag.ner.batch) is on the ner queue; an annotation run, and a run
+    whose ledger names no task, on the annotate queue."""
+    from common.ledger import RunLedger
+
+    src = tmp_path / "h.csv"
+    src.write_text("date,title,stock_symbol\n" + "".join(
+        f"2019-03-0{i},Company {i} Beats Estimates,C{i}\n" for i in range(1, 4)))
+    rid = _rid()
+    extra = ["--model", str(tmp_path / "model")] if cmd == "tag" else []
+    other = "ner" if queue == "annotate" else "annotate"
+    try:
+        r = invoke(cmd, str(src), "--run", rid, *extra)  # no --json: the bars are on
+        assert r.exit_code == 0, r.output
+        assert "enqueue ━" in r.stdout and "enqueued 3 headlines" in r.stdout
+        out = last_json(invoke("status", "--run", rid, "--json"))
+        assert out["run_id"] == rid and out["queue"] == queue
+        assert out["headlines_enqueued"] == 3
+        r = invoke("status", "--run", rid)
+        assert r.exit_code == 0, r.output
+        assert f"{queue} queue depth" in r.stdout and f"{other} queue depth" not in r.stdout
+    finally:
+        RunLedger.from_url(os.environ["TICKERTAG_REDIS_URL"], rid).reset()
+    unknown = last_json(invoke("status", "--run", _rid(), "--json"))
+    assert unknown["queue"] == "annotate" and unknown["headlines_enqueued"] == 0

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tickertag.cli_common import emit_json, fail
+from tickertag.cli_common import JsonOpt, emit_json, fail
 
 console = Console()
 
@@ -45,10 +45,15 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print report.json (systems, curve, "
                                           "pairs, ...) as one JSON object instead of report.md.")
                        ] = False,
+    open_: Annotated[bool, typer.Option("--open", help="Open report.html in the default web "
+                                        "browser when written.")] = False,
 ) -> None:
     """Compare systems on the test files: F1 with CIs, headlines/s, $ per million, the
     accuracy/speed/cost frontier, paired differences, plots."""
+    import webbrowser
+
     from common.paths import LABELED_DIR
+    from tickertag.progress import step_bars
     from training.report import build_report
 
     systems = dict(s.split("=", 1) for s in system or [])
@@ -63,17 +68,23 @@ def report(
     tests = test or [str(LABELED_DIR / "benzinga_gold_test.jsonl"),
                      str(LABELED_DIR / "benzinga_gold_test2.jsonl")]
     try:
-        path = build_report(systems, tests, out, llm_pred, llm_headlines_per_s, curve,
-                            {"cpu": cpu_price, "llm": llm_price}, reuse, pairs,
-                            dict(s.split("=", 1) for s in silver_curve or []), aliases)
+        with step_bars(console, disable=as_json) as (_, tick):
+            path = build_report(systems, tests, out, llm_pred, llm_headlines_per_s, curve,
+                                {"cpu": cpu_price, "llm": llm_price}, reuse, pairs,
+                                dict(s.split("=", 1) for s in silver_curve or []), aliases,
+                                progress=tick)
     except (ValueError, FileNotFoundError) as e:
         raise fail("report", e) from e
+    page = (path.parent / "report.html").resolve()
+    if open_:
+        webbrowser.open(page.as_uri())
     if as_json:
         emit_json({"report": str(path),
                    **json.loads((path.parent / "report.json").read_text())})
         return
-    console.print(path.read_text())
+    console.print(path.read_text(), markup=False, highlight=False)  # Markdown, not rich markup
     console.print(f"written to {path} (+ report.html, PNG plots)")
+    console.print(f"report.html: {page}", soft_wrap=True, highlight=False)
 
 
 def learning_curve(
@@ -85,14 +96,20 @@ def learning_curve(
                                                    "headlines (default benzinga_llm_train).")
                           ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """GLiNER on N reviewed vs N LLM-labelled headlines, several seeds (weak supervision).
 
     Resumable: runs already in OUT/learning_curve.json are skipped."""
+    from tickertag.progress import step_bars
     from training.learning_curve import run_curve
 
     kw = {"llm_path": llm_labels} if llm_labels else {}
-    res = run_curve(sizes, seeds, out, epochs, threads, **kw)
+    with step_bars(console, disable=as_json) as (_, tick):
+        res = run_curve(sizes, seeds, out, epochs, threads, progress=tick, **kw)
+    if as_json:
+        emit_json({"output": f"{out}/learning_curve.json", "runs": res})
+        return
     console.print(f"{len(res)} runs -> {out}/learning_curve.json")
 
 

@@ -49,12 +49,14 @@ def push_cmd(
             return
         console.print(f"sent tickertag.review.push for {run}: task {res.id}")
         return
+    from tickertag.progress import step_bars
     from workers.review.argilla import push
     from workers.review.server import ReviewError
 
-    os.environ.setdefault("TQDM_DISABLE", "1")  # the SDK's per-batch bars drown the report
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the SDK's per-batch bars: ours instead
     try:
-        rep = push(run, input_dir, _splits(split))
+        with step_bars(console, disable=as_json) as (_, tick):
+            rep = push(run, input_dir, _splits(split), progress=tick)
     except ReviewError as e:
         raise fail("review push", e) from None
     if as_json:
@@ -105,11 +107,13 @@ def pull_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the submitted reviews as span JSONL (works while review is under way)."""
+    from tickertag.progress import step_bars
     from workers.review.argilla import pull
     from workers.review.server import ReviewError
 
     try:
-        rep = pull(run, out_dir, _splits(split), write=not dry_run)
+        with step_bars(console, disable=as_json) as (_, tick):
+            rep = pull(run, out_dir, _splits(split), write=not dry_run, progress=tick)
     except ReviewError as e:
         raise fail("review pull", e) from None
     if as_json:

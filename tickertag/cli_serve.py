@@ -54,11 +54,15 @@ def tag(
     from common.task_names import NER_TASK
     from producer.produce import Producer
     from producer.sources import iter_source
+    from tickertag.progress import step_bars
 
     s = get_settings()
-    p = Producer(app, s, run, task=NER_TASK,
-                 task_kwargs={"model_dir": to_shared(model), "threshold": threshold})
-    rep = p.run(iter_source(source, limit), Path(source).name)
+    with step_bars(console, disable=as_json) as (_, tick):
+        p = Producer(app, s, run, task=NER_TASK,
+                     task_kwargs={"model_dir": to_shared(model), "threshold": threshold},
+                     on_progress=lambda r: tick("enqueue", r.enqueued, limit))
+        tick("enqueue", 0, limit)
+        rep = p.run(iter_source(source, limit), Path(source).name)
     if as_json:
         from dataclasses import asdict
 
@@ -88,12 +92,14 @@ def export_onnx(
     """Export a GLiNER to ONNX (int8 by default) and check its F1 against the torch model.
 
     Exits 1 when F1 drops by more than --max-f1-drop (the directory is kept for inspection)."""
+    from tickertag.progress import step_bars
     from training.onnx_export import DEFAULT_CHECK, ExportCheckFailed
     from training.onnx_export import export_onnx as _export
 
     try:
-        m = _export(model, output, quantize, None if no_check else (check or DEFAULT_CHECK),
-                    max_f1_drop, recipe=recipe)
+        with step_bars(console, disable=as_json) as (_, tick):
+            m = _export(model, output, quantize, None if no_check else (check or DEFAULT_CHECK),
+                        max_f1_drop, recipe=recipe, progress=tick)
     except (ExportCheckFailed, ValueError, FileNotFoundError) as e:
         raise fail("export-onnx", e) from e
     if as_json:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,11 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
               gold_path: str = str(LABELED_DIR / "benzinga_gold_train.jsonl"),
               llm_path: str = str(LABELED_DIR / "benzinga_llm_train.jsonl"),
               valid: str = str(LABELED_DIR / "benzinga_gold_valid.jsonl"),
-              test: str = str(LABELED_DIR / "benzinga_gold_test.jsonl")) -> list[dict[str, Any]]:
+              test: str = str(LABELED_DIR / "benzinga_gold_test.jsonl"),
+              progress: Callable[[str, int, int | None], None] | None = None
+              ) -> list[dict[str, Any]]:
+    """``progress("runs", done, total)`` after each run (one per seed, size and label source;
+    runs already in the log count as done)."""
     from training.runner import run_training
 
     gold, llm = paired_sets(gold_path, llm_path)
@@ -48,6 +54,9 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
     # interrupted curve (hours on a CPU) picks up where it stopped.
     results: list[dict[str, Any]] = json.loads(log.read_text()) if log.exists() else []
     done = {(r["source"], r["n"], r["seed"]) for r in results}
+    tick = progress or (lambda what, n_done, total: None)
+    total, n_done = 2 * len(seeds) * len(sizes), 0
+    tick("runs", 0, total)
     # Seed-major: every size gets its first seed before any size gets a second, so a curve cut
     # short still spans all sizes (the spread fills in afterwards).
     for seed in seeds:
@@ -57,6 +66,8 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
             g_sub, l_sub = [gold[i] for i in idx], [llm[i] for i in idx]
             for source, rows in (("reviewed", g_sub), ("llm", l_sub)):
                 if (source, len(rows), seed) in done:
+                    n_done += 1
+                    tick("runs", n_done, total)
                     continue
                 d = out / f"{source}-n{len(rows)}-s{seed}"
                 write_jsonl(d / "train.jsonl", rows)
@@ -71,7 +82,9 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
                                 "device": device()})
                 log.write_text(json.dumps(results, indent=2))
                 print(f"[tickertag] curve {source} n={len(rows)} seed={seed} test F1 {f1:.4f}",
-                      flush=True)
+                      file=sys.stderr, flush=True)  # stdout: --json's
+                n_done += 1
+                tick("runs", n_done, total)
     return results
 
 

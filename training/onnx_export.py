@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,20 @@ RECIPES = ("int8-ffn-fp32", "int8")
 
 class ExportCheckFailed(RuntimeError):
     """The exported model's F1 moved more than allowed; the directory is kept for inspection."""
+
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@contextmanager
+def _step(progress: Progress | None, name: str) -> Iterator[None]:
+    """One step of the export for ``progress(what, done, total)``: started (total unknown:
+    a spinning bar), then 1 of 1 once it returns."""
+    if progress:
+        progress(name, 0, None)
+    yield
+    if progress:
+        progress(name, 1, 1)
 
 
 def _f1_and_rate(model_dir: str | Path, texts: list[str], gold: list, batch_size: int
@@ -73,11 +89,14 @@ def quantize_onnx(onnx_path: Path, out_path: Path, recipe: str = "int8-ffn-fp32"
 
 def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True,
                 check_file: str | None = DEFAULT_CHECK, max_f1_drop: float = 0.005,
-                batch_size: int = 32, recipe: str = "int8-ffn-fp32") -> dict[str, Any]:
+                batch_size: int = 32, recipe: str = "int8-ffn-fp32",
+                progress: Progress | None = None) -> dict[str, Any]:
     """Export ``model_dir`` (a GLiNER directory) to ``output``; return the written manifest.
 
     Raises ``ExportCheckFailed`` when F1 on ``check_file`` drops by more than ``max_f1_drop``
     (absolute, 0.005 = half a point). ``check_file=None`` skips the check (recorded as such).
+    ``progress(step, done, total)`` names each step as it starts and ends (export, quantize,
+    check torch, check onnx).
     """
     from gliner import GLiNER
 
@@ -88,12 +107,14 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True
                          f"{manifest.get('kind')!r}")
     from training.span_head import factor_span_heads
 
-    model = GLiNER.from_pretrained(str(src), local_files_only=True, map_location="cpu")
-    model.eval()
-    factored = factor_span_heads(model)  # same function, ~2x fewer span-head FLOPs in the graph
-    model.export_to_onnx(save_dir=out, onnx_filename=ONNX_FP32, quantize=False)
+    with _step(progress, "export"):
+        model = GLiNER.from_pretrained(str(src), local_files_only=True, map_location="cpu")
+        model.eval()
+        factored = factor_span_heads(model)  # same function, ~2x fewer span-head FLOPs in the graph
+        model.export_to_onnx(save_dir=out, onnx_filename=ONNX_FP32, quantize=False)
     if quantize:
-        quantize_onnx(out / ONNX_FP32, out / ONNX_INT8, recipe)
+        with _step(progress, "quantize"):
+            quantize_onnx(out / ONNX_FP32, out / ONNX_INT8, recipe)
     new = {**manifest, "kind": "gliner-onnx", "onnx_file": ONNX_INT8 if quantize else ONNX_FP32,
            "quantized": recipe if quantize else None, "factored_span_head": factored > 0,
            "exported_from": str(src.resolve())}
@@ -103,8 +124,10 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True
     else:
         rows = read_jsonl(check_file)
         texts, gold = [r["text"] for r in rows], [spans_of(r) for r in rows]
-        f1_torch, rate_torch = _f1_and_rate(src, texts, gold, batch_size)
-        f1_onnx, rate_onnx = _f1_and_rate(out, texts, gold, batch_size)
+        with _step(progress, "check torch"):
+            f1_torch, rate_torch = _f1_and_rate(src, texts, gold, batch_size)
+        with _step(progress, "check onnx"):
+            f1_onnx, rate_onnx = _f1_and_rate(out, texts, gold, batch_size)
         new["check"] = {"file": str(check_file), "headlines": len(rows),
                         "torch_f1": round(f1_torch, 4), "onnx_f1": round(f1_onnx, 4),
                         "f1_change": round(f1_onnx - f1_torch, 4), "max_f1_drop": max_f1_drop,

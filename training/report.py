@@ -8,9 +8,10 @@ each plot is a short function of it.
 
 from __future__ import annotations
 
-import html
 import json
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from training.data import read_jsonl, spans_of
 from training.inference import load_tagger
 
 PRICES = {"cpu": 0.10, "gpu": 0.50, "llm": 8.0}  # $/h: the case study's figures
+# ``progress(what, done, total)``: the CLI's bars (tickertag.progress.step_bars)
+Progress = Callable[[str, int, int | None], None]
 
 
 def _scores(test_sets: dict[str, list[dict]], pred_by_text: dict[str, list]) -> dict[str, Any]:
@@ -295,52 +298,39 @@ def write_report(rows: list[dict], out_dir: str, test_paths: list[str],
     (out / "report.json").write_text(json.dumps({"systems": rows, "curve": curve, "pairs": pairs,
                                                  "silver_curve": silver, "linking": linking},
                                                 indent=2, default=str))
-    (out / "report.html").write_text(_html(md))
+    (out / "report.html").write_text(_html(md), encoding="utf-8")
     return out / "report.md"
 
 
-def _cells(line: str) -> list[str]:
-    return [html.escape(c.strip()) for c in line.strip().strip("|").split("|")]
-
-
 def _html(md: str) -> str:
-    """The report's Markdown (headings, pipe tables, images, paragraphs) as a standalone page:
-    enough for this report without a Markdown dependency."""
-    parts, table = [], []
-    for line in [*md.splitlines(), ""]:
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        if table:
-            head, body = _cells(table[0]), [_cells(r) for r in table[2:]]
-            parts.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>" + "".join(
-                "<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body) + "</table>")
-            table = []
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("!["):
-            parts.append(f'<p><img src="{html.escape(line[line.index("(") + 1:-1])}"></p>')
-        elif line.strip():
-            parts.append(f"<p>{html.escape(line)}</p>")
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:"
-             "collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>tickertag report</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    """The report's Markdown as a standalone page, rendered by markdown-it (CommonMark plus
+    pipe tables). Raw HTML in the Markdown is escaped, not passed through (a system name or a
+    note is text); images keep their relative paths, so the page shows the PNGs beside it."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:.2em .6em}th{background:#f4f4f4}"
+             "img{max-width:100%}code{font-size:90%}")
+    return ("<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+            "<title>tickertag report</title>"
+            f"<style>{style}</style></head>\n<body>\n{body}</body></html>\n")
 
 
 def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: str,
                  llm_pred: str | None = None, llm_headlines_per_s: float | None = None,
                  curve_json: str | list[str] | None = None, prices: dict | None = None,
                  reuse: str | None = None, pairs: list[tuple[str, str]] | None = None,
-                 silver_curve: dict[str, str] | None = None, aliases: str | None = None
-                 ) -> Path:
+                 silver_curve: dict[str, str] | None = None, aliases: str | None = None,
+                 progress: Progress | None = None) -> Path:
     """``test_path``: one or several test files (scored each and together). ``curve_json``: one
     or several ``learning_curve.json`` files (e.g. one per seed run on different hosts); their
     runs are pooled. ``reuse``: an earlier ``report.json`` whose system rows are kept as
     measured then (a system named again in ``systems`` is measured anew). ``pairs``: (A, B)
     system names for a paired bootstrap. ``silver_curve``: name -> student directory trained by
-    ``tickertag distil --max-silver N`` (its manifest says N)."""
+    ``tickertag distil --max-silver N`` (its manifest says N). ``progress(what, done, total)``
+    is called before and after each system (and each silver-curve student) is measured."""
     from training.inference import read_manifest
 
     prices = {**PRICES, **(prices or {})}
@@ -351,11 +341,15 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     if reuse:
         rows = [r for r in json.loads(Path(reuse).read_text())["systems"]
                 if r["system"] not in systems and not (llm_pred and r["system"] == "LLM labels")]
-    for name, d in systems.items():
+    tick = progress or (lambda what, done, total: None)
+    if systems:
+        tick("systems", 0, len(systems))
+    for i, (name, d) in enumerate(systems.items(), 1):
         row, preds[name] = measure_system(name, d, test_sets, prices["cpu"])
         rows.append(row)
+        tick("systems", i, len(systems))
         print(f"[tickertag] {name}: F1 {row['f1']:.4f}, {row['headlines_per_s'] or 0:.1f} "
-              "headlines/s", flush=True)
+              "headlines/s", file=sys.stderr, flush=True)  # stdout: --json's
     notes = []
     if llm_pred:
         row, preds["LLM labels"] = reference_row("LLM labels", llm_pred, test_sets,
@@ -368,10 +362,14 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
                         "on a dedicated endpoint, not measured here." if llm_headlines_per_s
                         else " is unknown."))
     silver = []
-    for name, d in (silver_curve or {}).items():
+    students = silver_curve or {}
+    if students:
+        tick("silver students", 0, len(students))
+    for i, (name, d) in enumerate(students.items(), 1):
         row, _ = measure_system(name, d, test_sets, prices["cpu"], repeat_to=0)
         silver.append({**row, "silver_headlines":
                        (read_manifest(d).get("distil") or {}).get("silver_headlines", 0)})
+        tick("silver students", i, len(students))
     silver.sort(key=lambda r: r["silver_headlines"])
     curve_paths = [curve_json] if isinstance(curve_json, str) else list(curve_json or [])
     curve = [run for p in curve_paths if Path(p).exists() for run in json.loads(Path(p).read_text())]

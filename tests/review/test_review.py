@@ -134,7 +134,10 @@ def test_push_twice_review_pull(argilla: ArgillaSettings, tmp_path: Path) -> Non
     splits = make_curated(tmp_path / "curated")
     client = connect(argilla)
 
-    first = push(run, tmp_path / "curated", settings=argilla, client=client)
+    ticks: list[tuple] = []
+    first = push(run, tmp_path / "curated", settings=argilla.model_copy(update={"batch_size": 5}),
+                 client=client, progress=lambda *a: ticks.append(a))
+    assert [t for t in ticks if t[0] == "push train"] == [("push train", n, 12) for n in (0, 5, 10, 12)]
     second = push(run, tmp_path / "curated", settings=argilla, client=client)
     ws = first["workspace"]
     for split, rows in splits.items():
@@ -198,7 +201,8 @@ def test_push_twice_review_pull(argilla: ArgillaSettings, tmp_path: Path) -> Non
     push(run, tmp_path / "curated", settings=argilla, client=client)
 
     out = tmp_path / "reviewed"
-    rep = pull(run, out, settings=argilla, client=client)
+    rep = pull(run, out, settings=argilla, client=client, progress=lambda *a: ticks.append(a))
+    assert ("pull train", len(train), len(train)) in ticks
     tr = rep["splits"]["train"]
     assert (tr["records"], tr["submitted"], tr["discarded"]) == (len(train), 8, 1)
     assert tr["pending"] == len(train) - 9

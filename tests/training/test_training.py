@@ -106,7 +106,10 @@ def test_onnx_export_matches_torch_and_serves_through_load_tagger(gliner_dir, tm
     check = tmp_path / "check.jsonl"
     check.write_text("".join(open(TEST).readlines()[:30]))
     # fp32 ONNX is the same function as the torch model: same spans, scores within rounding
-    m = export_onnx(gliner_dir, tmp_path / "fp32", quantize=False, check_file=str(check))
+    steps: list[tuple] = []
+    m = export_onnx(gliner_dir, tmp_path / "fp32", quantize=False, check_file=str(check),
+                    progress=lambda *a: steps.append(a))
+    assert [s[0] for s in steps if s[1:] == (1, 1)] == ["export", "check torch", "check onnx"]
     assert m["kind"] == "gliner-onnx" and m["check"]["passed"] and m["check"]["headlines"] == 30
     texts = [json.loads(line)["text"] for line in check.read_text().splitlines()] + [""]
     torch_out = load_tagger(gliner_dir).predict(texts, threshold=0.05)

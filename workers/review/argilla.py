@@ -25,7 +25,7 @@ import logging
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,10 @@ if TYPE_CHECKING:  # the SDK is imported lazily: it is slow to import and only t
     import argilla as rg
 
 log = logging.getLogger(__name__)
+# ``progress(what, done, total)`` (``total=None``: still counting), e.g. the CLI's bars
+# (tickertag.progress.step_bars); push and pull call it per split and per batch of records.
+Progress = Callable[[str, int, int | None], None]
+PULL_TICK_EVERY = 50  # records between two pull progress reports
 
 
 # -- push ------------------------------------------------------------------------------------
@@ -97,11 +101,13 @@ def _ensure_dataset(client: rg.Argilla, name: str, workspace: str, settings: rg.
 
 def push(run: str, input_dir: Path | None = None, splits: Sequence[str] = SPLITS,
          settings: ArgillaSettings | None = None, client: rg.Argilla | None = None,
-         guidelines_path: Path = GUIDELINES_PATH) -> dict[str, Any]:
+         guidelines_path: Path = GUIDELINES_PATH, progress: Progress | None = None
+         ) -> dict[str, Any]:
     """Create or update ``<prefix>-<run>-<split>`` for each split file found; return the report.
 
     ``input_dir`` defaults to the curated output of ``run``. A missing split file is skipped
-    (reported), a missing directory is an error.
+    (reported), a missing directory is an error. ``progress("push <split>", records logged,
+    records)`` before the first and after each batch of ``settings.batch_size`` records.
     """
     s = settings or ArgillaSettings()
     src = Path(input_dir) if input_dir else curated_dir(run)
@@ -123,7 +129,15 @@ def push(run: str, input_dir: Path | None = None, splits: Sequence[str] = SPLITS
         name = dataset_name(run, split, s)
         ds, created = _ensure_dataset(client, name, ws, rg_settings)
         if records:
-            ds.records.log(records, batch_size=min(s.batch_size, len(records)))
+            # batch by batch (what ``log`` does inside with ``batch_size``), to report each
+            step = max(1, min(s.batch_size, len(records)))
+            if progress:
+                progress(f"push {split}", 0, len(records))
+            for i in range(0, len(records), step):
+                batch = records[i:i + step]
+                ds.records.log(batch, batch_size=len(batch))
+                if progress:
+                    progress(f"push {split}", i + len(batch), len(records))
         report["splits"][split] = {
             "dataset": name, "created": created, "records": len(records),
             "rejected": rejected, "priority": sum(1 for r in records if r.metadata["priority"]),
@@ -139,14 +153,21 @@ def _iter_records(ds: rg.Dataset) -> Iterator[rg.Record]:
     return iter(ds.records(with_suggestions=True, with_responses=True))
 
 
-def pull_split(ds: rg.Dataset, out_path: Path | None) -> dict[str, Any]:
-    """Progress and agreement of one dataset; reviewed rows written to ``out_path``."""
+def pull_split(ds: rg.Dataset, out_path: Path | None, progress: Progress | None = None,
+               what: str = "pull") -> dict[str, Any]:
+    """Progress and agreement of one dataset; reviewed rows written to ``out_path``.
+    ``progress(what, records read, None)`` at the start and every ``PULL_TICK_EVERY`` records,
+    and ``(what, n, n)`` at the end."""
     rows: list[dict[str, Any]] = []
     counts = Counter()
     multi: list[list[list[Span]]] = []
     llm_gold, llm_pred, invalid = [], [], []
+    if progress:
+        progress(what, 0, None)
     for rec in _iter_records(ds):
         counts["total"] += 1
+        if progress and counts["total"] % PULL_TICK_EVERY == 0:
+            progress(what, counts["total"], None)
         try:
             r = record_review(rec)
         except ValueError as e:  # a span that does not fit its text: report, never train on it
@@ -172,6 +193,8 @@ def pull_split(ds: rg.Dataset, out_path: Path | None) -> dict[str, Any]:
         if md.get("cluster"):
             row["clusters"] = md["cluster"] if isinstance(md["cluster"], list) else [md["cluster"]]
         rows.append(row)
+    if progress:
+        progress(what, counts["total"], counts["total"])
     rows.sort(key=lambda r: (r.get("date") or "", r["id"]))
     if out_path is not None:
         write_jsonl(out_path, rows)
@@ -187,8 +210,9 @@ def pull_split(ds: rg.Dataset, out_path: Path | None) -> dict[str, Any]:
 
 def pull(run: str, out_dir: Path | None = None, splits: Sequence[str] = SPLITS,
          settings: ArgillaSettings | None = None, client: rg.Argilla | None = None,
-         write: bool = True) -> dict[str, Any]:
-    """Pull every split's submitted reviews; ``write=False`` only reports progress."""
+         write: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    """Pull every split's submitted reviews; ``write=False`` only reports progress.
+    ``progress("pull <split>", records read, total or None)`` while each split is read."""
     s = settings or ArgillaSettings()
     client = client or connect(s)
     ws = workspace_of(client, s)
@@ -201,7 +225,8 @@ def pull(run: str, out_dir: Path | None = None, splits: Sequence[str] = SPLITS,
         if ds is None:
             report["splits"][split] = {"dataset": name, "missing": True}
             continue
-        report["splits"][split] = pull_split(ds, out / f"{split}.jsonl" if write else None)
+        report["splits"][split] = pull_split(ds, out / f"{split}.jsonl" if write else None,
+                                             progress, f"pull {split}")
     report["seconds"] = round(time.perf_counter() - t0, 2)
     if write:
         out.mkdir(parents=True, exist_ok=True)
