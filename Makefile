@@ -5,9 +5,14 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install chromium demo test test-fast lint bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed chromium
+
+# Debian's Chromium for tests/browser (Playwright drives it; `playwright install` downloads
+# browser builds and cannot work here). Checked on every install: a no-op when it is there.
+chromium:
+	bash scripts/install_chromium.sh
 
 # torch first, from the CPU build on disk: anything else would pull a multi-GB CUDA build.
 # transformers<5 / huggingface_hub<1: span-marker and the MiniLM package need them pinned together.
