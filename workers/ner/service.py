@@ -14,14 +14,14 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
 from common.records import MAX_TITLE_CHARS
+from workers.ner.docs import offline_redoc
 
 MAX_TEXTS = 256
 MAX_BODY_BYTES = 1_000_000
@@ -202,38 +202,6 @@ class MicroBatcher:
                 await self._predict_group(loop, group, thr)
 
 
-# ReDoc's bundle draws Redocly's logo from cdn.redoc.ly: offline a failed request, online a
-# call to a third party each time the docs are opened (tests/browser saw it). Served here with
-# that one address replaced by an empty inline image.
-REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
-BLANK_SVG = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
-
-
-@lru_cache(maxsize=1)
-def _redoc_js() -> bytes:
-    from importlib.resources import files
-
-    js = files("fastapi_offline").joinpath("static", "redoc.standalone.js").read_text("utf-8")
-    return js.replace(REDOC_LOGO, BLANK_SVG).encode()
-
-
-def _offline_redoc(app: FastAPI) -> None:
-    """``/redoc`` from the installed bundle, with nothing fetched from another host."""
-    from fastapi.openapi.docs import get_redoc_html
-
-    @app.get("/docs-assets/redoc.standalone.js", include_in_schema=False)
-    async def redoc_js() -> Response:
-        return Response(_redoc_js(), media_type="application/javascript")
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
-                              redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
-                              with_google_fonts=False,
-                              redoc_favicon_url=f"{root}/static-offline-docs/favicon.png")
-
-
 def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
                aliases: str | None = None) -> FastAPI:
     from concurrent.futures import ThreadPoolExecutor
@@ -275,7 +243,7 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
     app = FastAPIOffline(title="tickertag NER", version="1", lifespan=lifespan, redoc_url=None,
                          description="Company mentions in financial headlines, as character "
                                      "spans.")
-    _offline_redoc(app)
+    offline_redoc(app)
 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
