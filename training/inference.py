@@ -133,6 +133,11 @@ def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
     refuse_remote_code(model_dir)
     manifest = read_manifest(model_dir)
     kind = manifest.get("kind")
+    check = manifest.get("check") or {}
+    if check.get("passed") is False:  # an export that failed its F1 check is kept to inspect only
+        raise ValueError(f"{model_dir}: refused by its export check (F1 {check.get('onnx_f1')} vs "
+                         f"{check.get('torch_f1')} before export, allowed drop "
+                         f"{check.get('max_f1_drop')}); export again with another recipe or bound")
     if kind not in FAMILIES:
         raise ValueError(f"{model_dir}: unknown model kind {kind!r} (known: {sorted(FAMILIES)})")
     return tagger_class(kind)(str(model_dir), manifest)

@@ -128,6 +128,14 @@ def test_onnx_export_matches_torch_and_serves_through_load_tagger(gliner_dir, tm
     assert_spans_slice(texts, load_tagger(out).predict(texts, threshold=0.05))
     with pytest.raises(ExportCheckFailed, match="drop above"):
         export_onnx(gliner_dir, tmp_path / "strict", check_file=str(check), max_f1_drop=-1.0)
+    with pytest.raises(ValueError, match="refused by its export check"):  # kept, never served
+        load_tagger(tmp_path / "strict")
+    # the CLI at its default bound (half a point): the exit code follows the measured change
+    r = CliRunner().invoke(cli(), ["export-onnx", "--model", str(gliner_dir), "--output",
+                                   str(tmp_path / "default"), "--check", str(check), "--json"])
+    c = json.loads((tmp_path / "default" / "tickertag.json").read_text())["check"]
+    assert c["max_f1_drop"] == 0.005 and c["passed"] == (c["torch_f1"] - c["onnx_f1"] <= 0.005)
+    assert r.exit_code == (0 if c["passed"] else 1), r.output
     r = CliRunner().invoke(cli(), ["export-onnx", "--model", str(tmp_path / "missing"),
                                    "--output", str(tmp_path / "x"), "--no-check"])
     assert r.exit_code == 1 and "not a model directory" in " ".join(r.output.split())
