@@ -49,9 +49,9 @@ def to_shared(path: str | Path) -> str:
     """The sender's path as every host can read it; paths outside both roots stay absolute
     (they work only where that path is mounted, as before)."""
     p = Path(path).resolve()
-    for root, prefix in ((DATA_DIR, DATA_TOKEN), (home(), "")):
-        if p.is_relative_to(root.resolve()):
-            return prefix + p.relative_to(root.resolve()).as_posix()
+    for root, prefix in ((DATA_DIR.resolve(), DATA_TOKEN), (home(), "")):
+        if p.is_relative_to(root):
+            return prefix + p.relative_to(root).as_posix()
     return str(p)
 
 

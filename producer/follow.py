@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.ledger import RunLedger
+from common.progress import Tick
 from producer.produce import Producer, ProduceReport
 
 
@@ -28,7 +29,7 @@ class RunProgress:
     producing: bool
 
 
-def step_tick(tick: Callable[[str, int, int | None], None] | None, what: str
+def step_tick(tick: Tick | None, what: str
               ) -> Callable[[RunProgress], None] | None:
     """A run's progress as one named step of a multi-step command (total unknown while the
     producer is still reading)."""

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from common.paths import LABELED_DIR, SAMPLE_CSV, home, to_shared
+from common.progress import Tick
 from common.settings import Settings
 
 Say = Callable[[str], None]
-Tick = Callable[[str, int, int | None], None]
 TEST_FILES = [LABELED_DIR / "benzinga_gold_test.jsonl", LABELED_DIR / "benzinga_gold_test2.jsonl"]
 
 

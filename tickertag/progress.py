@@ -6,13 +6,13 @@ step adds its bar. Written once, so every multi-step command shows progress the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-Tick = Callable[[str, int, int | None], None]
+from common.progress import Tick
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +53,13 @@ class SpacyOptions(BaseModel):
     batch_start: float = 4.0
     batch_growth: float = 1.001
     dropout: float = 0.2  # spaCy's own training default
+
+
+def _each(paths: str | list[str] | None, f: Callable[[str], str]) -> str | list[str] | None:
+    """``f`` over one path or a list of them (``train``/``valid`` take either); None stays None."""
+    if paths is None:
+        return None
+    return [f(p) for p in paths] if isinstance(paths, list) else f(paths)
 
 
 class TrainConfig(BaseModel):
@@ -119,10 +127,7 @@ class TrainConfig(BaseModel):
         (``common.paths.to_shared``), since the train worker is often another machine or a
         container that cannot see the client's absolute paths."""
         d = self.model_dump()
-        d["train"] = [to_shared(p) for p in self.train]
-        if self.valid is not None:
-            d["valid"] = ([to_shared(p) for p in self.valid] if isinstance(self.valid, list)
-                          else to_shared(self.valid))
+        d["train"], d["valid"] = _each(self.train, to_shared), _each(self.valid, to_shared)
         d["output"] = to_shared(self.output or "")
         if Path(self.base).is_dir():  # a local start point; hub ids and local:minilm travel as is
             d["base"] = to_shared(self.base)
@@ -133,10 +138,9 @@ class TrainConfig(BaseModel):
         """The receiving host's config for a ``to_job`` message (absolute paths pass unchanged)."""
         d = dict(d)
         if d.get("train"):
-            d["train"] = [from_shared(p) for p in d["train"]]
-        v = d.get("valid")
-        if v is not None:
-            d["valid"] = [from_shared(p) for p in v] if isinstance(v, list) else from_shared(v)
+            d["train"] = _each(d["train"], from_shared)
+        if "valid" in d:
+            d["valid"] = _each(d["valid"], from_shared)
         if d.get("output"):
             d["output"] = from_shared(d["output"])
         if d.get("base") and Path(from_shared(d["base"])).is_dir():

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from common.paths import CONFIGS_DIR, LABELED_DIR, POOL_CSV, home, to_shared
+from common.progress import Tick
 from common.settings import Settings
 from training.data import subset, write_jsonl
 from training.silver import (
@@ -41,7 +42,6 @@ LABELLED_VALID = [str(LABELED_DIR / f) for f in (
     "benzinga_gold_valid.jsonl", "benzinga_llm_extra_valid.jsonl")]
 
 Say = Callable[[str], None]
-Tick = Callable[[str, int, int | None], None]  # (what, done, total)
 
 
 @dataclass

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from common.metrics import score
 from common.paths import LABELED_DIR
+from common.progress import Tick, no_tick
 from training.config import TrainConfig
 from training.data import read_jsonl, spans_of, subset, write_jsonl
 from training.encoders import device
@@ -40,7 +40,7 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
               llm_path: str = str(LABELED_DIR / "benzinga_llm_train.jsonl"),
               valid: str = str(LABELED_DIR / "benzinga_gold_valid.jsonl"),
               test: str = str(LABELED_DIR / "benzinga_gold_test.jsonl"),
-              progress: Callable[[str, int, int | None], None] | None = None
+              progress: Tick | None = None
               ) -> list[dict[str, Any]]:
     """``progress("runs", done, total)`` after each run (one per seed, size and label source;
     runs already in the log count as done)."""
@@ -54,7 +54,7 @@ def run_curve(sizes: list[int], seeds: list[int], out_dir: str, epochs: int = 6,
     # interrupted curve (hours on a CPU) picks up where it stopped.
     results: list[dict[str, Any]] = json.loads(log.read_text()) if log.exists() else []
     done = {(r["source"], r["n"], r["seed"]) for r in results}
-    tick = progress or (lambda what, n_done, total: None)
+    tick = progress or no_tick
     total, n_done = 2 * len(seeds) * len(sizes), 0
     tick("runs", 0, total)
     # Seed-major: every size gets its first seed before any size gets a second, so a curve cut

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from common.metrics import score
 from common.paths import LABELED_DIR
+from common.progress import Tick
 from training.data import read_jsonl, spans_of
 from training.inference import MANIFEST, load_tagger, read_manifest
 
@@ -43,11 +44,8 @@ class ExportCheckFailed(RuntimeError):
     """The exported model's F1 moved more than allowed; the directory is kept for inspection."""
 
 
-Progress = Callable[[str, int, int | None], None]
-
-
 @contextmanager
-def _step(progress: Progress | None, name: str) -> Iterator[None]:
+def _step(progress: Tick | None, name: str) -> Iterator[None]:
     """One step of the export for ``progress(what, done, total)``: started (total unknown:
     a spinning bar), then 1 of 1 once it returns."""
     if progress:
@@ -90,7 +88,7 @@ def quantize_onnx(onnx_path: Path, out_path: Path, recipe: str = "int8-ffn-fp32"
 def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True,
                 check_file: str | None = DEFAULT_CHECK, max_f1_drop: float = 0.005,
                 batch_size: int = 32, recipe: str = "int8-ffn-fp32",
-                progress: Progress | None = None) -> dict[str, Any]:
+                progress: Tick | None = None) -> dict[str, Any]:
     """Export ``model_dir`` (a GLiNER directory) to ``output``; return the written manifest.
 
     Raises ``ExportCheckFailed`` when F1 on ``check_file`` drops by more than ``max_f1_drop``

@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from common.metrics import score
+from common.progress import Tick, no_tick
 from training.data import read_jsonl, spans_of
 from training.inference import load_tagger
 
 PRICES = {"cpu": 0.10, "gpu": 0.50, "llm": 8.0}  # $/h: the case study's figures
-# ``progress(what, done, total)``: the CLI's bars (tickertag.progress.step_bars)
-Progress = Callable[[str, int, int | None], None]
 
 
 def _scores(test_sets: dict[str, list[dict]], pred_by_text: dict[str, list]) -> dict[str, Any]:
@@ -323,7 +321,7 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
                  curve_json: str | list[str] | None = None, prices: dict | None = None,
                  reuse: str | None = None, pairs: list[tuple[str, str]] | None = None,
                  silver_curve: dict[str, str] | None = None, aliases: str | None = None,
-                 progress: Progress | None = None) -> Path:
+                 progress: Tick | None = None) -> Path:
     """``test_path``: one or several test files (scored each and together). ``curve_json``: one
     or several ``learning_curve.json`` files (e.g. one per seed run on different hosts); their
     runs are pooled. ``reuse``: an earlier ``report.json`` whose system rows are kept as
@@ -341,7 +339,7 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     if reuse:
         rows = [r for r in json.loads(Path(reuse).read_text())["systems"]
                 if r["system"] not in systems and not (llm_pred and r["system"] == "LLM labels")]
-    tick = progress or (lambda what, done, total: None)
+    tick = progress or no_tick
     if systems:
         tick("systems", 0, len(systems))
     for i, (name, d) in enumerate(systems.items(), 1):

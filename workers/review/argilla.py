@@ -25,12 +25,13 @@ import logging
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.jsonl import read_jsonl, write_jsonl
 from common.metrics import score
+from common.progress import Tick, no_tick
 from common.settings import get_settings
 from common.spans import Span
 from workers.review.argilla_settings import ArgillaSettings
@@ -52,9 +53,6 @@ if TYPE_CHECKING:  # the SDK is imported lazily: it is slow to import and only t
     import argilla as rg
 
 log = logging.getLogger(__name__)
-# ``progress(what, done, total)`` (``total=None``: still counting), e.g. the CLI's bars
-# (tickertag.progress.step_bars); push and pull call it per split and per batch of records.
-Progress = Callable[[str, int, int | None], None]
 PULL_TICK_EVERY = 50  # records between two pull progress reports
 
 
@@ -101,7 +99,7 @@ def _ensure_dataset(client: rg.Argilla, name: str, workspace: str, settings: rg.
 
 def push(run: str, input_dir: Path | None = None, splits: Sequence[str] = SPLITS,
          settings: ArgillaSettings | None = None, client: rg.Argilla | None = None,
-         guidelines_path: Path = GUIDELINES_PATH, progress: Progress | None = None
+         guidelines_path: Path = GUIDELINES_PATH, progress: Tick | None = None
          ) -> dict[str, Any]:
     """Create or update ``<prefix>-<run>-<split>`` for each split file found; return the report.
 
@@ -110,6 +108,7 @@ def push(run: str, input_dir: Path | None = None, splits: Sequence[str] = SPLITS
     records)`` before the first and after each batch of ``settings.batch_size`` records.
     """
     s = settings or ArgillaSettings()
+    tick = progress or no_tick
     src = Path(input_dir) if input_dir else curated_dir(run)
     if not src.is_dir():
         raise ReviewError(f"no curated splits at {src}: run `tickertag curate {run}` or pass "
@@ -131,13 +130,11 @@ def push(run: str, input_dir: Path | None = None, splits: Sequence[str] = SPLITS
         if records:
             # batch by batch (what ``log`` does inside with ``batch_size``), to report each
             step = max(1, min(s.batch_size, len(records)))
-            if progress:
-                progress(f"push {split}", 0, len(records))
+            tick(f"push {split}", 0, len(records))
             for i in range(0, len(records), step):
                 batch = records[i:i + step]
                 ds.records.log(batch, batch_size=len(batch))
-                if progress:
-                    progress(f"push {split}", i + len(batch), len(records))
+                tick(f"push {split}", i + len(batch), len(records))
         report["splits"][split] = {
             "dataset": name, "created": created, "records": len(records),
             "rejected": rejected, "priority": sum(1 for r in records if r.metadata["priority"]),
@@ -153,7 +150,7 @@ def _iter_records(ds: rg.Dataset) -> Iterator[rg.Record]:
     return iter(ds.records(with_suggestions=True, with_responses=True))
 
 
-def pull_split(ds: rg.Dataset, out_path: Path | None, progress: Progress | None = None,
+def pull_split(ds: rg.Dataset, out_path: Path | None, progress: Tick | None = None,
                what: str = "pull") -> dict[str, Any]:
     """Progress and agreement of one dataset; reviewed rows written to ``out_path``.
     ``progress(what, records read, None)`` at the start and every ``PULL_TICK_EVERY`` records,
@@ -162,12 +159,12 @@ def pull_split(ds: rg.Dataset, out_path: Path | None, progress: Progress | None 
     counts = Counter()
     multi: list[list[list[Span]]] = []
     llm_gold, llm_pred, invalid = [], [], []
-    if progress:
-        progress(what, 0, None)
+    tick = progress or no_tick
+    tick(what, 0, None)
     for rec in _iter_records(ds):
         counts["total"] += 1
-        if progress and counts["total"] % PULL_TICK_EVERY == 0:
-            progress(what, counts["total"], None)
+        if counts["total"] % PULL_TICK_EVERY == 0:
+            tick(what, counts["total"], None)
         try:
             r = record_review(rec)
         except ValueError as e:  # a span that does not fit its text: report, never train on it
@@ -193,8 +190,7 @@ def pull_split(ds: rg.Dataset, out_path: Path | None, progress: Progress | None 
         if md.get("cluster"):
             row["clusters"] = md["cluster"] if isinstance(md["cluster"], list) else [md["cluster"]]
         rows.append(row)
-    if progress:
-        progress(what, counts["total"], counts["total"])
+    tick(what, counts["total"], counts["total"])
     rows.sort(key=lambda r: (r.get("date") or "", r["id"]))
     if out_path is not None:
         write_jsonl(out_path, rows)
@@ -210,7 +206,7 @@ def pull_split(ds: rg.Dataset, out_path: Path | None, progress: Progress | None 
 
 def pull(run: str, out_dir: Path | None = None, splits: Sequence[str] = SPLITS,
          settings: ArgillaSettings | None = None, client: rg.Argilla | None = None,
-         write: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+         write: bool = True, progress: Tick | None = None) -> dict[str, Any]:
     """Pull every split's submitted reviews; ``write=False`` only reports progress.
     ``progress("pull <split>", records read, total or None)`` while each split is read."""
     s = settings or ArgillaSettings()
