@@ -36,6 +36,9 @@ def distil(
                                          "silver pass (0: rely on running workers).")] = 2,
     min_votes: Annotated[int | None, typer.Option(help="Teachers that must agree on a span "
                                                   "(default: a majority).")] = None,
+    drop_contested: Annotated[bool, typer.Option(
+        help="Leave the silver headlines where the teachers disagree out of the student's "
+             "training set (an agreement filter) instead of training on the vote.")] = False,
     step: Annotated[list[str] | None, typer.Option(
         help="Run only these steps (pool, silver, student; repeatable). Each resumes.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
@@ -49,7 +52,7 @@ def distil(
     plan = DistilPlan(teachers=teacher or [], pool=pool or str(POOL_CSV), output=output,
                       work=work, student=student, student_config=config, epochs=epochs,
                       max_silver=max_silver, pool_limit=pool_limit, workers=workers,
-                      min_votes=min_votes)
+                      min_votes=min_votes, drop_contested=drop_contested)
     with step_bars(console, disable=as_json) as (prog, tick):
         try:
             res = run_distil(plan, get_settings(), step or STEPS,

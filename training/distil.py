@@ -59,6 +59,9 @@ class DistilPlan:
     pool_limit: int | None = None  # read at most this many distinct pool headlines
     workers: int = 2  # local ner worker processes to start (0: use workers already running)
     min_votes: int | None = None
+    # Agreement filter: leave the headlines where the teachers disagree out of the student's
+    # training set instead of teaching it the vote's half-guess (those are review material).
+    drop_contested: bool = False
     labelled: list[str] = field(default_factory=lambda: list(LABELLED_TRAIN))
     valid: list[str] = field(default_factory=lambda: list(LABELLED_VALID))
     seed: int = 42
@@ -172,9 +175,15 @@ def train_student(plan: DistilPlan, silver: Path | None, say: Say,
     silver_n = 0
     if silver is not None:
         rows = read_jsonl(silver)
+        if plan.drop_contested:
+            kept = [r for r in rows if r.get("agreement", 1.0) >= 1.0]
+            contested, rows = len(rows) - len(kept), kept
+            silver = plan.work_dir / "silver-agreed.jsonl"
+            write_jsonl(silver, rows)
+            say(f"student: {contested} silver headlines where the teachers disagree left out")
         if plan.max_silver is not None and plan.max_silver < len(rows):
             rows = subset(rows, plan.max_silver, plan.seed)
-            silver = plan.work_dir / f"silver-{plan.max_silver}.jsonl"
+            silver = plan.work_dir / f"{silver.stem}-{plan.max_silver}.jsonl"
             write_jsonl(silver, rows)
         silver_n = len(rows)
         if silver_n:
@@ -187,7 +196,7 @@ def train_student(plan: DistilPlan, silver: Path | None, say: Say,
         f"headlines -> {cfg.output}")
     manifest = run_training(cfg, on_progress)
     manifest["distil"] = {"silver_headlines": silver_n, "silver": str(silver) if silver else None,
-                          "teachers": plan.teachers}
+                          "teachers": plan.teachers, "drop_contested": plan.drop_contested}
     from training.inference import MANIFEST
 
     (Path(cfg.output or plan.output) / MANIFEST).write_text(json.dumps(manifest, indent=2))

@@ -15,6 +15,7 @@ tagger does not use them). ``base`` may name any installed spaCy pipeline or a d
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Any
 
@@ -74,6 +75,21 @@ def _blank_ner(o: SpacyOptions) -> Any:
     return nlp
 
 
+def _optimizer(nlp: Any, o: SpacyOptions) -> Any:
+    """The pipeline's own configured optimizer (spaCy's ``[training.optimizer]``), with weight
+    averaging switched on when the options ask for it."""
+    from spacy.util import registry
+
+    conf = dict(nlp.config["training"]["optimizer"], use_averages=o.averages)
+    return registry.resolve({"optimizer": conf})["optimizer"]
+
+
+def _weights(nlp: Any, opt: Any) -> Any:
+    """Context in which ``nlp`` predicts and saves with the averaged weights when the optimizer
+    keeps them (as spaCy's training loop does), else with the current ones."""
+    return nlp.use_params(opt.averages) if opt.averages else contextlib.nullcontext()
+
+
 def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[str, Any]:
     import spacy
     from spacy.util import compounding, minibatch
@@ -91,14 +107,21 @@ def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[s
     examples, dropped = _examples(nlp, train_rows)
     if o.start == "blank":
         random.Random(cfg.seed).shuffle(examples)
-        opt = nlp.initialize(lambda: examples[:2000])
+        opt = nlp.initialize(lambda: examples[:2000], sgd=_optimizer(nlp, o))
     else:
-        opt = nlp.resume_training()
+        opt = nlp.resume_training(sgd=_optimizer(nlp, o))
     if cfg.learning_rate:
         opt.learn_rate = cfg.learning_rate
-    selector = EpochSelector(out, int(cfg.epochs or 1), valid_rows, cfg.threshold,
-                             lambda texts, _thr: predict_spans(nlp, texts),
-                             lambda d: nlp.to_disk(d / PIPELINE_DIR), on_progress)
+    def predict(texts: list[str], _thr: float) -> list[list[Span]]:
+        with _weights(nlp, opt):
+            return predict_spans(nlp, texts)
+
+    def save(d: Any) -> None:
+        with _weights(nlp, opt):
+            nlp.to_disk(d / PIPELINE_DIR)
+
+    selector = EpochSelector(out, int(cfg.epochs or 1), valid_rows, cfg.threshold, predict, save,
+                             on_progress)
     rng = random.Random(cfg.seed)
     step = 0
     for epoch in range(1, int(cfg.epochs or 1) + 1):

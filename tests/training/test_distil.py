@@ -82,3 +82,23 @@ def test_distil_through_the_ner_queue_excludes_test_titles_and_resumes(
     assert meta["teachers"][0]["enqueued"] == 0
     assert meta["teachers"][0]["already_done"] == len(pool)
     assert again["silver"].endswith("silver.jsonl")
+
+
+def test_drop_contested_leaves_disputed_headlines_out_of_the_student(make_settings, tmp_path):
+    work = tmp_path / "work"
+    rows = read_jsonl(LABELED_DIR / "benzinga_gold_train.jsonl")[:60]
+    silver = [{"id": f"h{i}", "text": r["text"], "entities": r["entities"], "teachers": 2,
+               "agreement": 0.5 if i % 3 == 0 else 1.0} for i, r in enumerate(rows)]
+    write_jsonl(work / "silver.jsonl", silver)
+    labelled = tmp_path / "labelled.jsonl"
+    write_jsonl(labelled, read_jsonl(LABELED_DIR / "benzinga_gold_train.jsonl")[100:140])
+    plan = DistilPlan(teachers=[], output=str(tmp_path / "student"), work=str(work), epochs=1,
+                      workers=0, labelled=[str(labelled)], drop_contested=True,
+                      valid=[str(LABELED_DIR / "benzinga_gold_valid.jsonl")])
+    said: list[str] = []
+    m = run_distil(plan, make_settings(), steps=["student"], say=said.append)["manifest"]
+    agreed = read_jsonl(work / "silver-agreed.jsonl")
+    assert {r["id"] for r in agreed} == {r["id"] for r in silver if r["agreement"] == 1.0}
+    assert m["distil"]["silver_headlines"] == 40 and m["distil"]["drop_contested"] is True
+    assert m["train_headlines"] == 40 + 40
+    assert any("20 silver headlines where the teachers disagree left out" in s for s in said)
