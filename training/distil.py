@@ -136,7 +136,8 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
         for p in reversed(started):
             p.stop()
     n = ResultStore(settings.results_dir, run_id).export(str(out))
-    return {"teacher": teacher_dir, "run": run_id, "tagged": n, "enqueued": rep.enqueued,
+    # relative to the home (or @data/): silver.json stays true when var/ and models/ move
+    return {"teacher": to_shared(teacher_dir), "run": run_id, "tagged": n, "enqueued": rep.enqueued,
             "already_done": rep.already_done, "dead": int(st["headlines_dead"])}
 
 
