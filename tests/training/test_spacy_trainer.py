@@ -1,5 +1,6 @@
-"""The spaCy student's weight averaging: what the epoch selector scores and what is saved must
-be the averaged weights when ``[spacy] averages = true``, and the live weights otherwise."""
+"""The spaCy trainer's two reproducibility pieces: weight averaging (what the epoch selector
+scores and what is saved must be the averaged weights when ``[spacy] averages = true``, the live
+weights otherwise) and the seed (one seed, one model)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,17 @@ def test_without_averages_the_live_weights_are_used():
                 assert np.array_equal(n.get_param(p), v)
     # the configured optimizer is spaCy's own (Adam, L2 0.01, grad clip 1.0), not thinc's bare one
     assert opt.L2 == nlp.config["training"]["optimizer"]["L2"]
+
+
+def test_one_seed_gives_one_model_and_another_seed_another(tmp_path):
+    from training.config import TrainConfig
+    from training.spacy_trainer import PIPELINE_DIR, train_spacy
+
+    def weights(seed: int, name: str) -> bytes:
+        cfg = TrainConfig(kind="spacy", max_train=40, epochs=1, seed=seed, valid=None,
+                          output=str(tmp_path / name), spacy={**TINY, "averages": True})
+        train_spacy(cfg)
+        return (tmp_path / name / PIPELINE_DIR / "ner" / "model").read_bytes()
+
+    assert weights(3, "a") == weights(3, "b")
+    assert weights(3, "a") != weights(4, "c")
