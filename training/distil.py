@@ -113,8 +113,11 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
     from common.task_names import NER_TASK
     from producer.follow import produce_and_follow, step_tick
     from producer.produce import Producer
+    from producer.requeue import requeue_dead
     from producer.sources import iter_source
+    from training.inference import servable_manifest
 
+    servable_manifest(teacher)  # a refused teacher fails here, not as a pool of dead letters
     teacher_dir = str(Path(teacher).resolve())
     run_id = f"distil-{_digest(teacher_dir, _file_digest(pool))}"
     logs = home() / "var" / "logs"
@@ -129,6 +132,9 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
                                         env=worker_env(settings, TICKERTAG_NER_THREADS="1")))
         producer = Producer(app, settings, run_id, task=NER_TASK,
                             task_kwargs={"model_dir": to_shared(teacher_dir), "threshold": None})
+        # resuming the step retries what failed last time (a teacher fixed since, a worker
+        # that died): its dead letters go back on the queue before the follow below
+        _, requeued = requeue_dead(app, settings, run_id)
         rep = produce_and_follow(producer, iter_source(str(pool)), pool.name, started,
                                  step_tick(tick, f"tag {Path(teacher).name}"))
         st = producer.ledger.stats()
@@ -138,7 +144,8 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
     n = ResultStore(settings.results_dir, run_id).export(str(out))
     # relative to the home (or @data/): silver.json stays true when var/ and models/ move
     return {"teacher": to_shared(teacher_dir), "run": run_id, "tagged": n, "enqueued": rep.enqueued,
-            "already_done": rep.already_done, "dead": int(st["headlines_dead"])}
+            "already_done": rep.already_done, "requeued": requeued,
+            "dead": int(st["headlines_dead"])}
 
 
 def make_silver(plan: DistilPlan, pool: Path, settings: Settings, say: Say,
@@ -147,9 +154,15 @@ def make_silver(plan: DistilPlan, pool: Path, settings: Settings, say: Say,
     for k, teacher in enumerate(plan.teachers):
         out = plan.work_dir / f"teacher-{k}.jsonl"
         runs.append(tag_with_teacher(teacher, pool, out, settings, plan.workers, tick))
-        say(f"silver: teacher {teacher}: {runs[-1]['tagged']} headlines tagged in run "
-            f"{runs[-1]['run']} ({runs[-1]['already_done']} were already done, "
-            f"{runs[-1]['dead']} dead-lettered)")
+        run = runs[-1]
+        say(f"silver: teacher {teacher}: {run['tagged']} headlines tagged in run {run['run']} "
+            f"({run['already_done']} were already done, {run['requeued']} dead letters "
+            f"requeued, {run['dead']} dead-lettered)")
+        if run["tagged"] == 0 and run["dead"]:
+            raise RuntimeError(f"teacher {teacher} tagged none of the pool ({run['dead']} "
+                               f"headlines dead-lettered in run {run['run']}: each dead letter in "
+                               f"{settings.results_dir}/{run['run']}/dead says why; rerun this "
+                               "step to retry them)")
     tagged = [read_tagged(plan.work_dir / f"teacher-{k}.jsonl") for k in range(len(plan.teachers))]
     silver, disagree = combine_silver(tagged, protected_texts(), plan.min_votes)
     quality = silver_quality(silver, plan.labelled)

@@ -128,7 +128,17 @@ def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
         import torch
 
         torch.set_num_threads(threads)
-    from training.registry import FAMILIES, tagger_class
+    from training.registry import tagger_class
+
+    manifest = servable_manifest(model_dir)
+    return tagger_class(manifest["kind"])(str(model_dir), manifest)
+
+
+def servable_manifest(model_dir: str | Path) -> dict[str, Any]:
+    """The manifest of a directory ``load_tagger`` would serve, or a ``ValueError`` saying why
+    not: checked before any weights load, so a caller that hands the directory to remote
+    workers (``distil``'s teachers) fails at once instead of dead-lettering every batch."""
+    from training.registry import FAMILIES
 
     refuse_remote_code(model_dir)
     manifest = read_manifest(model_dir)
@@ -140,4 +150,4 @@ def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
                          f"{check.get('max_f1_drop')}); export again with another recipe or bound")
     if kind not in FAMILIES:
         raise ValueError(f"{model_dir}: unknown model kind {kind!r} (known: {sorted(FAMILIES)})")
-    return tagger_class(kind)(str(model_dir), manifest)
+    return manifest

@@ -102,3 +102,41 @@ def test_drop_contested_leaves_disputed_headlines_out_of_the_student(make_settin
     assert m["distil"]["silver_headlines"] == 40 and m["distil"]["drop_contested"] is True
     assert m["train_headlines"] == 40 + 40
     assert any("20 silver headlines where the teachers disagree left out" in s for s in said)
+
+
+def test_a_refused_teacher_fails_before_anything_is_queued(teacher, make_settings, tmp_path):
+    refused = tmp_path / "refused"
+    shutil.copytree(teacher, refused)
+    m = json.loads((refused / "tickertag.json").read_text())
+    m["check"] = {"passed": False, "onnx_f1": 0.80, "torch_f1": 0.95, "max_f1_drop": 0.005}
+    (refused / "tickertag.json").write_text(json.dumps(m))
+    s = make_settings(batch_size=16)
+    r = redis.Redis.from_url(s.redis_dsn())
+    r.delete("ner")
+    _pool_csv(tmp_path / "pool.csv", 10)
+    plan = DistilPlan(teachers=[str(refused)], pool=str(tmp_path / "pool.csv"),
+                      output=str(tmp_path / "student"), work=str(tmp_path / "work"), workers=1)
+    with pytest.raises(ValueError, match="refused by its export check"):
+        run_distil(plan, s, steps=["pool", "silver"], say=lambda _m: None)
+    assert r.llen("ner") == 0 and not (tmp_path / "work" / "silver.jsonl").exists()
+
+
+def test_rerunning_the_silver_step_retries_its_dead_letters(teacher, make_settings, tmp_path):
+    """A teacher whose weights vanish after the check dead-letters every batch; the step fails
+    with the count, and once the weights are back, running the step again tags them all."""
+    t = tmp_path / "teacher"
+    shutil.copytree(teacher, t)
+    (t / "pipeline").rename(tmp_path / "pipeline.away")
+    s = make_settings(batch_size=16)
+    redis.Redis.from_url(s.redis_dsn()).delete("ner")
+    _pool_csv(tmp_path / "pool.csv", 20)
+    plan = DistilPlan(teachers=[str(t)], pool=str(tmp_path / "pool.csv"),
+                      output=str(tmp_path / "student"), work=str(tmp_path / "work"), workers=1)
+    with pytest.raises(RuntimeError, match="tagged none of the pool"):
+        run_distil(plan, s, steps=["pool", "silver"], say=lambda _m: None)
+    (tmp_path / "pipeline.away").rename(t / "pipeline")
+    run_distil(plan, s, steps=["silver"], say=lambda _m: None)
+    meta = json.loads((tmp_path / "work" / "silver.json").read_text())
+    pool = read_jsonl(tmp_path / "work" / "pool.jsonl")
+    assert meta["teachers"][0]["requeued"] == len(pool) == meta["headlines"]
+    assert meta["teachers"][0]["tagged"] == len(pool)
