@@ -37,8 +37,10 @@ def distil(
     min_votes: Annotated[int | None, typer.Option(help="Teachers that must agree on a span "
                                                   "(default: a majority).")] = None,
     drop_contested: Annotated[bool, typer.Option(
+        "--drop-contested/--keep-contested",
         help="Leave the silver headlines where the teachers disagree out of the student's "
-             "training set (an agreement filter) instead of training on the vote.")] = False,
+             "training set (an agreement filter; the default, chosen on valid), or keep them "
+             "with the vote's labels.")] = True,
     step: Annotated[list[str] | None, typer.Option(
         help="Run only these steps (pool, silver, student; repeatable). Each resumes.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,

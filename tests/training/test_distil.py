@@ -70,6 +70,8 @@ def test_distil_through_the_ner_queue_excludes_test_titles_and_resumes(
 
     m = res["manifest"]
     assert m["kind"] == "spacy" and m["distil"]["silver_headlines"] == len(silver)
+    # the agreement filter is on by default; one teacher never disagrees, so no copy is made
+    assert m["distil"]["drop_contested"] is True and m["distil"]["silver"].endswith("silver.jsonl")
     assert m["train_headlines"] == 150 + len(silver)  # labelled rows keep their own labels
     moved = tmp_path / "moved-student"
     shutil.move(str(tmp_path / "student"), moved)
@@ -84,7 +86,7 @@ def test_distil_through_the_ner_queue_excludes_test_titles_and_resumes(
     assert again["silver"].endswith("silver.jsonl")
 
 
-def test_drop_contested_leaves_disputed_headlines_out_of_the_student(make_settings, tmp_path):
+def test_contested_headlines_are_left_out_by_default_and_kept_on_request(make_settings, tmp_path):
     work = tmp_path / "work"
     rows = read_jsonl(LABELED_DIR / "benzinga_gold_train.jsonl")[:60]
     silver = [{"id": f"h{i}", "text": r["text"], "entities": r["entities"], "teachers": 2,
@@ -93,7 +95,7 @@ def test_drop_contested_leaves_disputed_headlines_out_of_the_student(make_settin
     labelled = tmp_path / "labelled.jsonl"
     write_jsonl(labelled, read_jsonl(LABELED_DIR / "benzinga_gold_train.jsonl")[100:140])
     plan = DistilPlan(teachers=[], output=str(tmp_path / "student"), work=str(work), epochs=1,
-                      workers=0, labelled=[str(labelled)], drop_contested=True,
+                      workers=0, labelled=[str(labelled)],
                       valid=[str(LABELED_DIR / "benzinga_gold_valid.jsonl")])
     said: list[str] = []
     m = run_distil(plan, make_settings(), steps=["student"], say=said.append)["manifest"]
@@ -102,6 +104,10 @@ def test_drop_contested_leaves_disputed_headlines_out_of_the_student(make_settin
     assert m["distil"]["silver_headlines"] == 40 and m["distil"]["drop_contested"] is True
     assert m["train_headlines"] == 40 + 40
     assert any("20 silver headlines where the teachers disagree left out" in s for s in said)
+
+    plan.drop_contested, plan.output = False, str(tmp_path / "student-kept")  # --keep-contested
+    m = run_distil(plan, make_settings(), steps=["student"], say=said.append)["manifest"]
+    assert m["distil"]["silver_headlines"] == 60 and m["train_headlines"] == 40 + 60
 
 
 def test_a_refused_teacher_fails_before_anything_is_queued(teacher, make_settings, tmp_path):
