@@ -325,7 +325,8 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     """``test_path``: one or several test files (scored each and together). ``curve_json``: one
     or several ``learning_curve.json`` files (e.g. one per seed run on different hosts); their
     runs are pooled. ``reuse``: an earlier ``report.json`` whose system rows are kept as
-    measured then (a system named again in ``systems`` is measured anew). ``pairs``: (A, B)
+    measured then (a system named again in ``systems`` is measured anew), and its silver curve
+    unless ``silver_curve`` is given. ``pairs``: (A, B)
     system names for a paired bootstrap. ``silver_curve``: name -> student directory trained by
     ``tickertag distil --max-silver N`` (its manifest says N). ``progress(what, done, total)``
     is called before and after each system (and each silver-curve student) is measured."""
@@ -336,9 +337,9 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     test_sets = {Path(p).name: read_jsonl(p) for p in paths}
     rows: list[dict[str, Any]] = []
     preds: dict[str, dict[str, list]] = {}
-    if reuse:
-        rows = [r for r in json.loads(Path(reuse).read_text())["systems"]
-                if r["system"] not in systems and not (llm_pred and r["system"] == "LLM labels")]
+    reused: dict[str, Any] = json.loads(Path(reuse).read_text()) if reuse else {}
+    rows = [r for r in reused.get("systems", [])
+            if r["system"] not in systems and not (llm_pred and r["system"] == "LLM labels")]
     tick = progress or no_tick
     if systems:
         tick("systems", 0, len(systems))
@@ -368,6 +369,8 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
         silver.append({**row, "silver_headlines":
                        (read_manifest(d).get("distil") or {}).get("silver_headlines", 0)})
         tick("silver students", i, len(students))
+    if not students:  # a silver curve takes hours to retrain: keep the reused report's
+        silver = list(reused.get("silver_curve") or [])
     silver.sort(key=lambda r: r["silver_headlines"])
     curve_paths = [curve_json] if isinstance(curve_json, str) else list(curve_json or [])
     curve = [run for p in curve_paths if Path(p).exists() for run in json.loads(Path(p).read_text())]

@@ -97,3 +97,10 @@ def test_report_on_two_test_files_with_pairs_frontier_and_silver_curve(tmp_path:
     assert str(tmp_path) not in text  # no absolute paths of this machine in the report
     assert "## Linking names to tickers" in text
     assert rep["linking"]["spans"] == 713 and 0 <= rep["linking"]["coverage"] <= 1
+
+    # a report that reuses this one keeps the rows and the silver curve it does not remeasure
+    build_report({"gazetteer": str(tmp_path / "gz")}, tests, str(tmp_path / "rep2"),
+                 reuse=str(tmp_path / "rep" / "report.json"))
+    rep2 = json.loads((tmp_path / "rep2" / "report.json").read_text())
+    assert {r["system"] for r in rep2["systems"]} == {r["system"] for r in rep["systems"]}
+    assert rep2["silver_curve"] == rep["silver_curve"]
