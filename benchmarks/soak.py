@@ -92,6 +92,9 @@ class SoakConfig:
     slow_s: float = 2.5  # a "timeout" fault answers after this (> request_timeout_s)
     max_retries: int = 2
     visibility_timeout_s: int = 30
+    # workers look for batches the broker lost (popped by a worker SIGKILLed before the message
+    # reached ``unacked``) this often; a lost batch is sent again after two sweeps
+    lost_batch_sweep_s: float = 5.0
     clean_share: float = 0.15  # the first share of the run is fault-free (throughput baseline)
     burst_s: float = 4.0  # length of an error / slow burst
     max_seconds: float = 1500.0  # hard bound on the whole run
@@ -311,6 +314,7 @@ def run_soak(cfg: SoakConfig, log: Callable[[str], None] = print) -> SoakResult:
         "TICKERTAG_MAX_RETRIES": str(cfg.max_retries), "TICKERTAG_BACKOFF_BASE_S": "0.1",
         "TICKERTAG_BACKOFF_MAX_S": "1.0", "TICKERTAG_REQUEST_TIMEOUT_S": str(cfg.request_timeout_s),
         "TICKERTAG_VISIBILITY_TIMEOUT_S": str(cfg.visibility_timeout_s),
+        "TICKERTAG_LOST_BATCH_SWEEP_S": str(cfg.lost_batch_sweep_s),
         "TICKERTAG_CONCURRENCY": str(cfg.concurrency), "TICKERTAG_BATCH_SIZE": str(cfg.batch_size),
         "TICKERTAG_MAX_BATCHES_IN_FLIGHT": str(cfg.max_batches_in_flight),
         "TICKERTAG_AUTO_CURATE": "false", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -363,8 +367,8 @@ def run_soak(cfg: SoakConfig, log: Callable[[str], None] = print) -> SoakResult:
 
         def stuck() -> bool:
             """Batches counted in flight, yet no message anywhere in the broker (queue or
-            unacked) for longer than a redelivery takes: they are lost. End the run and let the
-            audit count them instead of waiting for the deadline."""
+            unacked) for longer than a redelivery and two lost-batch sweeps take: they are lost.
+            End the run and let the audit count them instead of waiting for the deadline."""
             try:
                 r = redis.Redis.from_url(rds.url, socket_timeout=5)
                 idle = ledger.in_flight() > 0 and not r.llen("annotate") and not r.hlen("unacked")
@@ -545,6 +549,8 @@ def rows(res: SoakResult) -> list[tuple[str, str]]:
     out.append(("endpoint faults served (by kind)",
                 ", ".join(f"{k} {v}" for k, v in sorted(res.endpoint_faults.items()))))
     out.append(("batches running in killed workers", str(res.batches_interrupted_by_worker_kills)))
+    out.append(("batches the broker lost, sent again by the workers' sweep",
+                str(int(res.ledger.get("resent_lost", 0)) if res.ledger else "?")))
     out.append(("producer restarts / pending batches re-sent",
                 f"{res.producer_restarts} / {res.producer_resent_pending} headlines"))
     return out

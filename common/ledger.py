@@ -25,6 +25,7 @@ if ARGV[2] == '1' then
   redis.call('SADD', KEYS[3], ARGV[1])
 end
 redis.call('HSET', KEYS[2], 'last_finished_at', ARGV[3])
+redis.call('HDEL', KEYS[4], ARGV[1])
 for i = 4, #ARGV, 3 do
   if ARGV[i + 1] == 'f' then
     redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i], ARGV[i + 2])
@@ -45,8 +46,23 @@ redis.call('DEL', KEYS[3])
 redis.call('HINCRBY', KEYS[2], 'batches_dead', -1)
 redis.call('HINCRBY', KEYS[2], 'headlines_dead', -tonumber(ARGV[2]))
 redis.call('HINCRBY', KEYS[2], 'requeued', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[4]) end
 return 1
 """
+
+# The lost-batch sweep rewrites a record it has looked at; a batch that finished in between
+# keeps no copy (HSET after the finish script's HDEL would resurrect it).
+_MARK_INFLIGHT = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def _inflight_record(copy: dict) -> str:
+    return json.dumps({**copy, "sent_at": time.time()})
+
 
 PRODUCER_TTL_S = 120.0  # a producer's heartbeat counts this long (it renews every batch/wait)
 
@@ -54,7 +70,7 @@ COUNTERS = (
     "headlines_enqueued", "batches_enqueued", "batches_finished", "headlines_done",
     "with_companies", "spans", "invalid", "repaired", "hallucinated", "headlines_dead", "batches_dead",
     "requeued", "rejected", "llm_calls", "cache_hits", "retries", "prompt_tokens",
-    "completion_tokens", "llm_seconds",
+    "completion_tokens", "llm_seconds", "resent_lost",
 )
 
 
@@ -109,16 +125,30 @@ class RunLedger:
                 except redis.WatchError:
                     continue
 
-    def sent(self, bid: str, n_headlines: int) -> None:
+    def sent(self, bid: str, n_headlines: int, copy: dict | None = None) -> None:
         """The batch is in the broker: count it and drop its pending copy, in one transaction.
 
         Two steps would let a producer killed between them count the batch now and again when
-        the next producer re-sends the still-pending copy.
+        the next producer re-sends the still-pending copy. ``copy`` (task, kwargs, headlines)
+        is kept until the batch finishes, so a batch the broker loses can be sent again
+        (``producer.lost``).
         """
         pipe = self.r.pipeline()  # MULTI/EXEC
         self._count_enqueued(pipe, n_headlines)
         pipe.hdel(f"{self.k}:pending", bid)
+        if copy is not None:
+            pipe.hset(f"{self.k}:inflight", bid, _inflight_record(copy))
         pipe.execute()
+
+    def inflight_copies(self) -> dict[str, dict]:
+        """Sent, unfinished batches with the copy they were sent with (``sent_at`` added)."""
+        return {k: json.loads(v) for k, v in self.r.hgetall(f"{self.k}:inflight").items()}
+
+    def mark_inflight(self, bid: str, record: dict) -> None:
+        """Rewrite one in-flight record (the lost-batch sweep notes what it saw), unless the
+        batch finished meanwhile: a finished batch must not get its copy back."""
+        self.r.eval(_MARK_INFLIGHT, 2, f"{self.k}:inflight", f"{self.k}:finished", bid,
+                    json.dumps(record))
 
     def pending_batches(self) -> dict[str, list[dict]]:
         """Batches claimed by a producer that died before sending them."""
@@ -148,7 +178,7 @@ class RunLedger:
                 args += [name, "f", v]
             elif v:
                 args += [name, "i", int(v)]
-        keys = [f"{self.k}:finished", f"{self.k}:stats", f"{self.k}:dead"]
+        keys = [f"{self.k}:finished", f"{self.k}:stats", f"{self.k}:dead", f"{self.k}:inflight"]
         return bool(self._finish(keys=keys, args=args))
 
     def delivered(self, bid: str, attempt: int) -> int:
@@ -183,15 +213,19 @@ class RunLedger:
         else:
             self.r.hincrby(f"{self.k}:stats", name, int(n))
 
-    def requeued(self, bid: str, n_headlines: int) -> bool:
+    def requeued(self, bid: str, n_headlines: int, new_bid: str = "",
+                 copy: dict | None = None) -> bool:
         """A dead letter went back (already sent) as a new batch: count that batch, and its
         headlines no longer as dead, so enqueued = done + dead + in flight keeps holding.
 
         Atomic and once per dead batch; returns False when ``bid`` was not (or no longer) dead.
-        A finished run is finalized again once the requeued batch is done.
+        A finished run is finalized again once the requeued batch is done. ``new_bid`` and
+        ``copy`` keep the new batch's in-flight copy, as ``sent`` does.
         """
-        keys = [f"{self.k}:dead", f"{self.k}:stats", f"{self.k}:finalized"]
-        return bool(self._requeue(keys=keys, args=[bid, n_headlines]))
+        keys = [f"{self.k}:dead", f"{self.k}:stats", f"{self.k}:finalized", f"{self.k}:inflight"]
+        record = _inflight_record(copy) if copy is not None and new_bid else ""
+        return bool(self._requeue(keys=keys, args=[bid, n_headlines, new_bid if record else "",
+                                                   record]))
 
     # -- end of run ---------------------------------------------------------------------
     def producer_alive(self, producer_id: str) -> None:

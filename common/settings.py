@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # A running batch holds a lease renewed every third of this; a second copy (redelivered
     # past the visibility timeout) waits for it. A dead worker's lease lapses after this long.
     batch_lease_s: float = 30.0
+    # Every this many seconds one worker looks for batches the broker lost (in flight, yet in no
+    # queue, not unacked, not running) and sends them again (``producer.lost``); 0 turns it off.
+    lost_batch_sweep_s: float = 60.0
     # A training job's lock lives this long without a heartbeat (renewed every quarter of it):
     # how soon a killed train host's job shows as dead and can be resubmitted.
     train_lock_ttl_s: float = 120.0

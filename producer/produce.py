@@ -110,17 +110,21 @@ class Producer:
         self.report.duplicates += len(buf) - len(new)
         self._wait_for_room()
         send_batch(self.app, self.run_id, bid, new, self.task, self.task_kwargs)
-        self.ledger.sent(bid, len(new))
+        self.ledger.sent(bid, len(new), self._copy(new))
         self.report.enqueued += len(new)
         self.report.batches += 1
         if self.on_progress:
             self.on_progress(self.report)
 
+    def _copy(self, headlines: list[dict]) -> dict:
+        """What the lost-batch sweep needs to send this batch again (``producer.lost``)."""
+        return {"task": self.task, "kwargs": self.task_kwargs, "headlines": headlines}
+
     def resend_pending(self) -> None:
         """Re-send batches a previous producer claimed but may not have sent (idempotent)."""
         for bid, headlines in self.ledger.pending_batches().items():
             send_batch(self.app, self.run_id, bid, headlines, self.task, self.task_kwargs)
-            self.ledger.sent(bid, len(headlines))
+            self.ledger.sent(bid, len(headlines), self._copy(headlines))
             self.report.resent_pending += len(headlines)
 
     def run(self, rows: Iterable[dict[str, Any]], source_name: str = "source") -> ProduceReport:

@@ -35,9 +35,11 @@ def requeue_dead(app: Celery, settings: Settings, run_id: str,
             continue
         old, items = entry["batch_id"], entry["headlines"]
         new = next_requeue_id(old)
-        send_batch(app, run_id, new, items, entry.get("task") or ANNOTATE_TASK,
-                   entry.get("kwargs"))
-        ledger.requeued(old, len(items))  # counts the new batch; once, even if re-run
+        task = entry.get("task") or ANNOTATE_TASK
+        send_batch(app, run_id, new, items, task, entry.get("kwargs"))
+        # counts the new batch, once even if re-run, and keeps its copy for the lost-batch sweep
+        ledger.requeued(old, len(items), new,
+                        {"task": task, "kwargs": entry.get("kwargs") or {}, "headlines": items})
         store.mark_requeued(old)
         batches += 1
         headlines += len(items)

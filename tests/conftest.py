@@ -101,7 +101,12 @@ def celery_app(redis_url: str):
 
     from common.task_names import STAGES
 
-    redis.Redis.from_url(redis_url).delete(*STAGES)  # no leftovers from an earlier test, any queue
+    r = redis.Redis.from_url(redis_url)
+    r.delete(*STAGES)  # no leftovers from an earlier test, any queue
+    # nor in-flight copies whose messages that just went: a worker's lost-batch sweep would
+    # send an earlier test's batches again into this one
+    for key in r.scan_iter("tt:run:*:inflight"):
+        r.delete(key)
     return app
 
 

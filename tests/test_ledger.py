@@ -207,3 +207,26 @@ def test_the_store_names_every_stage_directory(tmp_path):
     assert s.run_file("aliases.json") == tmp_path / "runs" / "r9" / "aliases.json"
     with pytest.raises(ValueError, match="unknown stage"):
         s.stage_dir("curate")
+
+
+def test_an_in_flight_copy_lives_from_send_to_finish(redis_url: str) -> None:
+    """The copy the lost-batch sweep re-sends from (``producer.lost``): written with the send,
+    gone with the outcome (a result or a dead letter), handed to the new id on requeue, and
+    never written back once the batch finished."""
+    lg = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")
+    copy = {"task": "tickertag.annotate.batch", "kwargs": {}, "headlines": [{"id": "h1"}]}
+    lg.sent("b1", 1, copy)
+    lg.sent("b2", 1, copy)
+    got = lg.inflight_copies()
+    assert set(got) == {"b1", "b2"} and got["b1"]["headlines"] == [{"id": "h1"}]
+    assert got["b1"]["sent_at"] > 0
+    lg.finish_batch("b1", {"headlines_done": 1})
+    lg.finish_batch("b2", {"headlines_dead": 1}, dead=True)
+    assert lg.inflight_copies() == {}
+    lg.mark_inflight("b1", {**copy, "missing_since": 1.0})  # the sweep, late: no resurrection
+    assert lg.inflight_copies() == {}
+    assert lg.requeued("b2", 1, "b2-r1", copy)
+    assert set(lg.inflight_copies()) == {"b2-r1"}
+    assert lg.requeued("b2", 1, "b2-r2", copy) is False  # a second requeue writes nothing
+    assert set(lg.inflight_copies()) == {"b2-r1"}
+    lg.reset()

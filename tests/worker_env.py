@@ -21,4 +21,5 @@ def settings_env(s: Settings) -> dict[str, str]:
         "TICKERTAG_RATE_LIMIT_RPS": str(s.rate_limit_rps),
         "TICKERTAG_RATE_LIMIT_TPM": str(s.rate_limit_tpm),
         "TICKERTAG_MAX_DELIVERIES": str(s.max_deliveries),
+        "TICKERTAG_LOST_BATCH_SWEEP_S": str(s.lost_batch_sweep_s),
     }

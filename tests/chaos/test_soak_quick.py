@@ -56,6 +56,9 @@ def test_quick_soak_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None
     # deployments restart workers (docker-compose: restart: unless-stopped) and, as asserted
     # above, no headline is lost or duplicated either way. Such exits are reported here:
     print("unplanned worker exits:", [n for n in res.notes if "died unplanned" in n])
+    # Not asserted either: kombu loses a message popped by a worker killed before it reached
+    # ``unacked`` (a race); the workers' lost-batch sweep sends such a batch again. Reported:
+    print("batches the broker lost, sent again:", res.ledger.get("resent_lost"))
     # the dead-letter round trip: some headlines died during the faults ("#500x3" markers fail
     # every first-pass attempt), all came back through `tickertag requeue`
     assert res.dead_before_requeue > 0, detail
