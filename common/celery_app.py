@@ -85,18 +85,10 @@ def _refuse_evicting_redis(**_: object) -> None:
         raise SystemExit(1) from e
 
 
-def _start_lost_sweeper(**kw: object) -> None:
-    """Every worker runs the lost-batch sweep in the background (``workers.lost_sweeper``)."""
-    from workers.lost_sweeper import start
-
-    start(**kw)
-
-
 def _connect_signals() -> None:
-    from celery.signals import worker_init, worker_ready
+    from celery.signals import worker_init
 
     worker_init.connect(_refuse_evicting_redis, weak=False)
-    worker_ready.connect(_start_lost_sweeper, weak=False)
 
 
 _connect_signals()

@@ -37,14 +37,20 @@ from typing import Any
 import redis
 from celery import Task
 from celery.exceptions import Reject
+from celery.signals import worker_ready
 from celery.utils.log import get_task_logger
 
 from common import redis_keys
 from common.ledger import RunLedger
 from common.settings import Settings, get_settings
 from common.store import ResultStore
+from workers import lost_sweeper
 
 log = get_task_logger(__name__)
+
+# Every worker process imports this module (the app includes every stage's tasks), so every
+# worker runs the lost-batch sweep in the background (``workers.lost_sweeper``).
+worker_ready.connect(lost_sweeper.start, weak=False)
 
 # What a failed record (store or ledger) raises: an OSError from a local or fsspec store
 # (ENOSPC, EACCES, a remote store's I/O error), a RedisError from the ledger.
