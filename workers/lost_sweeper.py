@@ -12,12 +12,12 @@ import threading
 import uuid
 
 import redis
-from celery.utils.log import get_task_logger
+from celery.utils.log import get_logger
 
 from common import redis_keys
 from common.settings import get_settings
 
-log = get_task_logger(__name__)
+log = get_logger(__name__)  # not a task logger: no task id to show ("???[???]")
 
 LOCK_KEY = f"{redis_keys.PREFIX}:lost-sweep:lock"
 _started = threading.Event()
