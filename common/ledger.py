@@ -144,6 +144,10 @@ class RunLedger:
         """Sent, unfinished batches with the copy they were sent with (``sent_at`` added)."""
         return {k: json.loads(v) for k, v in self.r.hgetall(f"{self.k}:inflight").items()}
 
+    def drop_inflight(self, bid: str) -> None:
+        """Forget a copy whose batch finished (a ``sent`` that landed after the finish)."""
+        self.r.hdel(f"{self.k}:inflight", bid)
+
     def mark_inflight(self, bid: str, record: dict) -> None:
         """Rewrite one in-flight record (the lost-batch sweep notes what it saw), unless the
         batch finished meanwhile: a finished batch must not get its copy back."""

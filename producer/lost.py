@@ -97,10 +97,9 @@ def sweep_run(app: Celery, ledger: RunLedger, grace_s: float, now: float | None 
     now = time.time() if now is None else now
     present = broker_batches(ledger.r, {queue_of(c.get("task") or ANNOTATE_TASK)
                                         for c in copies.values()}, unacked_key)
-    inflight_key = f"{redis_keys.run(ledger.run_id)}:inflight"
     for bid, rec in copies.items():
         if ledger.is_finished(bid):
-            ledger.r.hdel(inflight_key, bid)
+            ledger.drop_inflight(bid)
             rep.cleaned += 1
             continue
         there = ((ledger.run_id, bid) in present
@@ -131,14 +130,11 @@ def sweep_run(app: Celery, ledger: RunLedger, grace_s: float, now: float | None 
 
 def sweep_all(app: Celery, client: redis.Redis, grace_s: float,
               unacked_key: str = DEFAULT_UNACKED_KEY) -> dict[str, SweepReport]:
-    """``sweep_run`` over every run that has batches in flight."""
+    """``sweep_run`` over every run (one without in-flight copies costs one ``HGETALL``)."""
     out: dict[str, SweepReport] = {}
     for run_id in sorted(client.smembers(redis_keys.RUNS)):
         run_id = run_id.decode() if isinstance(run_id, bytes) else run_id
-        if not client.hlen(f"{redis_keys.run(run_id)}:inflight"):
-            continue
-        ledger = RunLedger(client, run_id)
-        rep = sweep_run(app, ledger, grace_s, unacked_key=unacked_key)
+        rep = sweep_run(app, RunLedger(client, run_id), grace_s, unacked_key=unacked_key)
         if rep.resent or rep.missing or rep.cleaned:
             out[run_id] = rep
     return out

@@ -26,7 +26,7 @@ _started = threading.Event()
 def sweep_once(token: str) -> dict:
     """One cluster-wide sweep if this worker wins the interval's lock; returns its reports."""
     from common.celery_app import app
-    from producer.lost import sweep_all
+    from producer.lost import DEFAULT_UNACKED_KEY, sweep_all
 
     s = get_settings()
     client = redis.Redis.from_url(s.redis_dsn(), decode_responses=True,
@@ -34,7 +34,7 @@ def sweep_once(token: str) -> dict:
     ttl_ms = max(1000, int(s.lost_batch_sweep_s * 1000 * 0.9))
     if not client.set(LOCK_KEY, token, nx=True, px=ttl_ms):
         return {}
-    unacked = (app.conf.broker_transport_options or {}).get("unacked_key", "unacked")
+    unacked = (app.conf.broker_transport_options or {}).get("unacked_key", DEFAULT_UNACKED_KEY)
     reports = sweep_all(app, client, grace_s=s.lost_batch_sweep_s, unacked_key=unacked)
     for run_id, rep in reports.items():
         if rep.resent:
