@@ -97,6 +97,15 @@ class RunLedger:
     def task(self) -> str | None:
         return self.r.hget(f"{self.k}:meta", "task")
 
+    def set_meta(self, **fields: str | int | float) -> None:
+        """What a run is for, beyond its task: e.g. the cascade records the size of the pool
+        an escalation run was picked from, so ``status`` can price it against the whole pool."""
+        if fields:
+            self.r.hset(f"{self.k}:meta", mapping={k: str(v) for k, v in fields.items()})
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.r.hgetall(f"{self.k}:meta"))
+
     # -- enqueue side ---------------------------------------------------------------------
     def claim_batch(self, candidates: list[dict], make_id) -> tuple[str, list[dict]] | None:
         """Atomically claim the not-yet-enqueued headlines of ``candidates`` as one batch.

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     # the host running the compact model's `ner` workers (tagging runs; the case study's CPU).
     endpoint_price_per_hour: float = 8.0
     ner_price_per_hour: float = 0.10
+    # Per-token prices of the LLM (USD per million tokens), what a pay-per-token endpoint bills
+    # and what the cascade's "$ spent vs the whole pool" uses. The defaults are the case study's
+    # price in token terms: a $8/h endpoint labelling ~31 headlines/s (900k in ~8 h) with this
+    # prompt (~450 prompt + ~20 completion tokens a headline) costs ~$0.16 per million tokens.
+    llm_usd_per_m_prompt_tokens: float = 0.16
+    llm_usd_per_m_completion_tokens: float = 0.16
 
     # Local llama.cpp server (`tickertag llm serve`).
     llm_gguf: str | None = None

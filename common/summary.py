@@ -25,6 +25,27 @@ def run_price_per_hour(ledger: RunLedger, settings: Settings) -> float:
             else settings.endpoint_price_per_hour)
 
 
+def token_cost_usd(prompt_tokens: float, completion_tokens: float, settings: Settings) -> float:
+    """What the LLM's tokens cost at the configured per-token prices."""
+    return (prompt_tokens * settings.llm_usd_per_m_prompt_tokens
+            + completion_tokens * settings.llm_usd_per_m_completion_tokens) / 1e6
+
+
+def escalation_cost(stats: dict, pool_headlines: int, settings: Settings) -> dict:
+    """An escalation run's LLM spend next to labelling the whole pool with the same LLM: the
+    run's own mean tokens per answered headline, times the pool, at the same prices."""
+    answered = int(stats.get("headlines_done") or 0) - int(stats.get("cache_hits") or 0)
+    pt, ct = float(stats.get("prompt_tokens") or 0), float(stats.get("completion_tokens") or 0)
+    spent = token_cost_usd(pt, ct, settings)
+    per = spent / answered if answered > 0 else 0.0
+    calls = int(stats.get("llm_calls") or 0)
+    return {"pool_headlines": pool_headlines, "llm_calls": calls,
+            "calls_share_of_pool": round(calls / pool_headlines, 4) if pool_headlines else None,
+            "llm_cost_usd": round(spent, 6),
+            "whole_pool_cost_usd": round(per * pool_headlines, 6),
+            "usd_per_headline": round(per, 9)}
+
+
 def run_summary(ledger: RunLedger, price_per_hour: float, now: float | None = None) -> dict:
     """Counters plus derived rates and cost; wall time runs from first enqueue to last finish."""
     s = ledger.stats()

@@ -18,6 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
+from argilla_fixture import argilla  # noqa: E402, F401  (one Argilla server per session)
 from worker_env import settings_env  # noqa: E402
 
 from common.services import (  # noqa: E402

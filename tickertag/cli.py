@@ -25,6 +25,7 @@ STAGE_MODULES = (
     "tickertag.cli_review",
     "tickertag.cli_serve",
     "tickertag.cli_distil",
+    "tickertag.cli_cascade",
     "tickertag.cli_link",
 )
 

@@ -105,6 +105,17 @@ def _training_table(runs: list[dict]) -> Table:
     return t
 
 
+def _escalation_table(e: dict) -> Table:
+    t = Table(title="LLM escalation (cascade) against the whole pool", show_header=False)
+    share = e["calls_share_of_pool"]
+    t.add_row("LLM calls / pool headlines",
+              f"{e['llm_calls']:,} / {e['pool_headlines']:,}"
+              + (f" ({share:.1%})" if share is not None else ""))
+    t.add_row("$ spent (token prices)", f"{e['llm_cost_usd']:.4f}")
+    t.add_row("$ for the whole pool", f"{e['whole_pool_cost_usd']:.4f}")
+    return t
+
+
 def _summary_table(summary: dict, run_id: str, depth: int | None = None,
                    queue: str = "annotate") -> Table:
     t = Table(title=f"tickertag run {run_id}", show_header=False)
@@ -147,7 +158,7 @@ def status(
     from rich.console import Group
     from rich.live import Live
 
-    from common.summary import queue_depth, run_price_per_hour, run_summary
+    from common.summary import escalation_cost, queue_depth, run_price_per_hour, run_summary
     from common.task_names import ANNOTATE_TASK, queue_of
     from workers.train.jobs import list_progress
 
@@ -163,6 +174,10 @@ def status(
         data = {"run_id": ledger.run_id, "queue": queue, "queue_depth": depth, **summ,
                 "training": training}
         parts = [_summary_table(summ, ledger.run_id, depth, queue)]
+        pool = ledger.meta().get("pool_headlines")
+        if pool:  # a cascade escalation: the LLM's spend against labelling the whole pool
+            data["escalation"] = escalation_cost(summ, int(pool), s)
+            parts.append(_escalation_table(data["escalation"]))
         if training:
             parts.append(_training_table(training))
         return data, Group(*parts)

@@ -69,6 +69,9 @@ def build_settings(guidelines_text: str, min_submitted: int = 1) -> rg.Settings:
             rg.IntegerMetadataProperty(name="year", title="Year"),
             rg.TermsMetadataProperty(name="stock_symbol", title="Stock symbol"),
             rg.TermsMetadataProperty(name="cluster", title="Company cluster"),
+            # the cascade's escalations: what each compact teacher answered, beside the LLM's
+            # suggestion, so a reviewer sees the three opinions at once
+            rg.TermsMetadataProperty(name="teacher_spans", title="Teachers' spans"),
         ],
         distribution=rg.TaskDistribution(min_submitted=min_submitted),
     )
@@ -123,7 +126,9 @@ def build_record(row: dict[str, Any]) -> tuple[rg.Record, int]:
 
     spans = _entity_spans(row)
     reasons = review_reasons(row, spans)
-    priority = sum(REASON_WEIGHTS[r] for r in reasons)
+    # a row may carry its own priority (the cascade ranks by how much its sources disagree)
+    priority = (int(row["review_priority"]) if row.get("review_priority") is not None
+                else sum(REASON_WEIGHTS[r] for r in reasons))
     date = row.get("date") or ""
     metadata: dict[str, Any] = {"priority": priority, "review_reason": reasons or ["none"]}
     if date:
@@ -134,6 +139,8 @@ def build_record(row: dict[str, Any]) -> tuple[rg.Record, int]:
         metadata["stock_symbol"] = row["stock_symbol"]
     if clusters := _clusters(row):
         metadata["cluster"] = clusters
+    if row.get("teacher_spans"):
+        metadata["teacher_spans"] = [str(t) for t in row["teacher_spans"]]
     suggestions = []
     if row.get("valid") is not False:  # an invalid answer has nothing to suggest, not "no company"
         value = [{"start": s.start, "end": s.end, "label": s.label} for s in spans]

@@ -1,4 +1,4 @@
-"""A real Argilla 2.8 server for the review tests, started exactly as ``tickertag review serve``
+"""A real Argilla 2.8 server for the review and cascade tests, started exactly as ``tickertag review serve``
 starts one (``workers.review.argilla.start_server``): its own venv, the osmem emulator, the launcher
 patch. Session-scoped because a start costs ~15 s on a busy 2-core machine.
 
