@@ -3,12 +3,17 @@
 Every counter that a redelivered batch could bump twice is guarded by a set membership
 (``SADD`` returns 1 only the first time), so numbers stay exact under at-least-once delivery.
 The durable truth is the result store; the ledger is the fast, shared view of it.
+
+Over 300 lines because every atomic script of a run's accounting (finish and its fence,
+requeue, in-flight copies, claims) sits beside the method that runs it: what must change
+together is read together.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import redis
 
@@ -17,8 +22,18 @@ from common import redis_keys
 # One script, so the "first time for this batch?" test and the counters it guards are a single
 # atomic write: with a separate SADD and counter update, a Redis crash between the two left the
 # batch marked finished but not counted, and every redelivery then skipped it (in flight forever).
+# With a lease token (ARGV[4]) it is also the batch's fence: it records the batch only while the
+# caller holds the batch's lease (or the lease lapsed and nobody took it), in the same step, so
+# no copy can pass a fence check and then record after another copy did. With an outcome
+# (ARGV[6]) it remembers which staged files are the batch's outcome until they are promoted.
 _FINISH = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+if ARGV[4] ~= '' then
+  local holder = redis.call('GET', KEYS[5])
+  if holder and holder ~= ARGV[4] then return 0 end
+  redis.call('SET', KEYS[5], ARGV[4], 'PX', ARGV[5])
+end
+redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[2], 'batches_finished', 1)
 if ARGV[2] == '1' then
   redis.call('HINCRBY', KEYS[2], 'batches_dead', 1)
@@ -26,13 +41,26 @@ if ARGV[2] == '1' then
 end
 redis.call('HSET', KEYS[2], 'last_finished_at', ARGV[3])
 redis.call('HDEL', KEYS[4], ARGV[1])
-for i = 4, #ARGV, 3 do
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[6], ARGV[1], ARGV[6]) end
+for i = 7, #ARGV, 3 do
   if ARGV[i + 1] == 'f' then
     redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i], ARGV[i + 2])
   else
     redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 2])
   end
 end
+return 1
+"""
+
+# A claimed batch counted as sent once, whoever sends it; a late one reopens a finalized run.
+_SENT = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SADD', KEYS[5], ARGV[5])
+redis.call('HSETNX', KEYS[2], 'started_at', ARGV[4])
+redis.call('HINCRBY', KEYS[2], 'batches_enqueued', 1)
+redis.call('HINCRBY', KEYS[2], 'headlines_enqueued', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end
+if redis.call('DEL', KEYS[4]) == 1 then redis.call('HINCRBY', KEYS[2], 'reopened', 1) end
 return 1
 """
 
@@ -60,6 +88,18 @@ return 1
 """
 
 
+# Release a requeue claim only if it is still ours: a claim that outlived its TTL may belong to
+# another requeue by now, and deleting that one would let a third send the letter again.
+_RELEASE_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# How long a requeue may hold a dead letter: far longer than one send (publishing retries for
+# about a minute), short enough that a requeue killed mid-send does not block the letter forever.
+REQUEUE_CLAIM_S = 600
+
+
 def _inflight_record(copy: dict) -> str:
     return json.dumps({**copy, "sent_at": time.time()})
 
@@ -70,7 +110,7 @@ COUNTERS = (
     "headlines_enqueued", "batches_enqueued", "batches_finished", "headlines_done",
     "with_companies", "spans", "invalid", "repaired", "hallucinated", "headlines_dead", "batches_dead",
     "requeued", "rejected", "llm_calls", "cache_hits", "retries", "prompt_tokens",
-    "completion_tokens", "llm_seconds", "resent_lost",
+    "completion_tokens", "llm_seconds", "resent_lost", "reopened",
 )
 
 
@@ -83,6 +123,7 @@ class RunLedger:
         self.k = redis_keys.run(run_id)
         self._finish = client.register_script(_FINISH)
         self._requeue = client.register_script(_REQUEUE)
+        self._sent = client.register_script(_SENT)
 
     @classmethod
     def from_url(cls, url: str, run_id: str) -> RunLedger:
@@ -134,20 +175,24 @@ class RunLedger:
                 except redis.WatchError:
                     continue
 
-    def sent(self, bid: str, n_headlines: int, copy: dict | None = None) -> None:
-        """The batch is in the broker: count it and drop its pending copy, in one transaction.
+    def sent(self, bid: str, n_headlines: int, copy: dict | None = None) -> bool:
+        """The claimed batch is in the broker: drop its pending copy and count it, in one
+        script, only if it was still pending; False when another producer sent it first.
 
-        Two steps would let a producer killed between them count the batch now and again when
-        the next producer re-sends the still-pending copy. ``copy`` (task, kwargs, headlines)
-        is kept until the batch finishes, so a batch the broker loses can be sent again
-        (``producer.lost``).
+        Why "only if pending": a second producer started while the first waited for room with
+        a claimed batch re-sends that batch (``resend_pending``), and the first then sends it
+        too; counting both left one batch in flight forever (and a producer limited to one
+        batch in flight waiting for good). The extra message is harmless (the batch's lease
+        and finished set let one copy run). ``copy`` (task, kwargs, headlines) is kept until
+        the batch finishes, so a batch the broker loses can be sent again (``producer.lost``).
+        A batch sent into a run that was already finalized (a producer paused past its
+        heartbeat while another finished the run) reopens it: the run finalizes again once
+        the late batches finish, and ``reopened`` counts it.
         """
-        pipe = self.r.pipeline()  # MULTI/EXEC
-        self._count_enqueued(pipe, n_headlines)
-        pipe.hdel(f"{self.k}:pending", bid)
-        if copy is not None:
-            pipe.hset(f"{self.k}:inflight", bid, _inflight_record(copy))
-        pipe.execute()
+        record = _inflight_record(copy) if copy is not None else ""
+        return bool(self._sent(keys=[f"{self.k}:pending", f"{self.k}:stats",
+                                     f"{self.k}:inflight", f"{self.k}:finalized", redis_keys.RUNS],
+                               args=[bid, n_headlines, record, time.time(), self.run_id]))
 
     def inflight_copies(self) -> dict[str, dict]:
         """Sent, unfinished batches with the copy they were sent with (``sent_at`` added)."""
@@ -183,16 +228,38 @@ class RunLedger:
         return int(s.get("batches_enqueued", 0)) - int(s.get("batches_finished", 0))
 
     # -- worker side ----------------------------------------------------------------------
-    def finish_batch(self, bid: str, counts: dict[str, float], dead: bool = False) -> bool:
-        """Record a batch's outcome once, atomically; returns False if it was already recorded."""
-        args: list[str | float] = [bid, "1" if dead else "0", time.time()]
+    def finish_batch(self, bid: str, counts: dict[str, float], dead: bool = False,
+                     lease: tuple[str, str, int] | None = None,
+                     outcome: dict[str, Any] | None = None) -> bool:
+        """Record a batch's outcome once, atomically; returns False if it was already recorded,
+        or, given ``lease`` (its Redis key, this copy's token, its TTL in ms), if another copy
+        holds the batch's lease. ``outcome`` (which staged files hold the outcome) is kept
+        until ``drop_commit``: a copy that dies before promoting them leaves the next copy
+        what to finish (``pending_commit``)."""
+        key, token, ttl = lease or ("", "", 0)
+        args: list[str | float] = [bid, "1" if dead else "0", time.time(), token, ttl,
+                                   json.dumps(outcome) if outcome else ""]
         for name, v in counts.items():
             if isinstance(v, float) and not v.is_integer():
                 args += [name, "f", v]
             elif v:
                 args += [name, "i", int(v)]
-        keys = [f"{self.k}:finished", f"{self.k}:stats", f"{self.k}:dead", f"{self.k}:inflight"]
+        keys = [f"{self.k}:finished", f"{self.k}:stats", f"{self.k}:dead", f"{self.k}:inflight",
+                key or f"{self.k}:no-lease", f"{self.k}:commits"]
         return bool(self._finish(keys=keys, args=args))
+
+    def pending_commit(self, bid: str) -> dict[str, Any] | None:
+        """The outcome a recorded batch's copy committed but may not have promoted yet."""
+        raw = self.r.hget(f"{self.k}:commits", bid)
+        return json.loads(raw) if raw else None
+
+    def drop_commit(self, bid: str) -> None:
+        self.r.hdel(f"{self.k}:commits", bid)
+
+    def undeliver(self, bid: str, attempt: int) -> None:
+        """Take back one start of an attempt that ended in this process's hands (handed back to
+        the queue on purpose): only starts that never ended mean the worker died."""
+        self.r.hincrby(f"{self.k}:deliveries", f"{bid}:{attempt}", -1)
 
     def delivered(self, bid: str, attempt: int) -> int:
         """Count one start of attempt ``attempt`` (Celery's retry number) of batch ``bid``;
@@ -239,6 +306,20 @@ class RunLedger:
         record = _inflight_record(copy) if copy is not None and new_bid else ""
         return bool(self._requeue(keys=keys, args=[bid, n_headlines, new_bid if record else "",
                                                    record]))
+
+    def claim_dead(self, bid: str, token: str, ttl_s: int = REQUEUE_CLAIM_S) -> bool:
+        """Take dead batch ``bid`` for one requeue (``token`` names it) before sending it.
+
+        Why: two ``tickertag requeue`` at once both listed the same dead letters, both sent
+        them, and the slower one crashed moving a letter the other had already moved. The
+        claim is one ``SET NX``: exactly one requeue gets it; it expires after ``ttl_s`` so a
+        requeue killed mid-send leaves the letter to the next one.
+        """
+        return bool(self.r.set(f"{self.k}:requeue-claim:{bid}", token, nx=True, ex=ttl_s))
+
+    def release_dead(self, bid: str, token: str) -> None:
+        """Give back a claim taken with ``claim_dead`` (only if ``token`` still holds it)."""
+        self.r.eval(_RELEASE_CLAIM, 1, f"{self.k}:requeue-claim:{bid}", token)
 
     # -- end of run ---------------------------------------------------------------------
     def producer_alive(self, producer_id: str) -> None:

@@ -31,10 +31,42 @@ POOL_CSV = DATA_DIR / "pool" / "benzinga_headlines.csv"
 CONFIGS_DIR = CODE_ROOT / "training" / "configs"
 
 
+# How the recipes, the README and the job messages name the shipped files: the paths they have
+# in a checkout. In a wheel the same files are elsewhere (DATA_DIR, CONFIGS_DIR say where).
+SHIPPED_PREFIXES: dict[str, Path] = {"data/": DATA_DIR, "training/configs/": CONFIGS_DIR}
+
+
+def local_or_shipped(path: str) -> str:
+    """A relative input path as the user meant it: read from the current directory when it is
+    there (a file of one's own wins), else, when it starts with ``data/`` or
+    ``training/configs/``, the shipped file of that name (``data/labeled/x.jsonl`` ->
+    ``DATA_DIR/labeled/x.jsonl``), so a recipe or a README command works from any directory and
+    from an installed wheel. Absolute paths, and paths found in neither place, come back
+    unchanged."""
+    if Path(path).is_absolute() or Path(path).exists():
+        return path
+    posix = Path(path).as_posix()
+    for prefix, root in SHIPPED_PREFIXES.items():
+        shipped = root / posix.removeprefix(prefix)
+        if posix.startswith(prefix) and shipped.exists():
+            return str(shipped)
+    return path  # found nowhere: the error names the path as given
+
+
 def home() -> Path:
     """The root for outputs: ``TICKERTAG_HOME``, else the current directory (absolute, so worker
     processes started elsewhere write to the same place)."""
     return Path(os.environ.get("TICKERTAG_HOME") or os.getcwd()).resolve()
+
+
+def under_home(path: str) -> str:
+    """Where a relative output path goes: under ``home()``. Written as given when ``home()`` is
+    the current directory (the same place, and a saved config keeps the user's words), joined to
+    ``TICKERTAG_HOME`` otherwise, so an output never lands in whatever directory one ran from."""
+    p = Path(path)
+    if p.is_absolute() or home() == Path.cwd().resolve():
+        return path
+    return str(home() / p)
 
 
 # Paths that cross hosts (a job sent to the train queue, a model named to the ner workers) travel

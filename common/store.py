@@ -90,15 +90,48 @@ class ResultStore:
             self.fs.rm(self.base, recursive=True)
 
     # -- results -------------------------------------------------------------------------
-    def write_results(self, bid: str, records: list[dict[str, Any]]) -> None:
+    def write_results(self, bid: str, records: list[dict[str, Any]], staged: str | None = None
+                      ) -> None:
+        """The batch's shard, or with ``staged`` its staged copy (see ``promote``)."""
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
-        self._write_atomic(self._p("results", f"{bid}.jsonl"), data)
+        path = self._staged("results", bid, staged) if staged else self._p("results", f"{bid}.jsonl")
+        self._write_atomic(path, data)
 
     def discard_results(self, bid: str) -> None:
         """Drop a batch's shard written by an earlier attempt that this attempt supersedes."""
         path = self._p("results", f"{bid}.jsonl")
         if self.fs.exists(path):
             self.fs.rm(path)
+
+    # -- an outcome staged, then promoted once the ledger recorded it ----------------------
+    # Why: checking a fence and then writing was two steps; a copy cut off between them wrote
+    # over the outcome another copy had recorded. Now each copy writes its outcome under its own
+    # staging names (invisible to readers: they list ``*.jsonl`` / ``*.json``), the ledger's
+    # atomic finish decides which copy recorded the batch, and only that copy's files are
+    # renamed into place; a losing copy drops its own.
+    def _staged(self, kind: str, bid: str, tag: str) -> str:
+        return self._p(kind, f"{bid}{'.jsonl' if kind == 'results' else '.json'}.staged-{tag}")
+
+    def promote(self, bid: str, tag: str, results: bool, dead: bool) -> None:
+        """Make the staged outcome ``tag`` the batch's outcome: each of its two files is the
+        staged one or absent. Idempotent: a copy that finishes a promotion another copy began
+        (it died between the ledger and the renames) ends in the same state."""
+        for kind, final, present in (("results", self._p("results", f"{bid}.jsonl"), results),
+                                     ("dead", self._p("dead", f"{bid}.json"), dead)):
+            staged = self._staged(kind, bid, tag)
+            if present and self.fs.exists(staged):
+                if self.local:
+                    os.replace(staged, final)
+                else:
+                    self.fs.mv(staged, final)
+            elif not present and self.fs.exists(final):
+                self.fs.rm(final)
+
+    def drop_staged(self, bid: str, tag: str) -> None:
+        for kind in ("results", "dead"):
+            path = self._staged(kind, bid, tag)
+            if self.fs.exists(path):
+                self.fs.rm(path)
 
     def iter_results(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.fs.glob(self._p("results", "*.jsonl"))):
@@ -113,14 +146,17 @@ class ResultStore:
 
     # -- dead letters --------------------------------------------------------------------
     def write_dead(self, bid: str, headlines: list[dict], error: str, error_type: str,
-                   attempts: int, task: str | None = None, kwargs: dict | None = None) -> None:
-        """``task``/``kwargs`` let ``requeue`` send the batch back to the queue it came from."""
+                   attempts: int, task: str | None = None, kwargs: dict | None = None,
+                   staged: str | None = None) -> None:
+        """``task``/``kwargs`` let ``requeue`` send the batch back to the queue it came from;
+        with ``staged``, the staged copy (see ``promote``)."""
         entry = {
             "batch_id": bid, "run_id": self.run_id, "error": error, "error_type": error_type,
             "attempts": attempts, "failed_at": time.time(), "headlines": headlines,
             "task": task, "kwargs": kwargs or {},
         }
-        self._write_atomic(self._p("dead", f"{bid}.json"), json.dumps(entry).encode())
+        path = self._staged("dead", bid, staged) if staged else self._p("dead", f"{bid}.json")
+        self._write_atomic(path, json.dumps(entry).encode())
 
     def discard_dead(self, bid: str) -> None:
         """Drop a batch's dead letter written by an earlier attempt that this attempt superseded
@@ -133,6 +169,20 @@ class ResultStore:
         for path in sorted(self.fs.glob(self._p("dead", "*.json"))):
             with self.fs.open(path, "rt", encoding="utf-8") as f:
                 yield json.load(f)
+
+    def dead_ids(self) -> list[str]:
+        """Batch ids of the run's dead letters, sorted. Only a listing: a concurrent
+        ``requeue`` may move a letter away before it is read (``read_dead`` says so)."""
+        paths = self.fs.glob(self._p("dead", "*.json"))
+        return sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in paths)
+
+    def read_dead(self, bid: str) -> dict[str, Any] | None:
+        """One dead letter, or None when it is gone (requeued meanwhile by another process)."""
+        try:
+            with self.fs.open(self._p("dead", f"{bid}.json"), "rt", encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
 
     def mark_requeued(self, bid: str) -> None:
         """Move a dead letter aside once it is back in the queue (kept for the audit trail)."""

@@ -1,9 +1,13 @@
 """Send headlines to the annotate queue: validate, dedup, batch, backpressure, resume.
 
 - Invalid source records are written to the run's ``rejected.jsonl`` with the record number
-  and the field at fault; they never enter the queue.
+  and the field at fault; they never enter the queue. They are written every
+  ``REJECTED_FLUSH_ROWS`` records, and the report keeps ``MAX_REJECTED_EXAMPLES`` of them, so a
+  file of a million bad rows costs the producer no more memory than a file of a thousand.
 - A headline already enqueued in this run (Redis) or already annotated (the result store, the
-  durable truth if Redis was flushed) is skipped, so rerunning the producer is safe.
+  durable truth if Redis was flushed) is skipped, so rerunning the producer is safe. The
+  producer itself remembers only the ids of the batch it is filling: Redis's claim of each
+  batch (``RunLedger.claim_batch``) catches a repeat from an earlier batch.
 - At most ``max_batches_in_flight`` batches wait in the broker: a 900k-row source never floods
   Redis, and the producer's progress shows the real pace of the workers.
 """
@@ -20,10 +24,14 @@ from celery import Celery
 
 from common.ledger import RunLedger
 from common.records import InvalidRecord, make_headline
+from common.run import Run
 from common.settings import Settings
 from common.store import ResultStore, batch_id
-from common.task_names import ANNOTATE_TASK, CURATE_TASK, queue_of
-from producer.sources import BAD_ROW
+from common.task_names import ANNOTATE_TASK, queue_of
+from producer.sources import BAD_ROW, SOURCE_FIELDS, missing_title
+
+MAX_REJECTED_EXAMPLES = 5  # rejections the report (and the CLI) shows; all are in rejected.jsonl
+REJECTED_FLUSH_ROWS = 1000  # rejected records held before they are written and counted
 
 
 @dataclass
@@ -35,7 +43,7 @@ class ProduceReport:
     already_done: int = 0
     rejected: int = 0
     resent_pending: int = 0
-    rejected_examples: list[str] = field(default_factory=list)
+    rejected_examples: list[str] = field(default_factory=list)  # the first few, at most 5
 
 
 # Celery's default publish retry gives up after ~1 s, shorter than a Redis restart (AOF load
@@ -51,14 +59,6 @@ def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict],
     queue = queue_of(task)
     app.send_task(task, args=[run_id, bid, headlines], kwargs=kwargs or {}, queue=queue,
                   routing_key=queue, retry=True, retry_policy=PUBLISH_RETRY)
-
-
-def maybe_finalize(app: Celery, ledger: RunLedger, settings: Settings) -> bool:
-    """Start curation once the run is complete (called by the producer and by workers)."""
-    if settings.auto_curate and ledger.try_finalize():
-        app.send_task(CURATE_TASK, args=[ledger.run_id], queue="curate", routing_key="curate")
-        return True
-    return False
 
 
 class Producer:
@@ -110,7 +110,8 @@ class Producer:
         self.report.duplicates += len(buf) - len(new)
         self._wait_for_room()
         send_batch(self.app, self.run_id, bid, new, self.task, self.task_kwargs)
-        self.ledger.sent(bid, len(new), self._copy(new))
+        if not self.ledger.sent(bid, len(new), self._copy(new)):
+            return  # another producer re-sent this claimed batch while this one waited
         self.report.enqueued += len(new)
         self.report.batches += 1
         if self.on_progress:
@@ -124,8 +125,8 @@ class Producer:
         """Re-send batches a previous producer claimed but may not have sent (idempotent)."""
         for bid, headlines in self.ledger.pending_batches().items():
             send_batch(self.app, self.run_id, bid, headlines, self.task, self.task_kwargs)
-            self.ledger.sent(bid, len(headlines), self._copy(headlines))
-            self.report.resent_pending += len(headlines)
+            if self.ledger.sent(bid, len(headlines), self._copy(headlines)):
+                self.report.resent_pending += len(headlines)
 
     def run(self, rows: Iterable[dict[str, Any]], source_name: str = "source") -> ProduceReport:
         from common.redis_policy import check_no_eviction
@@ -138,7 +139,7 @@ class Producer:
             try:
                 self.ledger.producer_done(self.producer_id)
                 if self.task == ANNOTATE_TASK:  # this may have been the last producer
-                    maybe_finalize(self.app, self.ledger, self.s)
+                    Run(self.run_id, self.s).maybe_finalize(self.app)
             except redis.RedisError:
                 pass  # its heartbeat lapses by itself
 
@@ -146,7 +147,7 @@ class Producer:
         self.ledger.set_task(self.task)
         self.resend_pending()
         done = self.store.done_ids()
-        seen: set[str] = set()
+        seen: set[str] = set()  # ids in ``buf`` only: memory stays flat in the file's rows
         buf: list[dict] = []
         rejected: list[dict] = []
         for i, row in enumerate(rows, start=1):
@@ -156,31 +157,47 @@ class Producer:
                     raise InvalidRecord(f"{source_name}#{i}", "row", str(row[BAD_ROW]))
                 h = make_headline(row, record=f"{source_name}#{i}")
             except InvalidRecord as e:
-                self.report.rejected += 1
-                if len(self.report.rejected_examples) < 5:
-                    self.report.rejected_examples.append(str(e))
-                rejected.append({"record": e.record, "field": e.field, "error": e.reason,
-                                 "row": {k: None if v is None else str(v)[:500]
-                                         for k, v in row.items()}})
+                rejected.append(self._rejection(e, row))
+                if len(rejected) >= REJECTED_FLUSH_ROWS:
+                    self._write_rejected(rejected)
+                    rejected = []
                 continue
             if h.id in seen:
                 self.report.duplicates += 1
                 continue
-            seen.add(h.id)
             if h.id in done:
                 self.report.already_done += 1
                 continue
+            seen.add(h.id)
             buf.append(h.model_dump())
             if len(buf) >= self.s.batch_size:
                 self._flush(buf)
-                buf = []
+                buf, seen = [], set()
         if buf:
             self._flush(buf)
-        # A rerun reads the same bad records again: write and count each one once per run.
+        self._write_rejected(rejected)
+        self.ledger.mark_produced()
+        return self.report
+
+    def _rejection(self, e: InvalidRecord, row: dict[str, Any]) -> dict[str, Any]:
+        """Count a rejected record, keep it as an example while there are few, and return its
+        ``rejected.jsonl`` line (field values cut to 500 characters)."""
+        self.report.rejected += 1
+        reason = e.reason
+        if e.field == "title" and row.get(SOURCE_FIELDS) is not None:
+            reason = f"{reason}: {missing_title(row[SOURCE_FIELDS])}"
+        if len(self.report.rejected_examples) < MAX_REJECTED_EXAMPLES:
+            self.report.rejected_examples.append(
+                f"record {e.record}: field {e.field!r}: {reason}")
+        return {"record": e.record, "field": e.field, "error": reason,
+                "row": {k: None if v is None else str(v)[:500]
+                        for k, v in row.items() if k != SOURCE_FIELDS}}
+
+    def _write_rejected(self, rejected: list[dict]) -> None:
+        """Append rejected records to ``rejected.jsonl``. A rerun reads the same bad records
+        again: each is written and counted once per run (the ledger remembers which)."""
         new = self.ledger.first_rejections([r["record"] for r in rejected])
         fresh = [r for r, is_new in zip(rejected, new, strict=True) if is_new]
         self.store.write_rejected(fresh)
         if fresh:
             self.ledger.count("rejected", len(fresh))
-        self.ledger.mark_produced()
-        return self.report

@@ -6,13 +6,19 @@ with too many fields with only a warning: a silently lost record). Rows come out
 with ``title``, ``date`` and ``stock_symbol``; validation happens in
 ``common.records.make_headline``. A CSV row that cannot be mapped onto the header carries
 ``BAD_ROW`` (the reason) instead, and the producer rejects it as a counted, explained record.
+
+A CSV header or Parquet schema without a title column is one ``MissingColumn`` error when the
+source is opened, before any row is read: otherwise each of a million rows would be rejected
+for the same reason. A JSONL file has no header, so there each record without a title is
+rejected by itself, its error naming the fields it has (``missing_title``).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,36 @@ DATE_FIELDS = ("date", "Date")
 SYMBOL_FIELDS = ("stock_symbol", "Stock_symbol", "symbol", "ticker")
 _BUILDERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 BAD_ROW = "_bad_row"  # set on a row that does not fit the CSV header; value: why
+SOURCE_FIELDS = "_fields"  # set on a row without a title: the source's field names, for the error
+MAX_NAMED_COLUMNS = 30  # an error lists at most this many of a source's columns
+
+
+class MissingColumn(ValueError):
+    """A source whose header has no title column (none of ``TITLE_FIELDS``)."""
+
+
+@functools.lru_cache(maxsize=256)
+def missing_title(columns: tuple[str, ...]) -> str:
+    """Why a header or record has no title: the names found, the names expected, and a name
+    that differs from an expected one only in case (``Title``), the likely mistake. Cached:
+    a JSONL file's million rejected records usually share one set of fields."""
+    shown = ", ".join(f"`{c}`" for c in columns[:MAX_NAMED_COLUMNS]) or "none"
+    if len(columns) > MAX_NAMED_COLUMNS:
+        shown += f" and {len(columns) - MAX_NAMED_COLUMNS} more"
+    text = (f"no title column: found {shown}; expected one of "
+            + ", ".join(f"`{n}`" for n in TITLE_FIELDS))
+    wanted = {n.casefold(): n for n in TITLE_FIELDS}
+    near = [(c, wanted[c.casefold()]) for c in columns if c.casefold() in wanted]
+    if near:
+        have, want = near[0]
+        text += f"; did you mean `{have}`? (rename it to `{want}`)"
+    return text
+
+
+def check_columns(columns: Sequence[str], source: str) -> None:
+    """Refuse a header without a title column, naming what it has (``missing_title``)."""
+    if not any(n in columns for n in TITLE_FIELDS):
+        raise MissingColumn(f"{source}: {missing_title(tuple(columns))}")
 
 
 def _pick(row: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -39,6 +75,8 @@ def normalise_row(row: dict[str, Any]) -> dict[str, Any]:
     title = _pick(row, TITLE_FIELDS)
     if title is not None or any(n in row for n in TITLE_FIELDS):
         out["title"] = title
+    elif BAD_ROW not in row:  # the producer names the record's fields in its rejection
+        out[SOURCE_FIELDS] = tuple(str(k) for k in row)
     out["date"] = _pick(row, DATE_FIELDS)
     out["stock_symbol"] = _pick(row, SYMBOL_FIELDS)
     return out
@@ -54,6 +92,19 @@ def is_benzinga(row: dict[str, Any]) -> bool:
 
 
 MAX_RECORD_LINES = 4  # a quoted title may hold a line break; a record spanning more is broken
+
+
+def csv_header(path: Path) -> list[str]:
+    """The column names of a local CSV (its first line), without reading any row."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        return next(csv.reader([f.readline()]), None) or []
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file, from its schema alone."""
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
 
 
 def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
@@ -114,27 +165,44 @@ def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         yield {BAD_ROW: f"line {n}: {error}", "raw": line[:500]} if error else row
 
 
-def iter_source(source: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Stream rows of ``source``: ``hub:<dataset id>`` or a local file path."""
-    from datasets import load_dataset
+def _open_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """A local file's raw rows, its header checked first (CSV, Parquet): a file that would
+    reject every row fails here, before the caller has read, sent or counted anything."""
+    if not path.exists():
+        raise FileNotFoundError(f"headline source {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    builder = _BUILDERS.get(suffix)
+    if builder is None:
+        raise ValueError(f"unsupported source type {path.suffix!r}: use .csv, .jsonl, .parquet")
+    if builder == "csv":
+        check_columns(csv_header(path), path.name)
+        return _iter_csv(path)
+    if suffix == ".jsonl":
+        return _iter_jsonl(path)
+    if builder == "parquet":
+        check_columns(parquet_columns(path), path.name)
+    from datasets import load_dataset  # heavy: only the formats that need it
 
+    return iter(load_dataset(builder, data_files=str(path), split="train", streaming=True))
+
+
+def iter_source(source: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Stream rows of ``source``: ``hub:<dataset id>`` or a local file path.
+
+    Not a generator itself: a missing file, an unsupported type or a header without a title
+    column (``MissingColumn``) raise here, when the source is opened; rows stream lazily.
+    """
     if source.startswith("hub:"):
+        from datasets import load_dataset
+
         ds = load_dataset(source[4:] or HUB_FNSPID, split="train", streaming=True)
         rows: Iterator[dict[str, Any]] = (r for r in ds if is_benzinga(r))
     else:
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"headline source {source!r} does not exist")
-        builder = _BUILDERS.get(path.suffix.lower())
-        if builder is None:
-            raise ValueError(f"unsupported source type {path.suffix!r}: use .csv, .jsonl, .parquet")
-        if builder == "csv":
-            rows = _iter_csv(path)
-        elif path.suffix.lower() == ".jsonl":
-            rows = _iter_jsonl(path)
-        else:
-            rows = iter(load_dataset(builder, data_files=str(path), split="train", streaming=True))
-    for i, row in enumerate(rows):
-        if limit is not None and i >= limit:
-            return
+        rows = _open_rows(Path(source))
+    return _normalised(rows, limit)
+
+
+def _normalised(rows: Iterable[dict[str, Any]], limit: int | None) -> Iterator[dict[str, Any]]:
+    """The lazy part of ``iter_source``: at most ``limit`` rows, each mapped onto our names."""
+    for row in itertools.islice(rows, limit):
         yield normalise_row(row)

@@ -46,7 +46,7 @@ def env(make_settings, monkeypatch: pytest.MonkeyPatch):
 
 
 def _broken(*a: Any, **k: Any) -> dict:
-    raise redis.ConnectionError("Connection closed by server.")
+    raise RuntimeError("the model raised on this batch")  # the batch's own failure
 
 
 def _loading(*a: Any, **k: Any) -> None:
@@ -157,3 +157,131 @@ def test_run_batch_with_a_closed_fence_leaves_the_store_and_ledger_alone(env, fa
     store = ResultStore(env.results_dir, env.run_id)
     assert not list(store.iter_results()) and not list(store.iter_dead())
     assert not RunLedger.from_url(env.redis_dsn(), env.run_id).is_finished("b10")
+
+
+@pytest.mark.parametrize("queue", sorted(TASKS))
+def test_a_transient_store_or_redis_error_goes_back_without_spending_an_attempt(
+        queue, env, monkeypatch):
+    """A full disk for a moment, or Redis gone for 57 ms, while a good batch records: the batch
+    goes back to the queue as it is (no retry spent, no dead letter), and runs again fine."""
+    mod, name, work = TASKS[queue]
+    faults = [OSError(errno.ENOSPC, "No space left on device"),
+              redis.ConnectionError("Connection closed by server.")]
+
+    def flaky(*a: Any, **k: Any) -> dict:
+        if faults:
+            raise faults.pop(0)
+        return {"batch_id": "b1", "headlines_done": 2}
+
+    monkeypatch.setattr(mod, work, flaky)
+    for _ in range(2):
+        with pytest.raises(Reject) as err:
+            _run(getattr(mod, name), env.run_id, retries=0)
+        assert err.value.requeue is True
+    assert _run(getattr(mod, name), env.run_id, retries=0) == {"batch_id": "b1",
+                                                              "headlines_done": 2}
+    assert not list(ResultStore(env.results_dir, env.run_id).iter_dead())
+
+
+@pytest.mark.parametrize("queue", sorted(TASKS))
+def test_starts_handed_back_on_purpose_never_add_up_to_worker_lost(queue, env, monkeypatch):
+    """A dead letter that cannot be written (the disk full for a while) hands the batch back
+    each time; those starts ended in the worker's hands, so when the disk has room the batch is
+    dead-lettered for its own error, not as ``worker_lost`` (no worker died)."""
+    mod, name, work = TASKS[queue]
+    monkeypatch.setattr(mod, work, _broken)
+    real_write_dead = ResultStore.write_dead
+    full = {"n": env.max_deliveries + 1}
+
+    def write_dead(self: ResultStore, *a: Any, **k: Any) -> None:
+        if full["n"] > 0:
+            full["n"] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write_dead(self, *a, **k)
+
+    monkeypatch.setattr(ResultStore, "write_dead", write_dead)
+    for _ in range(env.max_deliveries + 1):
+        with pytest.raises(Reject):
+            _run(getattr(mod, name), env.run_id, retries=3)
+    out = _run(getattr(mod, name), env.run_id, retries=3)
+    assert out["dead"] is True and out["error_type"] == "task", out
+    (dead,) = ResultStore(env.results_dir, env.run_id).iter_dead()
+    assert dead["error_type"] == "task" and "the model raised" in dead["error"]
+
+
+def test_a_copy_cut_off_after_its_fence_check_writes_nothing(env, monkeypatch):
+    """Copy A passes its fence check, then stalls (cut off from Redis) while copy B, redelivered
+    once A's lease lapsed, records the batch: 7 results and 1 dead letter. When A comes back it
+    must write nothing: before, it wrote its 8 results over B's shard and removed B's dead
+    letter, and the ledger (7 done, 1 dead) no longer matched the store."""
+    from common.run import Run
+    from workers.annotate import batch as annotate_batch_mod
+    from workers.annotate.batch import BatchOutcome, run_batch
+
+    heads = [{"id": f"h{i}", "text": f"Company {i} Beats Estimates"} for i in range(8)]
+    mine = BatchOutcome(results=[{"key": f"h{i}:m:p", "id": f"h{i}", "text": heads[i]["text"],
+                                  "entities": [], "valid": True, "warning": None,
+                                  "hallucinated": [], "cached": False, "attempts": 1,
+                                  "retries": 0, "usage": {"prompt_tokens": 1,
+                                                          "completion_tokens": 1},
+                                  "llm_seconds": 0.0, "copy": "A"} for i in range(8)])
+
+    async def answers(*a: Any, **k: Any) -> BatchOutcome:
+        return mine
+
+    monkeypatch.setattr(annotate_batch_mod, "annotate_headlines", answers)
+    r = redis.Redis.from_url(env.redis_dsn())
+    ledger = RunLedger.from_url(env.redis_dsn(), env.run_id)
+    a = batch_task.BatchLease(r, env.run_id, "bx", ttl_s=5)
+    assert a.acquire()
+    fence = batch_task.make_fence(ledger, "bx", a)
+
+    def check_then_stall() -> bool:
+        ok = fence()  # A may record ... then stalls past its lease:
+        r.delete(a.key)
+        b = batch_task.BatchLease(r, env.run_id, "bx", ttl_s=5)
+        assert b.acquire()
+        rows = [{"key": f"h{i}:m:p", "id": f"h{i}", "text": heads[i]["text"], "copy": "B"}
+                for i in range(7)]
+        assert Run(env.run_id, env).record_batch(
+            "bx", rows, {"headlines_done": 7, "headlines_dead": 1}, lease=b, dead={
+                "headlines": heads[7:], "error": "http: 500", "error_type": "http",
+                "attempts": 6})
+        b.release()
+        return ok
+
+    check_then_stall.lease = a  # type: ignore[attr-defined]
+    out = run_batch(env.run_id, "bx", heads, env, fence=check_then_stall)
+    assert out["skipped"] == "recorded by another copy"
+    store = ResultStore(env.results_dir, env.run_id)
+    rows = list(store.iter_results())
+    assert len(rows) == 7 and {x["copy"] for x in rows} == {"B"}
+    (dead,) = store.iter_dead()
+    assert [h["id"] for h in dead["headlines"]] == ["h7"]
+    st = ledger.stats()
+    assert (st["headlines_done"], st["headlines_dead"]) == (7, 1)
+    assert not [p for p in (store.stage_dir("results")).iterdir() if ".staged-" in p.name]
+    a.release()
+
+
+def test_a_copy_that_dies_between_the_ledger_and_its_files_is_finished_by_the_next(env,
+                                                                                  monkeypatch):
+    """The ledger recorded the batch, then the worker died before renaming its staged files
+    into place: the next copy (late acks redeliver it) finds the batch finished and completes
+    the promotion, so "finished" always means "in the store"."""
+    from common.run import Run
+
+    run = Run(env.run_id, env)
+    rows = [{"key": f"h{i}:m:p", "id": f"h{i}", "text": "t"} for i in range(3)]
+
+    def dies(*a: Any, **k: Any) -> None:
+        raise SystemExit("killed between the ledger and the rename")
+
+    monkeypatch.setattr(ResultStore, "promote", dies)
+    with pytest.raises(SystemExit):
+        run.record_batch("bd", rows, {"headlines_done": 3})
+    monkeypatch.undo()
+    assert run.ledger.is_finished("bd") and not list(run.store.iter_results())
+    assert Run(env.run_id, env).finished("bd")
+    assert [x["id"] for x in run.store.iter_results()] == ["h0", "h1", "h2"]
+    assert run.ledger.pending_commit("bd") is None

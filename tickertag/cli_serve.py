@@ -25,11 +25,20 @@ def serve(
         envvar="TICKERTAG_ALIASES", help="Alias table: entities gain ticker and link_score.")
                        ] = None,
 ) -> None:
-    """HTTP service: POST /v1/ner {"texts": [...]} -> spans; /healthz /readyz /metrics /docs."""
+    """HTTP service: POST /v1/ner {"texts": [...]} -> spans; /healthz /readyz /metrics /docs.
+
+    The model directory is checked (``servable_manifest``, the check ``predict`` makes through
+    ``load_tagger``) before the server starts: the weights load inside uvicorn's startup, where
+    a refused directory ends as uvicorn's traceback and exit 3 instead of one line and exit 1."""
     import uvicorn
 
+    from training.inference import servable_manifest
     from workers.ner.service import create_app
 
+    try:
+        servable_manifest(model)
+    except (OSError, ValueError) as e:
+        raise fail("serve", e) from e
     console.print(f"serving {model} on http://{host}:{port} (POST /v1/ner, docs at /docs; "
                   "ready when /readyz answers 200)")
     from common.settings import get_settings

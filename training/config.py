@@ -1,5 +1,17 @@
 """Training configuration: a TOML / YAML / JSON file (``--config``) plus CLI overrides.
 
+Paths, one rule wherever they come from (a config file, the CLI, the defaults), so a recipe
+runs the same from any directory and from an installed wheel:
+
+- ``--config NAME`` (no suffix, no slash) is the shipped recipe ``training/configs/NAME.toml``
+  (``common.paths.CONFIGS_DIR``); any other value is a file path.
+- ``train`` / ``valid`` (inputs): a relative path is read from the current directory when it is
+  there; else one starting with ``data/`` or ``training/configs/`` is the shipped file of that
+  name (``common.paths.local_or_shipped``): the recipes say ``data/labeled/...``.
+- ``output`` (what the run writes): a relative path is under ``common.paths.home()``
+  (``TICKERTAG_HOME``, else the current directory), as every other output
+  (``common.paths.under_home``).
+
 The whole config is saved in the model directory's ``tickertag.json``, so a model says how it
 was made. Defaults are the recipes that worked on this project's data (``training/RESULTS.md``);
 settings left unset (``None``) take the per-kind default, because GLiNER and SpanMarker want
@@ -16,7 +28,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from common.paths import LABELED_DIR, from_shared, home, to_shared
+from common.paths import (
+    CONFIGS_DIR,
+    LABELED_DIR,
+    from_shared,
+    home,
+    local_or_shipped,
+    to_shared,
+    under_home,
+)
 
 # What worked on the local MiniLM encoder on 2 CPU cores (training/RESULTS.md has the runs).
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -123,8 +143,12 @@ class TrainConfig(BaseModel):
         for k, v in KIND_DEFAULTS[self.kind].items():
             if getattr(self, k) is None:
                 setattr(self, k, v)
+        # Inputs: the user's file, else the shipped one; the output: under home() (module doc).
+        self.train = [local_or_shipped(p) for p in self.train]
+        self.valid = _each(self.valid, local_or_shipped) if self.valid else self.valid
         if self.output is None:
             self.output = str(home() / "models" / self.kind)
+        self.output = under_home(self.output)
         return self
 
     def to_job(self) -> dict[str, Any]:
@@ -154,11 +178,12 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | Path | None, **overrides: Any) -> TrainConfig:
-        """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON file; non-None overrides
-        (the CLI's options) win over the file."""
+        """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON file, or the shipped recipe
+        a bare name names (``teacher``: ``training/configs/teacher.toml``); non-None overrides
+        (the CLI's options) win over the file. Its paths resolve as the module doc says."""
         data: dict[str, Any] = {}
         if path:
-            p = Path(path)
+            p = recipe_path(str(path))
             text = p.read_text()
             if p.suffix == ".toml":
                 data = tomllib.loads(text)
@@ -170,3 +195,21 @@ class TrainConfig(BaseModel):
                 data = json.loads(text)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
+
+
+def recipes() -> list[str]:
+    """The shipped recipes' names (``training/configs/*.toml``), what ``--config NAME`` takes."""
+    return sorted(p.stem for p in CONFIGS_DIR.glob("*.toml"))
+
+
+def recipe_path(config: str) -> Path:
+    """The file ``--config`` names: a bare name (no suffix, no slash) is a shipped recipe, since
+    the recipes' own path (``training/configs/...``) means nothing outside a checkout; anything
+    else is a path, relative ones read as ``local_or_shipped`` reads inputs."""
+    if "/" not in config and "\\" not in config and not Path(config).suffix:
+        p = CONFIGS_DIR / f"{config}.toml"
+        if not p.is_file():
+            raise FileNotFoundError(f"no training recipe {config!r} in {CONFIGS_DIR} "
+                                    f"(available: {', '.join(recipes())})")
+        return p
+    return Path(local_or_shipped(config))

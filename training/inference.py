@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from common.spans import Span
-from training.manifest import MANIFEST, path_inside, refuse_remote_code
+from training.manifest import (
+    MANIFEST,
+    check_manifest_paths,
+    path_inside,
+    refuse_links_outside,
+    refuse_remote_code,
+)
 
 __all__ = ["MANIFEST", "Tagger", "load_tagger", "read_manifest"]
 
@@ -137,11 +143,16 @@ def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
 def servable_manifest(model_dir: str | Path) -> dict[str, Any]:
     """The manifest of a directory ``load_tagger`` would serve, or a ``ValueError`` saying why
     not: checked before any weights load, so a caller that hands the directory to remote
-    workers (``distil``'s teachers) fails at once instead of dead-lettering every batch."""
-    from training.registry import FAMILIES
+    workers (``distil``'s teachers) fails at once instead of dead-lettering every batch.
 
+    Links are checked first (a linked manifest is refused unread), then every path the
+    manifest names, then what the family's own files name (a spaCy pipeline's config)."""
+    from training.registry import FAMILIES, check_model_dir
+
+    refuse_links_outside(model_dir)
     refuse_remote_code(model_dir)
     manifest = read_manifest(model_dir)
+    check_manifest_paths(model_dir, manifest)
     kind = manifest.get("kind")
     check = manifest.get("check") or {}
     if check.get("passed") is False:  # an export that failed its F1 check is kept to inspect only
@@ -150,4 +161,5 @@ def servable_manifest(model_dir: str | Path) -> dict[str, Any]:
                          f"{check.get('max_f1_drop')}); export again with another recipe or bound")
     if kind not in FAMILIES:
         raise ValueError(f"{model_dir}: unknown model kind {kind!r} (known: {sorted(FAMILIES)})")
+    check_model_dir(kind, str(model_dir), manifest)
     return manifest

@@ -26,6 +26,9 @@ class Family:
     load: str  # "module:Class" of the Tagger that loads a directory of this family
     train: str | None = None  # "module:function(cfg, on_progress)"; None: not trainable here
     about: str = ""
+    # "module:function(model_dir, manifest)" raising ValueError for a directory this family
+    # must not load (paths its own files name); run by ``servable_manifest`` before any load
+    check: str | None = None
 
 
 FAMILIES: dict[str, Family] = {}
@@ -47,7 +50,8 @@ register(Family("spanmarker.v1", "spanmarker", "training.inference:SpanMarkerTag
                 "training.spanmarker_trainer:train_spanmarker", "SpanMarker on a BERT encoder"))
 register(Family("spacy.v1", "spacy", "training.baselines:SpacyTagger",
                 "training.spacy_trainer:train_spacy",
-                "spaCy's CNN NER: fast on CPU, the distilled student"))
+                "spaCy's CNN NER: fast on CPU, the distilled student",
+                check="training.baselines:spacy_pipeline"))
 register(Family("gazetteer.v1", "gazetteer", "training.baselines:GazetteerTagger",
                 about="known names and ticker patterns (a baseline)"))
 
@@ -77,3 +81,10 @@ def trainer(kind: str) -> Any:
 
 def tagger_class(kind: str) -> Any:
     return _resolve(family(kind).load)
+
+
+def check_model_dir(kind: str, model_dir: str, manifest: dict[str, Any]) -> None:
+    """The family's own check of a directory (the paths its files name), if it has one."""
+    f = family(kind)
+    if f.check:
+        _resolve(f.check)(model_dir, manifest)

@@ -42,8 +42,8 @@ from celery.utils.log import get_task_logger
 
 from common import redis_keys
 from common.ledger import RunLedger
+from common.run import Run
 from common.settings import Settings, get_settings
-from common.store import ResultStore
 from workers import lost_sweeper
 
 log = get_task_logger(__name__)
@@ -109,42 +109,47 @@ class BatchLease:
             pass  # it lapses by its TTL
 
 
-Fence = Callable[[], bool]
+class Fence:
+    """The check a batch's work may make before its expensive part ends (``fence()``: False
+    when another copy recorded the batch, or holds it now), and the lease the recording itself
+    is fenced by (``Run.record_batch`` records only while this copy holds it, in the same atomic
+    step). Found by the multi-host harness: a stalled copy came back and overwrote the shard
+    another host had already recorded; then a copy cut off between its fence check and its
+    write did the same, so the check alone is only an early exit."""
 
+    def __init__(self, ledger: RunLedger, batch_id: str, lease: BatchLease) -> None:
+        self.ledger, self.batch_id, self.lease = ledger, batch_id, lease
 
-def make_fence(ledger: RunLedger, batch_id: str, lease: BatchLease) -> Fence:
-    """The check a batch's work makes right before it writes its outcome: False when another
-    copy recorded the batch, or holds it now (this copy stalled past its lease, e.g. cut off
-    from Redis, and the batch was redelivered). Found by the multi-host harness: a stalled copy
-    came back and overwrote the shard another host had already recorded."""
-
-    def fence() -> bool:
+    def __call__(self) -> bool:
         try:
-            if ledger.is_finished(batch_id):
+            if self.ledger.is_finished(self.batch_id):
                 return False
         except redis.RedisError:
             return False
-        return lease.reclaim()
+        return self.lease.reclaim()
 
-    return fence
+
+def make_fence(ledger: RunLedger, batch_id: str, lease: BatchLease) -> Fence:
+    return Fence(ledger, batch_id, lease)
 
 
 def dead_letter_whole_batch(run_id: str, bid: str, headlines: list[dict], error: str,
                             error_type: str, attempts: int, settings: Settings, task: str,
                             kwargs: dict | None = None,
-                            on_finish: Callable[[RunLedger], Any] | None = None) -> None:
+                            on_finish: Callable[[Run], Any] | None = None,
+                            lease: BatchLease | None = None) -> bool:
     """The batch itself failed (not one call): keep all of it for ``tickertag requeue``.
 
-    A shard an earlier attempt wrote is dropped: the whole batch is dead now, and its requeued
-    copy would otherwise write the same result keys a second time."""
-    store = ResultStore(settings.results_dir, run_id)
-    store.write_dead(bid, headlines, error=error[:2000], error_type=error_type,
-                     attempts=attempts, task=task, kwargs=kwargs)
-    store.discard_results(bid)
-    ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
-    ledger.finish_batch(bid, {"headlines_dead": len(headlines)}, dead=True)
-    if on_finish:
-        on_finish(ledger)
+    A shard an earlier attempt wrote is dropped (the outcome is the dead letter alone): its
+    requeued copy would otherwise write the same result keys a second time. False when another
+    copy recorded the batch first."""
+    run = Run(run_id, settings)
+    won = run.record_batch(bid, [], {"headlines_dead": len(headlines)}, lease=lease, dead={
+        "headlines": headlines, "error": error[:2000], "error_type": error_type,
+        "attempts": attempts, "task": task, "kwargs": kwargs})
+    if won and on_finish:
+        on_finish(run)
+    return won
 
 
 class BatchTask(Task):
@@ -153,7 +158,7 @@ class BatchTask(Task):
     abstract = True
     max_retries = 3
 
-    def on_run_finished(self, ledger: RunLedger, settings: Settings) -> None:
+    def on_run_finished(self, run: Run) -> None:
         """Called after a batch is dead-lettered (the annotate queue starts curation when the
         run is complete); nothing by default."""
 
@@ -193,10 +198,37 @@ class BatchTask(Task):
                       "dead-lettered as worker_lost", batch_id, attempt, starts)
             return self._dead(run_id, batch_id, headlines, settings, requeue_kwargs,
                               f"worker_lost: started {starts} times without finishing "
-                              f"(max_deliveries={settings.max_deliveries})", "worker_lost")
+                              f"(max_deliveries={settings.max_deliveries})", "worker_lost",
+                              lease=lease)
+        try:
+            return self._attempt(run_id, batch_id, headlines, work, requeue_kwargs, settings,
+                                 ledger, attempt, lease)
+        except Reject as rej:
+            # Handed back on purpose (a store or Redis error, a retry that could not be
+            # published): this start ended here, the worker did not die. Only starts that never
+            # end count towards ``worker_lost``.
+            if rej.requeue:
+                try:
+                    ledger.undeliver(batch_id, attempt)
+                except redis.RedisError:
+                    log.warning("batch %s: could not take back start %d", batch_id, starts)
+            raise
+
+    def _attempt(self, run_id: str, batch_id: str, headlines: list[dict],
+                 work: Callable[[Settings, Fence], dict[str, Any]], requeue_kwargs: dict | None,
+                 settings: Settings, ledger: RunLedger, attempt: int,
+                 lease: BatchLease) -> dict[str, Any]:
         fence = make_fence(ledger, batch_id, lease)
         try:
             return work(settings, fence)
+        except RECORD_ERRORS as exc:
+            # A transient store or Redis error (a full disk for a moment, Redis restarting):
+            # the batch's work was fine and is not retried as a failure (no attempt is spent,
+            # it never becomes a dead letter for this); it comes back after a pause and the
+            # response cache answers its LLM calls again.
+            log.warning("batch %s: could not record (%s), requeueing", batch_id, exc)
+            time.sleep(REQUEUE_PAUSE_S)
+            raise Reject(exc, requeue=True) from exc
         except Exception as exc:  # the batch as a whole broke: retry, then dead-letter
             if attempt < self.max_retries:
                 log.warning("batch %s failed (%s), retrying", batch_id, exc)
@@ -215,18 +247,21 @@ class BatchTask(Task):
                 return {"batch_id": batch_id, "skipped": "recorded by another copy"}
             log.error("batch %s dead-lettered: %s", batch_id, exc)
             return self._dead(run_id, batch_id, headlines, settings, requeue_kwargs,
-                              f"{type(exc).__name__}: {exc}", "task", cause=exc)
+                              f"{type(exc).__name__}: {exc}", "task", cause=exc, lease=lease)
 
     def _dead(self, run_id: str, batch_id: str, headlines: list[dict], settings: Settings,
               requeue_kwargs: dict | None, error: str, error_type: str,
-              cause: BaseException | None = None) -> dict[str, Any]:
+              cause: BaseException | None = None, lease: BatchLease | None = None
+              ) -> dict[str, Any]:
         try:
-            dead_letter_whole_batch(
+            won = dead_letter_whole_batch(
                 run_id, batch_id, headlines, error, error_type, int(self.request.retries or 0) + 1,
-                settings, task=self.name, kwargs=requeue_kwargs,
-                on_finish=lambda ledger: self.on_run_finished(ledger, settings))
+                settings, task=self.name, kwargs=requeue_kwargs, on_finish=self.on_run_finished,
+                lease=lease)
         except RECORD_ERRORS as e:  # not recorded: redeliver rather than ack and forget
             log.error("batch %s: dead letter not recorded (%s), requeueing", batch_id, e)
             time.sleep(REQUEUE_PAUSE_S)
             raise Reject(e, requeue=True) from (cause or e)
+        if won is False:
+            return {"batch_id": batch_id, "skipped": "recorded by another copy"}
         return {"batch_id": batch_id, "dead": True, "error": error, "error_type": error_type}

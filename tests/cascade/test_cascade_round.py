@@ -124,11 +124,12 @@ def test_two_cascade_rounds_through_the_queues_argilla_and_retrained_teachers(
     expect = {h for h, x in llm.items() if _spans(x) not in (_spans(by[0][h]), _spans(by[1][h]))}
     assert {x["id"] for x in people} == expect and r1["people"]["sent"] == len(expect)
     reviewed = Recording.load(REVIEWED)
-    if expect:
-        assert r1["people"]["answered"] == len(expect) and r1["people"]["pending"] == 0
-        pulled = {x["id"]: x for x in read_jsonl(d1 / "reviewed" / "people.jsonl")}
-        for x in pulled.values():
-            assert _spans(x) == _spans(reviewed.row(x["text"]))
+    assert expect  # two small teachers and a strong LLM: some headlines have three answers
+    assert r1["people"]["answered"] == len(expect) and r1["people"]["pending"] == 0
+    pulled = {x["id"]: x for x in read_jsonl(d1 / "reviewed" / "people.jsonl")}
+    assert set(pulled) == expect
+    for x in pulled.values():
+        assert _spans(x) == _spans(reviewed.row(x["text"]))
 
     # -- the labels: people > LLM > vote; unanswered contested rows stay out of training
     labels = {x["id"]: x for x in read_jsonl(d1 / "labels.jsonl")}
@@ -146,9 +147,13 @@ def test_two_cascade_rounds_through_the_queues_argilla_and_retrained_teachers(
     for d in nxt:
         assert read_manifest(Path(d))["config"]["train"][-1].endswith("escalated-labels.jsonl")
     assert len(read_jsonl(work / "round-2" / "escalated-labels.jsonl")) == len(llm)
-    assert r2["llm"]["contested"] >= 0 and "student" in r2
-    assert load_tagger(tmp_path / "student").predict(["UBS Maintains Neutral on Agilent"])
-    assert any("sent to Argilla" in m for m in said) or not expect
+    d2 = work / "round-2"
+    t2 = [{x["id"]: x for x in read_jsonl(d2 / f"teacher-{k}.jsonl")} for k in range(2)]
+    assert r2["llm"]["contested"] == sum(1 for h in t2[0] if _spans(t2[0][h]) != _spans(t2[1][h]))
+    texts = [x["text"] for x in pool]
+    assert (load_tagger(tmp_path / "student").predict(texts)
+            == load_tagger(r2["student"]["dir"]).predict(texts))  # the last round's student
+    assert any("sent to Argilla" in m for m in said)
 
     # -- rerunning round one's LLM step resumes its run: nothing is asked twice
     calls = ledger.stats()["llm_calls"]

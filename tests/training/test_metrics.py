@@ -1,4 +1,8 @@
-from common.metrics import score
+import random
+
+import numpy as np
+
+from common.metrics import paired_bootstrap, score
 from common.spans import Span
 
 
@@ -17,7 +21,8 @@ def test_exact_span_micro_prf():
 
 
 def test_empty_cases_and_span_objects():
-    assert score([[]], [[]]).f1 == 0.0 or score([[]], [[]]).precision == 1.0
+    s = score([[]], [[]])
+    assert (s.tp, s.fp, s.fn, s.precision, s.recall, s.f1) == (0, 0, 0, 1.0, 1.0, 1.0)
     s = score([[Span(start=0, end=5, text="Apple")]], [[]])
     assert (s.tp, s.fn, s.recall) == (0, 1, 0.0)
 
@@ -27,6 +32,8 @@ def test_bootstrap_ci_brackets_f1_and_errors_listed():
     pred = [[sp(0, 3)] if i % 5 else [sp(0, 2)] for i in range(50)]
     s = score(gold, pred, texts=["ABC def"] * 50, bootstrap=200, seed=1)
     assert s.ci95[0] <= s.f1 <= s.ci95[1] and s.ci95[0] < s.ci95[1]
+    counts = [(1, 0, 0) if i % 5 else (0, 1, 1) for i in range(50)]
+    assert s.ci95 == _percentile_ci(_resampled_f1(counts, counts, 200, seed=1)[0])
     assert len(s.errors) == 10 and s.errors[0]["false_positives"] == ["AB"]
     assert s.errors[0]["false_negatives"] == ["ABC"]
 
@@ -59,6 +66,8 @@ def test_misaligned_inputs_raise_and_bootstrap_is_seeded():
     pred = [[sp(0, 3)] if i % 3 else [] for i in range(30)]
     a, b = score(gold, pred, bootstrap=100, seed=7), score(gold, pred, bootstrap=100, seed=7)
     assert a.ci95 == b.ci95 and a.ci95[0] <= a.f1 <= a.ci95[1]
+    counts = [(1, 0, 0) if i % 3 else (0, 0, 1) for i in range(30)]
+    assert a.ci95 == _percentile_ci(_resampled_f1(counts, counts, 100, seed=7)[0])
 
 
 def test_align_docs_by_id_then_by_text():
@@ -103,3 +112,88 @@ def test_evaluate_cli_scores_each_test_file_their_union_and_a_paired_difference(
     r = CliRunner().invoke(app, ["evaluate", "--gold", str(t1), "--pred", str(half),
                                  "--against", str(perfect)])
     assert r.exit_code == 0 and "ΔF1" in r.output
+
+
+# -- the bootstrap intervals, recomputed independently ----------------------------------------
+#
+# An interval that merely contains F1 is what min/max, the quartiles or half-size resamples
+# also give, so the tests below redraw the very same resamples (the scorer draws document
+# indices with ``random.Random(seed).randrange(n)``, n per resample, one resample after the
+# other), compute F1 for all of them with numpy from per-document counts fixed by
+# construction, and take the 2.5th / 97.5th percentiles (nearest rank below, numpy's "lower").
+
+
+def _docs(counts: list[tuple[int, int, int]]) -> tuple[list[list[dict]], list[list[dict]]]:
+    """Gold and predicted span lists whose per-document (tp, fp, fn) are exactly ``counts``."""
+    gold, pred = [], []
+    for tp, fp, fn in counts:
+        g = [sp(10 * k, 10 * k + 3) for k in range(tp + fn)]
+        gold.append(g)
+        pred.append(g[:tp] + [sp(500 + 10 * k, 500 + 10 * k + 3) for k in range(fp)])
+    return gold, pred
+
+
+def _f1(sums: np.ndarray) -> np.ndarray:
+    """Micro F1 of summed (tp, fp, fn) rows, the textbook way (P = R = 1 with nothing to find
+    and nothing found; 0 when there is nothing right)."""
+    tp, fp, fn = (sums[:, k].astype(float) for k in range(3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(tp + fp > 0, tp / (tp + fp), np.where(fn == 0, 1.0, 0.0))
+        r = np.where(tp + fn > 0, tp / (tp + fn), np.where(fp == 0, 1.0, 0.0))
+        return np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
+
+
+def _resampled_f1(counts_a, counts_b, n_resamples: int, seed: int):
+    """F1 of systems a and b on each of the scorer's resamples (the same documents for both)."""
+    rng = random.Random(seed)
+    n = len(counts_a)
+    idx = np.array([[rng.randrange(n) for _ in range(n)] for _ in range(n_resamples)])
+    a, b = np.array(counts_a), np.array(counts_b)
+    return _f1(a[idx].sum(axis=1)), _f1(b[idx].sum(axis=1))
+
+
+def _percentile_ci(values: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.quantile(values, [0.025, 0.975], method="lower")
+    return float(lo), float(hi)
+
+
+# 40 documents with uneven errors, so resampled F1 spreads widely and its percentiles, extremes
+# and quartiles all differ
+COUNTS_A = [(i % 3, int(i % 4 == 0), int(i % 5 == 0)) for i in range(40)]
+# system b misses a span a finds on 4 documents, avoids a's false positive on 5 and adds one on
+# 5 others: a is better, but not on every resample
+COUNTS_B = [(tp - int(i % 12 == 1), fp - int(i % 8 == 4) + int(i % 9 == 0), fn + int(i % 12 == 1))
+            for i, (tp, fp, fn) in enumerate(COUNTS_A)]
+
+
+def test_bootstrap_ci_is_the_percentile_interval_of_full_size_resamples():
+    gold, pred = _docs(COUNTS_A)
+    s = score(gold, pred, bootstrap=1000, seed=3)
+    assert (s.tp, s.fp, s.fn) == tuple(np.array(COUNTS_A).sum(axis=0))
+    fs, _ = _resampled_f1(COUNTS_A, COUNTS_A, 1000, seed=3)
+    expected = _percentile_ci(fs)
+    # the data tells the right interval from the wrong ones a planted bug would give
+    assert expected[0] > fs.min() and expected[1] < fs.max()
+    assert expected != tuple(np.quantile(fs, [0.25, 0.75], method="lower"))
+    assert s.ci95 == expected
+    assert score(gold, pred, bootstrap=1000, seed=4).ci95 == _percentile_ci(
+        _resampled_f1(COUNTS_A, COUNTS_A, 1000, seed=4)[0])
+
+
+def test_paired_bootstrap_ci_and_p_value_are_those_of_the_paired_resamples():
+    gold, pred_a = _docs(COUNTS_A)
+    gold_b, pred_b = _docs(COUNTS_B)
+    assert gold_b == gold  # the same gold, two systems
+    d = paired_bootstrap(gold, pred_a, pred_b, n=1000, seed=5)
+    fa, fb = _resampled_f1(COUNTS_A, COUNTS_B, 1000, seed=5)
+    deltas = fa - fb
+    full_a = _f1(np.array(COUNTS_A).sum(axis=0, keepdims=True))[0]
+    full_b = _f1(np.array(COUNTS_B).sum(axis=0, keepdims=True))[0]
+    assert (d.f1_a, d.f1_b, d.n_docs) == (full_a, full_b, 40)
+    assert d.delta == full_a - full_b
+    expected = _percentile_ci(deltas)
+    assert expected[0] > deltas.min() and expected[1] < deltas.max()
+    assert expected != tuple(np.quantile(deltas, [0.25, 0.75], method="lower"))
+    assert d.ci95 == expected
+    assert d.p_not_better == float(np.mean(deltas <= 0))
+    assert 0 < d.p_not_better < 1  # a close race: the share is a real number, not 0 or 1

@@ -80,3 +80,59 @@ def test_paired_bootstrap_sees_a_real_gain_and_no_gain_on_a_tie():
     assert d.delta > 0 and d.ci95[0] > 0 and d.p_not_better == 0
     tie = paired_bootstrap(gold, bad, bad, n=300)
     assert tie.delta == 0 and tie.ci95 == (0.0, 0.0) and tie.p_not_better == 1.0
+
+
+def _ent(text: str, s: int, e: int, score: float) -> dict:
+    return {"start": s, "end": e, "label": "Company", "text": text[s:e], "score": score}
+
+
+GS_TEXT = "Goldman Sachs Upgrades Apple, Cuts Ford"  # (0, 13), (23, 28), (35, 39)
+
+
+def test_min_votes_sets_how_many_teachers_must_agree():
+    """``min_votes`` is the knob between recall (one teacher is enough) and precision (all
+    must agree); it replaces the default majority rather than being ignored."""
+    t = GS_TEXT
+    teachers = [[_tagged("h", t, [(0, 13, 0.9), (23, 28, 0.8), (35, 39, 0.6)])],
+                [_tagged("h", t, [(0, 13, 0.7), (23, 28, 0.6)])],
+                [_tagged("h", t, [(0, 13, 0.8)])]]
+    # score = share of teachers voting x their mean score, rounded to 4 places
+    gs, apple, ford = _ent(t, 0, 13, 0.8), _ent(t, 23, 28, 0.4667), _ent(t, 35, 39, 0.2)
+    assert combine_silver(teachers, set(), min_votes=1)[0][0]["entities"] == [gs, apple, ford]
+    assert combine_silver(teachers, set())[0][0]["entities"] == [gs, apple]  # 2 of 3
+    assert combine_silver(teachers, set(), min_votes=2)[0][0]["entities"] == [gs, apple]
+    assert combine_silver(teachers, set(), min_votes=3)[0][0]["entities"] == [gs]
+
+
+def test_a_two_two_tie_among_four_teachers_is_not_a_majority():
+    """The default is a strict majority (3 of 4): half the teachers are not enough."""
+    t = GS_TEXT
+    teachers = [[_tagged("h", t, [(0, 13, 1.0), (23, 28, 1.0), (35, 39, 0.9)])],
+                [_tagged("h", t, [(0, 13, 1.0), (23, 28, 1.0), (35, 39, 0.9)])],
+                [_tagged("h", t, [(0, 13, 1.0), (35, 39, 0.6)])],
+                [_tagged("h", t, [(0, 13, 1.0)])]]
+    silver, disagree = combine_silver(teachers, set())
+    assert silver[0]["entities"] == [_ent(t, 0, 13, 1.0), _ent(t, 35, 39, 0.6)]  # Apple: 2-2
+    assert silver[0]["teachers"] == 4 and silver[0]["agreement"] == 0.3333
+    assert disagree == silver
+    # two teachers: both must agree (2 of 2), one is a tie
+    silver, _ = combine_silver(teachers[1:3], set())
+    assert silver[0]["entities"] == [_ent(t, 0, 13, 1.0), _ent(t, 35, 39, 0.75)]
+
+
+def test_overlapping_voted_spans_keep_the_higher_scored_one():
+    """Teachers that disagree on a boundary ("Goldman Sachs" or "Goldman Sachs Group") can
+    both pass the vote; the label set is flat, so only the better-supported span may stay,
+    and a span overlapping neither is untouched."""
+    t = "Goldman Sachs Group Upgrades Apple"  # (0, 19), (0, 13), (29, 34)
+    apple = (29, 34, 1.0)
+    # h1: the shorter span has more votes; h2: the longer one has
+    teachers = [[_tagged("h1", t, [(0, 19, 0.9), apple]), _tagged("h2", t, [(0, 19, 0.9), apple])],
+                [_tagged("h1", t, [(0, 13, 0.8), apple]), _tagged("h2", t, [(0, 19, 0.9), apple])],
+                [_tagged("h1", t, [(0, 13, 0.7), apple]), _tagged("h2", t, [(0, 13, 0.6), apple])]]
+    silver, _ = combine_silver(teachers, set(), min_votes=1)
+    by_id = {r["id"]: r["entities"] for r in silver}
+    # h1: (0, 13) scores 2/3 x 0.75 = 0.5, (0, 19) 1/3 x 0.9 = 0.3
+    assert by_id["h1"] == [_ent(t, 0, 13, 0.5), _ent(t, 29, 34, 1.0)]
+    # h2: (0, 19) scores 2/3 x 0.9 = 0.6, (0, 13) 1/3 x 0.6 = 0.2
+    assert by_id["h2"] == [_ent(t, 0, 19, 0.6), _ent(t, 29, 34, 1.0)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,17 +17,17 @@ import redis.asyncio as aioredis
 from celery.utils.log import get_task_logger
 
 from common.celery_app import app
-from common.ledger import RunLedger
 from common.records import Headline
+from common.run import Run
 from common.settings import Settings
 from common.spans import align_spans
-from common.store import ResultStore, result_key
-from producer.produce import maybe_finalize
+from common.store import result_key
 from workers.annotate import aio
 from workers.annotate.aio import process_semaphore
 from workers.annotate.llm import LLMAnswer, LLMCaller, LLMError, make_client
 from workers.annotate.llm_schema import parse_answer
 from workers.annotate.prompt import PROMPT_VERSION
+from workers.batch_task import Fence
 
 log = get_task_logger(__name__)
 
@@ -120,34 +119,27 @@ async def annotate_headlines(headlines: list[Headline], settings: Settings) -> B
 
 
 def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings,
-              fence: Callable[[], bool] | None = None) -> dict:
+              fence: Fence | None = None) -> dict:
     """Annotate one batch and record its outcome exactly once (idempotent under redelivery).
-    ``fence`` (from the batch task) is asked right before writing: False means another copy
-    recorded or holds the batch, and this one writes nothing."""
-    store = ResultStore(settings.results_dir, run_id)
-    ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
-    if ledger.is_finished(bid):
+    ``fence`` (from the batch task): asked before writing (False: another copy recorded or holds
+    the batch, write nothing), and its lease fences the recording itself (``Run.record_batch``).
+    Headlines whose calls failed for good become the batch's dead letter, the rest its shard:
+    each headline ends in exactly one of the two."""
+    run = Run(run_id, settings)
+    if run.finished(bid):
         return {"batch_id": bid, "skipped": "already finished"}
     items = [Headline.model_validate(h) for h in headlines]
     outcome = aio.run(annotate_headlines(items, settings))
     if fence is not None and not fence():
         return {"batch_id": bid, "skipped": "recorded by another copy"}
-    # The shard and the dead letter are both rewritten or removed: an earlier attempt of this
-    # batch (a retry, or a redelivery after the outcome was written but not recorded) may have
-    # left one of them, and a headline must end up in exactly one of the two.
-    if outcome.results:
-        store.write_results(bid, outcome.results)
-    else:
-        store.discard_results(bid)
+    dead = None
     if outcome.failed:
         errs = {f"{e.kind}: {e}" for _, e in outcome.failed}
-        store.write_dead(
-            bid, [h for h, _ in outcome.failed], error="; ".join(sorted(errs))[:2000],
-            error_type=outcome.failed[0][1].kind, attempts=settings.max_retries + 1,
-        )
-    else:
-        store.discard_dead(bid)
+        dead = {"headlines": [h for h, _ in outcome.failed],
+                "error": "; ".join(sorted(errs))[:2000],
+                "error_type": outcome.failed[0][1].kind, "attempts": settings.max_retries + 1}
     counts = outcome.counts()
-    ledger.finish_batch(bid, counts, dead=bool(outcome.failed))
-    maybe_finalize(app, ledger, settings)
+    if not run.record_batch(bid, outcome.results, counts, dead, getattr(fence, "lease", None)):
+        return {"batch_id": bid, "skipped": "recorded by another copy"}
+    run.maybe_finalize(app)
     return {"batch_id": bid, **counts}

@@ -4,17 +4,15 @@ batch-task path (``workers.batch_task``), start curation once the run is complet
 from __future__ import annotations
 
 from common.celery_app import app
-from common.ledger import RunLedger
-from common.settings import Settings
+from common.run import Run
 from common.task_names import ANNOTATE_TASK
-from producer.produce import maybe_finalize
 from workers.annotate.batch import run_batch
 from workers.batch_task import BatchTask
 
 
 class AnnotateTask(BatchTask):
-    def on_run_finished(self, ledger: RunLedger, settings: Settings) -> None:
-        maybe_finalize(app, ledger, settings)  # curation starts once the run is complete
+    def on_run_finished(self, run: Run) -> None:
+        run.maybe_finalize(app)  # curation starts once the run is complete
 
 
 @app.task(name=ANNOTATE_TASK, bind=True, base=AnnotateTask, max_retries=3)

@@ -9,6 +9,7 @@ A row that fails is left out and counted, rather than training a model on shifte
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +53,25 @@ def _hf_row(r: dict[str, Any]) -> dict[str, Any]:
             "clusters": list(r.get("clusters", []))}
 
 
-def export_splits(splits: dict[str, list[dict]], out_dir: Path) -> dict[str, Any]:
-    """Write ``out_dir/{split}.jsonl``, ``out_dir/hf`` and ``out_dir/{gliner,spanmarker}/``.
+@dataclass
+class Converted:
+    """A sample converted and checked, not yet written: the caller can refuse an empty one
+    before any file replaces an earlier curation's."""
 
-    Returns rows written per split and the ids of rows left out for invalid spans.
-    """
-    from datasets import Dataset, DatasetDict
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kept, per split
+    gliner: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    spanmarker: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    invalid_spans: list[str] = field(default_factory=list)  # ids left out
 
-    counts: dict[str, int] = {}
-    rejected: list[str] = []
-    dd = {}
+    @property
+    def kept(self) -> int:
+        """Rows that will be written, over every split."""
+        return sum(len(v) for v in self.rows.values())
+
+
+def convert_splits(splits: dict[str, list[dict]]) -> Converted:
+    """Check every row's spans and build both trainer forms; a row that fails is left out."""
+    conv = Converted()
     for name, rows in splits.items():
         kept, gl, sm = [], [], []
         for r in sorted(rows, key=lambda r: (r.get("date") or "", r["id"])):
@@ -71,19 +81,37 @@ def export_splits(splits: dict[str, list[dict]], out_dir: Path) -> dict[str, Any
                     key=lambda s: s.start)
                 g, s = trainer_forms(r["text"], spans)
             except (ValueError, KeyError):
-                rejected.append(r["id"])
+                conv.invalid_spans.append(r["id"])
                 continue
             kept.append(r)
             gl.append(g)
             sm.append(s)
+        conv.rows[name], conv.gliner[name], conv.spanmarker[name] = kept, gl, sm
+    return conv
+
+
+def write_splits(conv: Converted, out_dir: Path) -> dict[str, Any]:
+    """Write ``out_dir/{split}.jsonl``, ``out_dir/hf`` and ``out_dir/{gliner,spanmarker}/``.
+
+    Returns rows written per split and the ids of rows left out for invalid spans.
+    """
+    from datasets import Dataset, DatasetDict
+
+    dd = {}
+    for name, kept in conv.rows.items():
         write_jsonl(out_dir / f"{name}.jsonl", kept)
-        write_jsonl(out_dir / "gliner" / f"{name}.jsonl", gl)
-        write_jsonl(out_dir / "spanmarker" / f"{name}.jsonl", sm)
+        write_jsonl(out_dir / "gliner" / f"{name}.jsonl", conv.gliner[name])
+        write_jsonl(out_dir / "spanmarker" / f"{name}.jsonl", conv.spanmarker[name])
         hf_rows = [_hf_row(r) for r in kept]
         features = hf_features()
         dd[name] = Dataset.from_dict({c: [r[c] for r in hf_rows] for c in features},
                                      features=features)
-        counts[name] = len(kept)
     # One shard each: datasets writes an empty split as zero shards, which it cannot load.
     DatasetDict(dd).save_to_disk(str(out_dir / "hf"), num_shards=dict.fromkeys(dd, 1))
-    return {"splits": counts, "invalid_spans": rejected}
+    return {"splits": {k: len(v) for k, v in conv.rows.items()},
+            "invalid_spans": conv.invalid_spans}
+
+
+def export_splits(splits: dict[str, list[dict]], out_dir: Path) -> dict[str, Any]:
+    """Convert, check and write a sample (``convert_splits`` then ``write_splits``)."""
+    return write_splits(convert_splits(splits), out_dir)

@@ -1,12 +1,18 @@
 """The ``curate`` queue: an annotated run -> clusters -> review sample -> year splits -> export.
 
-Started once when an annotation run completes (``producer.produce.maybe_finalize``) or by
+Started once when an annotation run completes (``common.run.Run.maybe_finalize``) or by
 ``tickertag curate RUN``. Only valid answers are curated. The run is read twice rather than
 held in memory: the first pass keeps a few facts per headline (date, mentions), enough to
 cluster and sample; the second pass fetches the full rows of the sampled headlines only.
 Output goes to ``<results>/<run>/curated/``: the splits, a cluster report to judge the
 threshold by (``cluster_report.md``), every surface form's cluster (``clusters.jsonl``) and
 the run's numbers (``report.json``).
+
+A run that would leave every split empty (no results, only invalid answers, no dates, no date
+in any split, no company in any headline of the splits, no span that fits its text) raises
+``EmptyCuration`` naming the cause, before any split file is written: empty train/valid/test
+files would pass for a finished curation and train a model on nothing. The cause is also
+written to ``curated/error.json``, where the auto-curation task's failure can be read later.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from common.clustering import Clustering, Mention, cluster_mentions
 from common.settings import Settings, get_settings
 from common.spans import clean_mention
 from common.store import ResultStore
-from workers.curate.export import export_splits
+from workers.curate.export import convert_splits, write_splits
 from workers.curate.sampling import (
+    EmptyCuration,
     SampleOptions,
     day_of,
+    empty_curation,
     resolve_splits,
     sample_headlines,
     split_of,
@@ -39,6 +47,9 @@ Track = Callable[[Iterable[T], str], Iterable[T]]
 
 def _no_track(it: Iterable[T], _desc: str) -> Iterable[T]:
     return it
+
+
+ERROR_FILE = "error.json"  # in curated/: why the last curation of the run wrote nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +122,15 @@ def plan_sample(facts: dict[str, Facts], opts: SampleOptions
     return cl, chosen, stats
 
 
+def record_failure(out: Path, run_id: str, e: EmptyCuration) -> None:
+    """``curated/error.json``: the cause where the run's curated files would be, so a failed
+    auto-curation (a queue task nobody watches) is still visible next to the run's data."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ERROR_FILE).write_text(json.dumps(
+        {"run_id": run_id, "cause": e.cause, "error": e.message, "failed_at": time.time()},
+        ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def label_row(row: dict[str, Any], cl: Clustering) -> dict[str, Any]:
     """The row with each entity's cluster and representative, and the row's cluster ids."""
     ents = [{**e, "cluster": cl.cluster_of[e["text"]],
@@ -149,33 +169,60 @@ def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = Non
                settings: Settings | None = None, track: Track | None = None) -> dict[str, Any]:
     """Curate one stored run and return its report (also written to ``report.json``).
 
-    ``track`` wraps the two passes over the results (the CLI passes a progress bar).
+    ``track`` wraps the two passes over the results (the CLI passes a progress bar). Raises
+    ``EmptyCuration`` (recorded in ``curated/error.json``) when every split would be empty.
     """
-    t0 = time.time()
     opts = options if isinstance(options, SampleOptions) else SampleOptions(**(options or {}))
     settings = settings or get_settings()
-    track = track or _no_track
     store = ResultStore(settings.results_dir, run_id)
+    out = store.stage_dir("curated")
+    try:
+        report = _curate(store, opts, settings, track or _no_track)
+    except EmptyCuration as e:
+        record_failure(out, run_id, e)
+        raise
+    (out / ERROR_FILE).unlink(missing_ok=True)
+    return report
+
+
+def _curate(store: ResultStore, opts: SampleOptions, settings: Settings, track: Track
+            ) -> dict[str, Any]:
+    """``curate_run`` without the failure record: pass one, checks, sample, pass two, export."""
+    t0 = time.time()
+    run_id = store.run_id
     n_results = 0
+    invalid: Counter[str] = Counter()
 
     def counted(it: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         nonlocal n_results
         for r in it:
             n_results += 1
+            if r.get("valid") is False:
+                invalid[str(r.get("invalid_reason") or "none recorded")] += 1
             yield r
 
     facts = index_rows(counted(track(store.iter_results(), "reading results")))
     ranges, source = resolve_splits(opts.splits, settings.curate_splits,
                                     Counter(f.day for f in facts.values() if f.day))
+    problem = empty_curation(run_id, n_results, invalid,
+                             ((f.day, bool(f.mentions)) for f in facts.values()), ranges, source)
+    if problem is not None:
+        raise problem
     opts = opts.model_copy(update={"splits": ranges})
     cl, chosen, stats = plan_sample(facts, opts)
     del facts
     sample = [label_row(r, cl) for r in latest_rows(
         r for r in track(store.iter_results(), "fetching the sample") if r["id"] in chosen)]
     splits, _ = split_rows(sample, opts.splits)
+    conv = convert_splits(splits)
+    if conv.kept == 0:
+        raise EmptyCuration(
+            f"all {len(conv.invalid_spans)} sampled headlines of run {run_id} have entity spans "
+            "that do not fit their text, so every split would be empty: check `entities` "
+            "(start, end, text) in the run's results", "invalid_spans")
     out = store.stage_dir("curated")
     out.mkdir(parents=True, exist_ok=True)
-    exported = export_splits(splits, out)
+    exported = write_splits(conv, out)
     (out / "cluster_report.md").write_text(cluster_report(cl), encoding="utf-8")
     write_clusters(cl, out / "clusters.jsonl")
     report = {"run_id": run_id, "output": str(out), "options": opts.model_dump(),

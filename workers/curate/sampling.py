@@ -10,6 +10,7 @@ Split ranges are whole years (FNSPID's 2010-2016 / 2017-2018 / 2019-2020 by defa
 prefixes ("2024-07", "2024-07-15"), inclusive. A run whose headlines leave a default split empty
 (a 2024-25 stream) gets chronological ranges derived from its own dates instead
 (``resolve_splits``): an empty valid or test split would silently train and score on nothing.
+A run that leaves every split empty is refused (``empty_curation``), its cause named.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from itertools import pairwise
 
 from pydantic import BaseModel, Field, model_validator
@@ -28,6 +30,8 @@ Splits = dict[str, tuple[Bound, Bound]]
 SPLIT_YEARS: Splits = {"train": (2010, 2016), "valid": (2017, 2018), "test": (2019, 2020)}
 # Shares of a run's headlines in train / valid / test when the ranges come from its own dates.
 DERIVED_SHARES = (0.70, 0.15, 0.15)
+Head = tuple[str | None, bool]  # a valid headline's day, and whether it names a company
+SPLIT_HINT = "pass --split NAME=FROM..TO (repeatable) or set TICKERTAG_CURATE_SPLITS"
 
 
 def _lo(b: Bound) -> str:
@@ -190,3 +194,100 @@ def parse_split(spec: str) -> tuple[str, tuple[Bound, Bound]]:
             return name.strip(), (int(lo), int(hi) if hi else int(lo))
     raise ValueError(f"split {spec!r} is not NAME=YEAR[-YEAR] or NAME=DATE..DATE "
                      "(DATE: YYYY, YYYY-MM or YYYY-MM-DD)")
+
+
+class EmptyCuration(ValueError):
+    """A curation that would write empty splits, and why (``cause``: ``no_results``,
+    ``all_invalid``, ``no_dates``, ``outside_splits``, ``no_companies``, ``invalid_spans``).
+
+    A ValueError, so the CLI exits 1 with the message on one line. ``cause`` travels in
+    ``args`` so that Celery's JSON result backend rebuilds the same exception.
+    """
+
+    def __init__(self, message: str, cause: str = "empty") -> None:
+        super().__init__(message, cause)
+        self.message, self.cause = message, cause
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _ranges(splits: Splits) -> str:
+    """Split ranges as the CLI writes them (``train=2010..2016``), for error messages."""
+    return " ".join(f"{k}={lo}..{hi}" for k, (lo, hi) in splits.items())
+
+
+def _all_invalid(run_id: str, n_results: int, reasons: Counter[str]) -> EmptyCuration:
+    reason, n = reasons.most_common(1)[0] if reasons else ("none recorded", 0)
+    return EmptyCuration(
+        f"all {n_results} answers of run {run_id} are invalid, so there is nothing to curate "
+        f"(most common reason: {reason}, {n} answers): fix the LLM endpoint or prompt and "
+        "annotate the run again", "all_invalid")
+
+
+@dataclass(slots=True)
+class Tally:
+    """One pass of counts over a run's valid headlines: enough to say why nothing would be
+    curated, without a list the size of the run."""
+
+    valid: int = 0
+    dated: int = 0
+    first: str = ""  # the earliest and latest days
+    last: str = ""
+    named: int = 0  # headlines naming a company
+    named_undated: int = 0
+    in_splits: int = 0
+    named_in_splits: int = 0
+
+    def add(self, day: str | None, named: bool, in_split: bool) -> None:
+        self.valid += 1
+        self.named += named
+        self.named_undated += named and not day
+        if day:
+            self.dated += 1
+            self.first = min(self.first or day, day)
+            self.last = max(self.last, day)
+        self.in_splits += in_split
+        self.named_in_splits += named and in_split
+
+
+def _no_companies(run_id: str, t: Tally, splits: Splits) -> EmptyCuration:
+    if not t.named:
+        why = ("no valid answer names a company (every `companies` list is empty): check the "
+               "LLM's answers in the run's results")
+    else:
+        why = (f"the {t.named} that name one are outside the splits {_ranges(splits)}"
+               f" ({t.named_undated} of them undated): {SPLIT_HINT} to take them in")
+    return EmptyCuration(f"none of the {t.in_splits} headlines of run {run_id} in the splits "
+                         f"names a company, so there is nothing to train a tagger on; {why}",
+                         "no_companies")
+
+
+def empty_curation(run_id: str, n_results: int, invalid: Counter[str], heads: Iterable[Head],
+                   splits: Splits, source: str) -> EmptyCuration | None:
+    """Why a run would curate into empty splits (None when it would not), the first cause
+    that applies, decided from the first pass over its results (``heads``: each valid
+    headline's day and whether it names a company) so that nothing is written for a dead run.
+    ``invalid``: the invalid answers' reasons, counted."""
+    if n_results == 0:
+        return EmptyCuration(f"run {run_id} has no results, so there is nothing to curate: "
+                             "check the run id, or annotate the run first", "no_results")
+    t = Tally()
+    for day, named in heads:
+        t.add(day, named, split_of(day, splits) is not None)
+    if not t.valid:
+        return _all_invalid(run_id, n_results, invalid)
+    if not t.dated:
+        return EmptyCuration(
+            f"none of the {t.valid} valid headlines of run {run_id} has a date, and the "
+            "splits are date ranges (--split NAME=FROM..TO or TICKERTAG_CURATE_SPLITS) that "
+            "cannot hold an undated headline: annotate the run again from a source with a "
+            "date column", "no_dates")
+    if not t.in_splits:
+        return EmptyCuration(
+            f"none of the {t.dated} dated headlines of run {run_id} (dated {t.first}..{t.last})"
+            f" falls in the splits {_ranges(splits) or '(none)'} ({source}): {SPLIT_HINT} with "
+            f"ranges within {t.first}..{t.last}", "outside_splits")
+    if not t.named_in_splits:
+        return _no_companies(run_id, t, splits)
+    return None

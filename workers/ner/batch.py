@@ -8,15 +8,15 @@ loads each model directory once and keeps it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from celery.utils.log import get_task_logger
 
-from common.ledger import RunLedger
+from common.run import Run
 from common.settings import get_settings
-from common.store import ResultStore, result_key
+from common.store import result_key
+from workers.batch_task import Fence
 
 log = get_task_logger(__name__)
 
@@ -33,13 +33,14 @@ def tagger_for(model_dir: str):
 
 
 def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
-              threshold: float | None = None, fence: Callable[[], bool] | None = None
+              threshold: float | None = None, fence: Fence | None = None
               ) -> dict[str, Any]:
     """Tag one batch and record it once (a redelivered batch is skipped; ``fence`` as in
-    ``workers.annotate.batch.run_batch``)."""
+    ``workers.annotate.batch.run_batch``). Recorded through ``Run.record_batch`` like every
+    batch queue, so a success also drops a dead letter an earlier attempt left."""
     s = get_settings()
-    ledger = RunLedger.from_url(s.redis_dsn(), run_id)
-    if ledger.is_finished(bid):
+    run = Run(run_id, s)
+    if run.finished(bid):
         return {"batch_id": bid, "skipped": "already finished"}
     tagger = tagger_for(model_dir)
     t0 = time.perf_counter()
@@ -57,8 +58,8 @@ def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
         rows.append({"key": result_key(h["id"], model, "ner"), **h, "entities": ents,
                      **({"tickers": tickers} if tickers is not None else {}),
                      "model": model, "valid": True, "tagged_at": time.time()})
-    ResultStore(s.results_dir, run_id).write_results(bid, rows)
     counts = {"headlines_done": len(rows), "with_companies": sum(1 for r in rows if r["entities"]),
               "spans": sum(len(r["entities"]) for r in rows), "llm_seconds": round(secs, 3)}
-    ledger.finish_batch(bid, counts)
+    if not run.record_batch(bid, rows, counts, lease=getattr(fence, "lease", None)):
+        return {"batch_id": bid, "skipped": "recorded by another copy"}
     return {"batch_id": bid, **counts}
