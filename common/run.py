@@ -81,6 +81,22 @@ class Run:
         self.ledger.drop_commit(bid)
         return True
 
+    # -- spend ---------------------------------------------------------------------------
+    def spent_usd(self) -> float:
+        """What the run's LLM tokens cost so far at the configured per-token prices."""
+        from common.summary import token_cost_usd
+
+        st = self.ledger.stats()
+        return token_cost_usd(st["prompt_tokens"], st["completion_tokens"], self.settings)
+
+    def over_budget(self) -> bool:
+        """The run reached ``settings.budget_usd`` (recorded in the run's meta for ``status``)."""
+        budget = self.settings.budget_usd
+        if budget is None or self.spent_usd() < budget:
+            return False
+        self.ledger.set_meta(budget_reached=f"{budget:g}")
+        return True
+
     # -- the end of a run ----------------------------------------------------------------
     def maybe_finalize(self, app: Any) -> bool:
         """Start curation once the run is complete (producer done, nothing in flight): one

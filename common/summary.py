@@ -27,8 +27,8 @@ def run_price_per_hour(ledger: RunLedger, settings: Settings) -> float:
 
 def token_cost_usd(prompt_tokens: float, completion_tokens: float, settings: Settings) -> float:
     """What the LLM's tokens cost at the configured per-token prices."""
-    return (prompt_tokens * settings.llm_usd_per_m_prompt_tokens
-            + completion_tokens * settings.llm_usd_per_m_completion_tokens) / 1e6
+    return (prompt_tokens * settings.price_input_per_mtok
+            + completion_tokens * settings.price_output_per_mtok) / 1e6
 
 
 def escalation_cost(stats: dict, pool_headlines: int, settings: Settings) -> dict:

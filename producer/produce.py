@@ -43,6 +43,7 @@ class ProduceReport:
     already_done: int = 0
     rejected: int = 0
     resent_pending: int = 0
+    budget_reached: bool = False  # stopped sending at TICKERTAG_BUDGET_USD; rerun to resume
     rejected_examples: list[str] = field(default_factory=list)  # the first few, at most 5
 
 
@@ -171,13 +172,25 @@ class Producer:
             seen.add(h.id)
             buf.append(h.model_dump())
             if len(buf) >= self.s.batch_size:
+                if self._over_budget():
+                    break
                 self._flush(buf)
                 buf, seen = [], set()
-        if buf:
-            self._flush(buf)
+        else:
+            if buf and not self._over_budget():
+                self._flush(buf)
         self._write_rejected(rejected)
-        self.ledger.mark_produced()
+        if not self.report.budget_reached:  # a run stopped by its budget is not complete
+            self.ledger.mark_produced()
         return self.report
+
+    def _over_budget(self) -> bool:
+        """Whether the run's LLM spend reached ``budget_usd``: then nothing more is sent, and
+        what is unsent is read again (and sent) by the next ``produce`` of the run."""
+        if self.task != ANNOTATE_TASK or not Run(self.run_id, self.s).over_budget():
+            return False
+        self.report.budget_reached = True
+        return True
 
     def _rejection(self, e: InvalidRecord, row: dict[str, Any]) -> dict[str, Any]:
         """Count a rejected record, keep it as an example while there are few, and return its

@@ -69,6 +69,9 @@ def produce(
                   f"headlines in {rep.batches} batches; {rep.duplicates} duplicates, "
                   f"{rep.already_done} already done, {rep.rejected} rejected"
                   + (f", re-sent {rep.resent_pending} pending" if rep.resent_pending else ""))
+    if rep.budget_reached:
+        console.print(f"[yellow]budget reached[/]: the run spent its ${s.budget_usd:g}; the rest "
+                      "of the source is unsent: raise TICKERTAG_BUDGET_USD and run produce again")
     for ex in rep.rejected_examples:
         console.print(f"  [yellow]rejected[/] {ex}")
 
@@ -102,6 +105,15 @@ def _training_table(runs: list[dict]) -> Table:
                   str(p.get("epoch", "")), str(p.get("step", "")),
                   "" if loss is None else f"{loss:.3f}", "" if f1 is None else f"{f1:.3f}",
                   str(p.get("host", "")), "" if ago is None else f"{ago:.0f} s ago")
+    return t
+
+
+def _budget_table(b: dict) -> Table:
+    t = Table(title="budget (TICKERTAG_BUDGET_USD)", show_header=False)
+    limit = "none" if b["budget_usd"] is None else f"${b['budget_usd']:g}"
+    t.add_row("spent / budget", f"${b['spent_usd']:.4f} / {limit}")
+    t.add_row("state", "budget reached: nothing more is sent (raise it, then `produce` again and "
+              "`requeue --error-type budget`)" if b["reached"] else "within budget")
     return t
 
 
@@ -175,7 +187,15 @@ def status(
         data = {"run_id": ledger.run_id, "queue": queue, "queue_depth": depth, **summ,
                 "training": training}
         parts = [_summary_table(summ, ledger.run_id, depth, queue)]
-        pool = ledger.meta().get("pool_headlines")
+        meta = ledger.meta()
+        if s.budget_usd is not None or meta.get("budget_reached"):
+            from common.run import Run
+
+            spent = Run(ledger.run_id, s).spent_usd()
+            data["budget"] = {"budget_usd": s.budget_usd, "spent_usd": round(spent, 6),
+                              "reached": bool(meta.get("budget_reached"))}
+            parts.append(_budget_table(data["budget"]))
+        pool = meta.get("pool_headlines")
         if pool:  # a cascade escalation: the LLM's spend against labelling the whole pool
             data["escalation"] = escalation_cost(summ, int(pool), s)
             parts.append(_escalation_table(data["escalation"]))

@@ -22,6 +22,7 @@ from common.run import Run
 from common.settings import Settings
 from common.spans import align_spans
 from common.store import result_key
+from common.task_names import ANNOTATE_TASK
 from workers.annotate import aio
 from workers.annotate.aio import process_semaphore
 from workers.annotate.llm import LLMAnswer, LLMCaller, LLMError, make_client
@@ -128,6 +129,13 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings,
     run = Run(run_id, settings)
     if run.finished(bid):
         return {"batch_id": bid, "skipped": "already finished"}
+    if run.over_budget():  # no call past the budget; the batch waits as a dead letter
+        if not run.record_batch(bid, [], {"headlines_dead": len(headlines)}, dead={
+                "headlines": headlines, "error": f"budget: the run spent its "
+                f"${settings.budget_usd:g} (TICKERTAG_BUDGET_USD)", "error_type": "budget",
+                "attempts": 0, "task": ANNOTATE_TASK}, lease=getattr(fence, "lease", None)):
+            return {"batch_id": bid, "skipped": "recorded by another copy"}
+        return {"batch_id": bid, "dead": True, "error_type": "budget"}
     items = [Headline.model_validate(h) for h in headlines]
     outcome = aio.run(annotate_headlines(items, settings))
     if fence is not None and not fence():
