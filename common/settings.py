@@ -109,10 +109,11 @@ class Settings(BaseSettings):
     # Per-token prices of the LLM (USD per million tokens), what a pay-per-token endpoint bills
     # and what the cascade's "$ spent vs the whole pool" uses. The defaults are the case study's
     # price in token terms: a $8/h endpoint labelling ~31 headlines/s (900k in ~8 h) with this
-    # prompt (~410 prompt + ~20 completion tokens a headline: 8 / (31.25 * 3600 * 430) * 1e6)
-    # costs ~$0.16 per million tokens.
-    price_input_per_mtok: float = 0.16
-    price_output_per_mtok: float = 0.16
+    # prompt (465 prompt tokens a headline by SmolLM2's tokenizer on the bundled sample,
+    # `tickertag produce --estimate`, + ~24 completion: 8 / (31.25 * 3600 * 489) * 1e6) costs
+    # ~$0.15 per million tokens.
+    price_input_per_mtok: float = 0.15
+    price_output_per_mtok: float = 0.15
     # Stop spending at this many USD per run (at the per-token prices): the producer stops
     # sending (the rest stays resumable) and workers dead-letter batches as ``budget`` instead of
     # calling the LLM (`tickertag requeue --error-type budget` once the budget is raised).

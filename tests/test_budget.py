@@ -76,3 +76,20 @@ def test_a_worker_past_the_budget_calls_nothing_and_keeps_the_batch_for_requeue(
     assert json.loads(p.stdout)["budget"] == {"budget_usd": 0.001, "spent_usd": 0.002,
                                               "reached": True}
     assert requeue_dead(celery_app, s, s.run_id, "budget") == (1, 3)
+
+
+def test_the_estimate_counts_distinct_valid_headlines_and_prices_their_tokens(make_settings):
+    from producer.estimate import COMPLETION_TOKENS, estimate
+    from workers.annotate.prompt import build_messages
+
+    s = make_settings(price_input_per_mtok=2.0, price_output_per_mtok=4.0)
+    rows = [*_rows(3), _rows(1)[0], {"title": "   ", "date": "2015-01-01"}]  # a repeat, a blank
+    est = estimate(rows, s, count=lambda text: len(text.split()))
+    fixed = sum(len(m["content"].split()) for m in build_messages(""))
+    words = sum(len(r["title"].split()) for r in _rows(3))
+    assert (est["rows"], est["headlines"], est["rejected"]) == (5, 3, 1)
+    assert est["prompt_tokens"] == 3 * fixed + words
+    assert est["completion_tokens"] == 3 * COMPLETION_TOKENS
+    assert est["usd"] == round((est["prompt_tokens"] * 2 + est["completion_tokens"] * 4) / 1e6, 6)
+    assert est["prompt_tokens_counted_by"] == "tokenizer"
+    assert estimate(rows, s)["prompt_tokens_counted_by"] == "chars/4"

@@ -46,6 +46,9 @@ def produce(
     batch_size: Annotated[int | None, typer.Option(envvar="TICKERTAG_BATCH_SIZE",
                                                    help="Headlines per task (default 128).")
                           ] = None,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Only count the source's headlines, prompt tokens and $ at the "
+                           "per-token prices; send nothing.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Stream headlines into the annotate queue (dedup, backpressure, resumable)."""
@@ -55,6 +58,20 @@ def produce(
     from producer.sources import iter_source
 
     s = get_settings()
+    if estimate:
+        from producer.estimate import estimate as estimate_source
+        from producer.estimate import local_tokenizer
+
+        est = estimate_source(iter_source(source, limit), s, local_tokenizer(s))
+        if as_json:
+            emit_json({"source": source, **est})
+            return
+        console.print(f"{source}: {est['headlines']:,} distinct headlines ({est['rows']:,} rows, "
+                      f"{est['rejected']:,} invalid); {est['prompt_tokens']:,} prompt tokens "
+                      f"({est['prompt_tokens_counted_by']}) + ~{est['completion_tokens']:,} "
+                      f"completion tokens = ${est['usd']:.4f} at ${s.price_input_per_mtok:g} / "
+                      f"${s.price_output_per_mtok:g} per million tokens; nothing sent")
+        return
     if batch_size:
         s = s.model_copy(update={"batch_size": batch_size})
     with Progress(TextColumn("[bold]enqueue"), BarColumn(), TextColumn("{task.completed} headlines"),
