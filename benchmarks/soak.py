@@ -558,7 +558,7 @@ def rows(res: SoakResult) -> list[tuple[str, str]]:
 
 def write_markdown(res: SoakResult, cfg: SoakConfig, command: str, path: Path) -> None:
     lines = [
-        "# Soak test: load and faults (issue #6)", "",
+        "# Soak test: load and faults", "",
         f"Command: `{command}`", "",
         f"Machine: {os.cpu_count()} CPU cores (shared with other jobs), Python "
         f"{sys.version.split()[0]}; fake endpoint latency {cfg.latency[0] * 1000:.0f}-"

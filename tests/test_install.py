@@ -1,6 +1,6 @@
 """A plain ``pip install .`` (not editable) is a working tickertag: ``tickertag demo`` run from an
 empty directory finds the bundled sample, labels and recipes as package data and writes runs,
-models and logs under that directory, nothing into site-packages (issue #15, item 4).
+models and logs under that directory, nothing into site-packages.
 
 The fresh venv borrows the test venv's third-party packages through a ``.pth`` line (installing
 torch and friends again would take minutes and gigabytes) but not its editable tickertag: a plain

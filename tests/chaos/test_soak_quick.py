@@ -1,4 +1,4 @@
-"""Issue #6: the pipeline under load and faults (a CI-sized soak), bad input the other tests do
+"""The pipeline under load and faults (a CI-sized soak), bad input the other tests do
 not cover, regressions for the bugs the soak found, and the remaining security checks."""
 
 from __future__ import annotations

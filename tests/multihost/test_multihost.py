@@ -1,4 +1,4 @@
-"""Issue 15: the pipeline across hosts made of network namespaces (``benchmarks/multihost.py``,
+"""The pipeline across hosts made of network namespaces (``benchmarks/multihost.py``,
 quick size): throughput with 1 and 2 worker processes on 2 worker hosts, a worker host cut off
 mid-batch, Redis unreachable from every host for 30 s; nothing lost, nothing duplicated, and
 nothing (process, namespace, link) left behind, also when the harness is stopped by a signal

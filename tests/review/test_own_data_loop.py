@@ -127,7 +127,17 @@ def test_own_headlines_from_csv_to_a_served_model(llm_server, make_settings, cel
     _cli(env, "predict", "--model", str(model), "--input", str(reviewed / "test.jsonl"),
          "--output", str(pred))
     ev = _cli(env, "evaluate", "--gold", str(reviewed / "test.jsonl"), "--pred", str(pred))
-    assert 0 <= ev["f1"] <= 1 and ev["n_docs"] == cur["splits"]["test"], ev
+    from common.metrics import score
+    from common.spans import Span
+
+    def spans(row: dict) -> list[Span]:
+        return [Span(**{k: e[k] for k in ("start", "end", "label", "text")})
+                for e in row["entities"]]
+
+    gold_rows, pred_rows = read_jsonl(reviewed / "test.jsonl"), read_jsonl(pred)
+    want = score([spans(x) for x in gold_rows], [spans(x) for x in pred_rows])
+    assert (ev["f1"], ev["tp"], ev["fn"]) == (want.f1, want.tp, want.fn), ev
+    assert ev["n_docs"] == cur["splits"]["test"], ev
 
     # 6. serve the model over HTTP
     port = free_port()
