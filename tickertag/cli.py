@@ -27,6 +27,7 @@ STAGE_MODULES = (
     "tickertag.cli_distil",
     "tickertag.cli_cascade",
     "tickertag.cli_link",
+    "tickertag.cli_push",
 )
 
 

@@ -261,16 +261,19 @@ def export(
     run: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Merge a run's result shards into one file, one row per headline/model/prompt."""
+    """Merge a run's result shards into one file, one row per headline/model/prompt, with a
+    dataset card for the Hub next to it (README.md, or <stem>.README.md if that is taken)."""
+    from common.cards import write_dataset_card
     from common.store import ResultStore
 
     s = get_settings()
     run_id = run or s.run_id
     n = ResultStore(s.results_dir, run_id).export(str(output))
+    card = write_dataset_card(output, run_id)
     if as_json:
         emit_json({"run_id": run_id, "output": str(output), "results": n})
         return
-    console.print(f"wrote {n} results to {output}")
+    console.print(f"wrote {n} results to {output} (dataset card: {card})")
 
 
 def reset(

@@ -25,6 +25,7 @@ from typing import Any
 from common.paths import CONFIGS_DIR, LABELED_DIR, POOL_CSV, home, to_shared
 from common.progress import Tick
 from common.settings import Settings
+from training.card import refresh_model_card
 from training.data import subset, write_jsonl
 from training.silver import (
     combine_silver,
@@ -61,7 +62,7 @@ class DistilPlan:
     min_votes: int | None = None
     # Agreement filter: leave the headlines where the teachers disagree out of the student's
     # training set instead of teaching it the vote's half-guess (those are review material).
-    # On by default: valid chose it (0.942 vs 0.937, training/RESULTS.md, seventh session).
+    # On by default: valid chose it (0.942 vs 0.937, training/RESULTS.md, 2026-12-04, 98b2cd5).
     drop_contested: bool = True
     labelled: list[str] = field(default_factory=lambda: list(LABELLED_TRAIN))
     valid: list[str] = field(default_factory=lambda: list(LABELLED_VALID))
@@ -216,6 +217,7 @@ def train_student(plan: DistilPlan, silver: Path | None, say: Say,
     from training.inference import MANIFEST
 
     (Path(cfg.output or plan.output) / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    refresh_model_card(Path(cfg.output or plan.output))  # the card now names the teachers, silver
     return manifest
 
 

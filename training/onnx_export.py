@@ -25,6 +25,7 @@ from typing import Any
 from common.metrics import score
 from common.paths import LABELED_DIR
 from common.progress import Tick
+from training.card import refresh_model_card
 from training.data import read_jsonl, spans_of
 from training.inference import MANIFEST, load_tagger, read_manifest
 
@@ -133,6 +134,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True
                         "onnx_headlines_per_s": round(rate_onnx, 1),
                         "passed": f1_torch - f1_onnx <= max_f1_drop}
     (out / MANIFEST).write_text(json.dumps(new, indent=2))
+    refresh_model_card(out)  # README.md with the Hub's metadata, the F1 check included
     if new["check"] and not new["check"]["passed"]:
         c = new["check"]
         raise ExportCheckFailed(f"ONNX F1 {c['onnx_f1']:.4f} vs torch {c['torch_f1']:.4f} on "

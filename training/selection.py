@@ -20,6 +20,7 @@ from typing import Any
 
 from common.metrics import score
 from common.spans import Span
+from training.card import refresh_model_card
 from training.data import spans_of
 from training.manifest import MANIFEST
 
@@ -136,6 +137,7 @@ def finish(out: Path, kind: str, selector: EpochSelector, best_predict: PredictF
         "config": cfg, **(extra or {}),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    refresh_model_card(out)  # README.md with the Hub's metadata, from the manifest just written
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     (out / STATE).unlink(missing_ok=True)
     if selector.on_progress:
