@@ -33,8 +33,9 @@ def test_recorded_answers_come_back_as_the_recorded_spans_through_the_annotate_p
     missing = "Nobody Recorded An Answer For This Headline About Acme Corp"
     heads = [Headline(id=f"h{i}", text=r["text"]) for i, r in enumerate(rows)]
     heads.append(Headline(id="missing", text=missing))
-    s = make_settings(llm_base_url=replay, llm_model="replay", max_retries=2,
-                      backoff_base_s=0.01)
+    s = make_settings(max_retries=2, backoff_base_s=0.01)
+    # a model name of this test's own: answers cached by another test are not this test's
+    s = s.model_copy(update={"llm_base_url": replay, "llm_model": f"replay-{s.run_id}"})
     out = aio.run(annotate_headlines(heads, s))
 
     by_id = {r["id"]: r for r in out.results}
