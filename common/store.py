@@ -126,6 +126,12 @@ class ResultStore:
                     self.fs.mv(staged, final)
             elif not present and self.fs.exists(final):
                 self.fs.rm(final)
+        # what other copies staged and never recorded (a ledger error mid-way): dropped with the
+        # decision, so staging names do not pile up
+        for kind in ("results", "dead"):
+            for path in self.fs.glob(self._staged(kind, bid, "*")):
+                if not path.endswith(f".staged-{tag}"):
+                    self.fs.rm(path)
 
     def drop_staged(self, bid: str, tag: str) -> None:
         for kind in ("results", "dead"):

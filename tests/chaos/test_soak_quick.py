@@ -132,8 +132,10 @@ def test_malformed_csv_rows_are_counted_errors_and_the_run_goes_on(
 def test_outcome_written_but_not_recorded_then_redelivered_is_one_result(
         fake_llm, make_settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Redis dropped between writing a batch's dead letter and recording it; the redelivered
-    batch succeeds. Before the fix the stale dead letter stayed: the headline was both a result
-    and a dead letter, and `requeue` would have annotated it a second time."""
+    batch succeeds. Before, the stale dead letter stayed: the headline was both a result and a
+    dead letter, and `requeue` would have annotated it a second time. Now an outcome is staged
+    until the ledger records it, so the unrecorded dead letter is never visible, and the
+    recorded outcome drops it."""
     from workers.annotate.batch import run_batch
 
     s = make_settings(llm_base_url=fake_llm.url, max_retries=1)
@@ -151,10 +153,11 @@ def test_outcome_written_but_not_recorded_then_redelivered_is_one_result(
     with pytest.raises(redis.ConnectionError):
         run_batch(s.run_id, bid, items, s)  # both attempts 500: dead letter written, not recorded
     store = ResultStore(s.results_dir, s.run_id)
-    assert len(list(store.iter_dead())) == 1
+    staged = lambda: [p for p in (Path(store.url) / "dead").iterdir() if ".staged-" in p.name]  # noqa: E731
+    assert not list(store.iter_dead()) and len(staged()) == 1  # written, not visible
     monkeypatch.setattr(RunLedger, "finish_batch", real)
     run_batch(s.run_id, bid, items, s)  # redelivery: the 3rd call succeeds
-    assert not list(store.iter_dead())
+    assert not list(store.iter_dead()) and staged() == []
     accounted(store, ledger, {items[0]["id"]})
 
 
