@@ -127,11 +127,14 @@ def test_a_refused_teacher_fails_before_anything_is_queued(teacher, make_setting
     assert r.llen("ner") == 0 and not (tmp_path / "work" / "silver.jsonl").exists()
 
 
-def test_rerunning_the_silver_step_retries_its_dead_letters(teacher, make_settings, tmp_path):
+def test_rerunning_the_silver_step_retries_its_dead_letters(teacher, make_settings, tmp_path,
+                                                           monkeypatch):
     """A teacher whose weights vanish after the check dead-letters every batch; the step fails
     with the count, and once the weights are back, running the step again tags them all."""
     t = tmp_path / "teacher"
     shutil.copytree(teacher, t)
+    # the check passed while the weights were there; they vanish before the workers load them
+    monkeypatch.setattr("training.inference.servable_manifest", lambda _d: {})
     (t / "pipeline").rename(tmp_path / "pipeline.away")
     s = make_settings(batch_size=16)
     redis.Redis.from_url(s.redis_dsn()).delete("ner")
