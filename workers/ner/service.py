@@ -1,17 +1,23 @@
 """HTTP service for a trained model: ``POST /v1/ner`` with micro-batching.
 
-Requests that arrive while the model is busy are merged into its next call (up to
-``max_batch`` texts), so batches grow with load and a lone request never waits: an idle model
-starts at once. ``max_wait_ms`` > 0 additionally holds a batch open that long for company
-(worth it only where a bigger batch is much cheaper per text, e.g. on a GPU; on this CPU
-GLiNER's time grows about linearly with the batch). The model runs in one worker thread so the
-event loop keeps accepting requests while it computes. Limits are explicit and answered with clear 4xx errors.
-"""
+Requests that arrive while the model is busy are merged into its next call, so batches grow
+with load and a lone request never waits: an idle model starts at once. ``max_wait_ms`` > 0
+additionally holds a batch open that long for company (worth it only where a bigger batch is
+much cheaper per text, e.g. on a GPU; on this CPU GLiNER's time grows about linearly with the
+batch). Each model call takes at most ``max_batch`` texts and ``MAX_CALL_CHARS`` characters:
+a large request is tagged in pieces, taking turns with the requests that arrive meanwhile, so
+a one-headline request waits for one piece, not for 256 long texts. The model runs in one
+worker thread so the event loop keeps accepting requests while it computes. Limits are
+explicit and answered with clear 4xx errors, a full queue with 503 + Retry-After.
+
+Over 300 lines because the micro-batcher (merging, pieces, turns, a client that left) and the
+app that feeds it change together: they are one mechanism."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -29,6 +35,9 @@ MAX_BODY_BYTES = 1_000_000
 # client flood must not grow memory and latency without bound.
 MAX_QUEUED_TEXTS = 4096
 RETRY_AFTER_S = 1
+# Most characters per model call (a text longer than this goes alone): with ``max_batch`` it
+# bounds how long one call holds the model, hence how long any other request waits for it.
+MAX_CALL_CHARS = 8000
 
 
 class QueueFull(Exception):
@@ -119,19 +128,38 @@ class NerResponse(BaseModel):
 
 @dataclass
 class _Item:
+    """One request in the model's line: its texts, how many are tagged, their spans so far."""
+
     texts: list[str]
     threshold: float | None
     future: asyncio.Future = field(repr=False)
+    done: int = 0
+    spans: list = field(default_factory=list, repr=False)
+
+    @property
+    def left(self) -> int:
+        return len(self.texts) - self.done
 
 
 class MicroBatcher:
-    """Collects concurrent requests into batches for one model thread."""
+    """Feeds one model thread from a line of requests, a bounded piece of work per call.
+
+    Each model call takes at most ``max_batch`` texts and ``max_chars`` characters (a text
+    longer than that goes alone): a 256 x 2,000-character request would otherwise hold the
+    model for seconds while a one-headline request queued behind it waits as long. Requests
+    are served from the front of the line, those that fit sharing a call (micro-batching); a
+    larger one is tagged a piece per call and, after each piece, goes to the back of the
+    line, behind those that arrived while the model ran. So a small request waits for at most
+    the piece in progress, and large requests take turns."""
 
     def __init__(self, tagger, max_batch: int = 64, max_wait_ms: float = 0.0,
-                 metrics: dict | None = None, max_queued: int = MAX_QUEUED_TEXTS) -> None:
+                 metrics: dict | None = None, max_queued: int = MAX_QUEUED_TEXTS,
+                 max_chars: int = MAX_CALL_CHARS) -> None:
         self.tagger, self.max_batch, self.max_wait = tagger, max_batch, max_wait_ms / 1000
+        self.max_chars = max_chars
         self.max_queued, self.queued = max_queued, 0
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.line: deque[_Item] = deque()
         self.metrics = metrics or {}
         self._task: asyncio.Task | None = None
 
@@ -153,57 +181,106 @@ class MicroBatcher:
         finally:
             self.queued -= len(texts)
 
-    async def _predict_group(self, loop, group: list[_Item], thr: float | None) -> None:
-        """One model call for the group; if it raises, each request is retried alone, so one
-        text that makes the model fail fails only its own request."""
-        texts = [t for it in group for t in it.texts]
+    def _admit(self) -> None:
+        """Requests that arrived go to the back of the line, in arrival order."""
+        while not self.queue.empty():
+            self.line.append(self.queue.get_nowait())
+
+    def _call_is_full(self) -> bool:
+        """Whether the line holds a full call's texts or characters already."""
+        texts = [t for it in self.line for t in it.texts[it.done:]]
+        return len(texts) >= self.max_batch or sum(map(len, texts)) >= self.max_chars
+
+    async def _hold_open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """With ``max_wait_ms``: wait that long for company while the line holds less than a
+        full call."""
+        deadline = loop.time() + self.max_wait
+        while not self._call_is_full():
+            timeout = deadline - loop.time()
+            if timeout <= 0:
+                return
+            try:
+                self.line.append(await asyncio.wait_for(self.queue.get(), timeout))
+            except TimeoutError:
+                return
+
+    def _next_call(self) -> list[tuple[_Item, int]]:
+        """(request, number of its next texts) for one model call, from the front of the line,
+        one threshold, within ``max_batch`` texts and ``max_chars`` characters: requests that
+        fit whole share the call; one that does not fit goes alone, as the piece of it that
+        fits. A piece never shares its call with small requests: they would wait for the
+        whole piece instead of for the model alone."""
+        pieces: list[tuple[_Item, int]] = []
+        n = chars = 0
+        for it in self.line:
+            if pieces and it.threshold != pieces[0][0].threshold:
+                continue  # its own call, next
+            k = 0
+            while k < it.left and n + k < self.max_batch:
+                c = len(it.texts[it.done + k])
+                if n + k and chars + c > self.max_chars:
+                    break
+                chars, k = chars + c, k + 1
+            if k == it.left:
+                pieces.append((it, k))
+                n += k
+            else:
+                if not pieces:
+                    pieces.append((it, k))
+                break  # not overtaken by a later request of its threshold
+        return pieces
+
+    async def _predict_pieces(self, loop: asyncio.AbstractEventLoop,
+                              pieces: list[tuple[_Item, int]]) -> None:
+        """One model call for the pieces; if it raises, each request's piece is retried alone,
+        so one text that makes the model fail fails only its own request."""
+        texts = [t for it, k in pieces for t in it.texts[it.done:it.done + k]]
         if "batch" in self.metrics:
             self.metrics["batch"].observe(len(texts))
         try:
-            spans = await loop.run_in_executor(None, self.tagger.predict, texts, thr)
+            spans = await loop.run_in_executor(None, self.tagger.predict, texts,
+                                               pieces[0][0].threshold)
         except Exception as e:
-            if len(group) == 1:
-                if not group[0].future.done():
-                    group[0].future.set_exception(e)
+            if len(pieces) == 1:
+                it = pieces[0][0]
+                if not it.future.done():
+                    it.future.set_exception(e)
                 return
-            for it in group:
-                await self._predict_group(loop, [it], thr)
+            for piece in pieces:
+                await self._predict_pieces(loop, [piece])
             return
         i = 0
-        for it in group:
-            if not it.future.done():
-                it.future.set_result(spans[i:i + len(it.texts)])
-            i += len(it.texts)
+        for it, k in pieces:
+            it.spans.extend(spans[i:i + k])
+            it.done += k
+            i += k
+            if not it.left and not it.future.done():
+                it.future.set_result(it.spans)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            items = [await self.queue.get()]
-            n = len(items[0].texts)
-            while n < self.max_batch and not self.queue.empty():  # arrived while busy
-                items.append(self.queue.get_nowait())
-                n += len(items[-1].texts)
-            deadline = loop.time() + self.max_wait
-            while n < self.max_batch and self.max_wait > 0:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    nxt = await asyncio.wait_for(self.queue.get(), timeout)
-                except TimeoutError:
-                    break
-                items.append(nxt)
-                n += len(nxt.texts)
-            # one call per distinct threshold (almost always one)
-            groups: dict[float | None, list[_Item]] = {}
-            for it in items:
-                groups.setdefault(it.threshold, []).append(it)
-            for thr, group in groups.items():
-                await self._predict_group(loop, group, thr)
+            if not self.line:
+                self.line.append(await self.queue.get())
+            self._admit()
+            if self.max_wait > 0:
+                await self._hold_open(loop)
+            # finished, failed, or abandoned by its client (a cancelled future): off the line
+            self.line = deque(it for it in self.line if not it.future.done())
+            pieces = self._next_call()
+            if not pieces:
+                continue
+            await self._predict_pieces(loop, pieces)
+            had_turn = {id(it) for it, _ in pieces}
+            rest = [it for it in self.line if id(it) in had_turn and not it.future.done()]
+            self.line = deque(it for it in self.line
+                              if id(it) not in had_turn and not it.future.done())
+            self._admit()  # arrivals during the call go before a request that had its turn
+            self.line.extend(rest)
 
 
 def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
-               aliases: str | None = None) -> FastAPI:
+               aliases: str | None = None, max_chars: int = MAX_CALL_CHARS) -> FastAPI:
     from concurrent.futures import ThreadPoolExecutor
 
     from training.inference import load_tagger
@@ -230,7 +307,8 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
 
             state["table"] = await loop.run_in_executor(None, load_cached, aliases)
         tagger.predict(["warm up"])
-        state["batcher"] = MicroBatcher(tagger, max_batch, max_wait_ms, metrics)
+        state["batcher"] = MicroBatcher(tagger, max_batch, max_wait_ms, metrics,
+                                        max_chars=max_chars)
         state["batcher"].start()
         state["kind"] = tagger.kind
         state["ready"] = True
