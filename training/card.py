@@ -91,6 +91,12 @@ def _set_name(paths: str | list[str] | None) -> str:
     return "+".join(Path(p).name.removesuffix(".jsonl") for p in shown_paths(paths))
 
 
+def _split_of(path: str) -> str:
+    """The split an export's F1 check ran on: it is usually gold valid, which must not be
+    published as a test score."""
+    return "validation" if "valid" in _set_name(path) else "test"
+
+
 def scores_on_test(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The manifest's test scores (module doc), as a list of ``evaluate --json`` rows."""
     rows = manifest.get("test") or []
@@ -134,7 +140,8 @@ def eval_results(manifest: dict[str, Any]) -> list[Any]:
                                       metric_name=m.capitalize()))
     check = manifest.get("check")
     if check:
-        out.append(EvalResult(**_TASK, **_dataset(_set_name(check["file"])), dataset_split="test",
+        out.append(EvalResult(**_TASK, **_dataset(_set_name(check["file"])),
+                              dataset_split=_split_of(check["file"]),
                               metric_type="f1", metric_value=check["onnx_f1"],
                               metric_name=f"F1 (ONNX; torch {check['torch_f1']:.4f})"))
     return out
@@ -188,7 +195,8 @@ def _scores_table(manifest: dict[str, Any]) -> str:
                      f"{f'{ci[0]:.3f}-{ci[1]:.3f}' if ci else ''} |")
     check = manifest.get("check")
     if check:
-        lines.append(f"| {_set_name(check['file'])} | test, ONNX (torch {check['torch_f1']:.4f})"
+        lines.append(f"| {_set_name(check['file'])} | {_split_of(check['file'])}, ONNX "
+                     f"(torch {check['torch_f1']:.4f})"
                      f" | {check.get('headlines', '')} | {check['onnx_f1']:.4f} | |")
     return "\n".join(lines) if len(lines) > 2 else "No scores recorded in the manifest."
 

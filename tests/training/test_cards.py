@@ -250,6 +250,13 @@ def test_onnx_export_card(home: Path):
                                                     "split": "test"},
                           "metrics": [{"type": "f1", "value": 0.8791,
                                        "name": "F1 (ONNX; torch 0.8812)"}]}
+    valid = _onnx_manifest(home)
+    valid["check"]["file"] = "data/labeled/benzinga_gold_valid.jsonl"
+    _write_manifest(d, valid)  # the usual check file is valid: never published as a test score
+    onnx = [r for r in front_matter(model_card(d))["model-index"][0]["results"]
+            if any(m["name"].startswith("F1 (ONNX") for m in r["metrics"])]
+    assert [r["dataset"]["split"] for r in onnx] == ["validation"]
+    _write_manifest(d, _onnx_manifest(home))
     assert ("```bash\ntickertag train gliner --output models/gliner\ntickertag export-onnx "
             "--model models/gliner --output models/gliner-onnx\n```") in card
     _no_machine_paths(card, home)
