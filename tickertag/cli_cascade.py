@@ -12,8 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tickertag.cli_common import fail
-
 console = Console()
 
 
@@ -79,7 +77,7 @@ def cascade(
     people only those where the LLM agrees with no teacher; the student trains on the result."""
     from cascade.loop import DEFAULT_STEPS, CascadePlan, run_cascade
     from common.settings import get_settings
-    from tickertag.progress import step_bars
+    from tickertag.progress import run_steps
 
     plan = CascadePlan(teachers=teacher or [], pool=pool, output=output, work=work,
                        first_round=first_round, rounds=rounds, budget=budget,
@@ -87,12 +85,8 @@ def cascade(
                        review_from=review_from, workers=workers, student=student,
                        student_config=config, student_epochs=epochs,
                        teacher_epochs=teacher_epochs, pool_limit=pool_limit)
-    with step_bars(console, disable=as_json) as (_prog, tick):
-        try:
-            res = run_cascade(plan, get_settings(), step or DEFAULT_STEPS,
-                              say=(lambda m: None) if as_json else console.print, tick=tick)
-        except (ValueError, FileNotFoundError, RuntimeError) as e:
-            raise fail("cascade", e) from e
+    res = run_steps(console, as_json, "cascade", lambda say, tick: run_cascade(
+        plan, get_settings(), step or DEFAULT_STEPS, say=say, tick=tick))
     if as_json:
         print(json.dumps(res, default=str))
         return

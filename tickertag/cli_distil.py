@@ -10,8 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tickertag.cli_common import fail
-
 console = Console()
 
 
@@ -48,19 +46,15 @@ def distil(
     """Distil teachers into a fast student: tag the pool through the ner queue, combine the
     teachers' answers into silver labels, train the student on labelled + silver headlines."""
     from common.settings import get_settings
-    from tickertag.progress import step_bars
+    from tickertag.progress import run_steps
     from training.distil import POOL_CSV, STEPS, DistilPlan, run_distil
 
     plan = DistilPlan(teachers=teacher or [], pool=pool or str(POOL_CSV), output=output,
                       work=work, student=student, student_config=config, epochs=epochs,
                       max_silver=max_silver, pool_limit=pool_limit, workers=workers,
                       min_votes=min_votes, drop_contested=drop_contested)
-    with step_bars(console, disable=as_json) as (prog, tick):
-        try:
-            res = run_distil(plan, get_settings(), step or STEPS,
-                             say=(lambda m: None) if as_json else console.print, tick=tick)
-        except (ValueError, FileNotFoundError, RuntimeError) as e:
-            raise fail("distil", e) from e
+    res = run_steps(console, as_json, "distil", lambda say, tick: run_distil(
+        plan, get_settings(), step or STEPS, say=say, tick=tick))
     if as_json:
         print(json.dumps(res, default=str))
         return
