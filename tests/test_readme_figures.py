@@ -1,0 +1,112 @@
+"""The README's result figures equal the result files the commands wrote: a figure a user reads
+must be the one a command produced, never a number typed by hand and left behind when the run
+changed. Each table here names its source file; a figure that drifts fails."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CASCADE_JSON = ROOT / "benchmarks" / "cascade.json"
+REPORT_JSON = ROOT / "training" / "report" / "report.json"
+UNION = "benzinga_gold_test+benzinga_gold_test2"
+TEST, TEST2 = "benzinga_gold_test.jsonl", "benzinga_gold_test2.jsonl"
+
+
+def _table_after(text: str, heading: str) -> list[list[str]]:
+    """Rows (cells stripped of `**` and backticks) of the first Markdown table under a heading."""
+    section = text.split(heading, 1)[1]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("|"):
+            if set(line) <= set("|-: "):
+                continue
+            rows.append([c.strip().replace("**", "").replace("`", "") for c in line.strip("|").split("|")])
+        elif rows:
+            break
+    return rows[1:]  # the header row is not a figure
+
+
+def _f1(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def _ci(scores: dict[str, Any]) -> str:
+    lo, hi = scores["f1_ci95"]
+    return f"{_f1(scores['f1'])} [{lo:.3f}, {hi:.3f}]"
+
+
+def _points(delta: float) -> str:
+    return f"{delta * 100:+.1f}"
+
+
+def _paired(scores: dict[str, Any]) -> str:
+    p = scores["paired"]
+    lo, hi = p["delta_ci95"]
+    return f"{_points(p['delta'])} [{_points(lo)}, {_points(hi)}]"
+
+
+def cascade_rows_expected(result: dict[str, Any]) -> list[list[str]]:
+    """The cascade table as `benchmarks/cascade.py` measured it: valid, test, test2, union with
+    its CI and, for all but the baseline, the paired difference against the distil student."""
+    out = []
+    for system in result["systems"]:
+        row = [f"{system['valid_f1']:.4f}", _f1(system[TEST]["f1"]), _f1(system[TEST2]["f1"]),
+               _ci(system[UNION])]
+        row.append("" if "baseline" in system["system"] else _paired(system[UNION]))
+        out.append(row)
+    return out
+
+
+def check_cascade(text: str, result: dict[str, Any]) -> list[str]:
+    """Mismatches between the README's cascade table and the result file, one line each."""
+    rows = _table_after(text, "## The cascade")
+    expected = cascade_rows_expected(result)
+    if len(rows) != len(expected):
+        return [f"cascade table has {len(rows)} rows, {CASCADE_JSON.name} {len(expected)} systems"]
+    return [f"{row[0]}: README {row[1:]} != {want}" for row, want in zip(rows, expected, strict=True)
+            if row[1:] != want]
+
+
+def test_the_cascade_table_equals_its_result_file():
+    problems = check_cascade(README.read_text(), json.loads(CASCADE_JSON.read_text()))
+    assert problems == []
+
+
+def test_the_cascade_round_figures_equal_the_result_file():
+    text = README.read_text().split("## The cascade", 1)[1].split("\n## ", 1)[0]
+    r = json.loads(CASCADE_JSON.read_text())["rounds"][0]
+    llm = r["llm"]
+    assert f"{llm['escalated']:,} requests for {llm['pool_headlines']:,} pool headlines" in text
+    assert f"({llm['escalated'] / llm['pool_headlines']:.1%})" in text
+    assert f"{llm['answered']:,} answered ({llm['answered'] / llm['pool_headlines']:.1%} of the pool)" in text
+    assert f"${llm['llm_cost_usd']:.3f}" in text and f"${llm['whole_pool_cost_usd']:.2f}" in text
+    assert f"{r['people']['sent']:,} headlines went to people" in text
+    covered = f"contested {llm['contested']:,} headlines of which the\nrecording covers {llm['answered']:,}"
+    assert covered in text
+
+
+def test_the_served_student_row_equals_the_report():
+    rows = {r[0]: r for r in _table_after(README.read_text(), "## What it achieves")}
+    student = next(s for s in json.loads(REPORT_JSON.read_text())["systems"]
+                   if s["model"] == "models/student")
+    figure = rows["served student, F1 on test+test2"][1]
+    by_file = student["f1_by_file"]
+    assert figure.startswith(f"{_ci(student)} (test {by_file[TEST]['f1']:.3f}, "
+                             f"test2 {by_file[TEST2]['f1']:.3f}"), figure
+
+
+@pytest.mark.parametrize("old, new", [("0.939 [0.922, 0.954]", "0.940 [0.922, 0.954]"),
+                                      ("| **0.9441** |", "| **0.9442** |"),
+                                      ("+0.4 [-0.5, +1.3] |\n", "+0.5 [-0.5, +1.3] |\n")])
+def test_a_drifted_cascade_figure_is_caught(old: str, new: str):
+    text = README.read_text()
+    assert old in text
+    drifted = re.sub(re.escape(old), new, text, count=1)
+    assert check_cascade(drifted, json.loads(CASCADE_JSON.read_text())) != []
