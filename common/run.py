@@ -83,11 +83,11 @@ class Run:
 
     # -- spend ---------------------------------------------------------------------------
     def spent_usd(self) -> float:
-        """What the run's LLM tokens cost so far at the configured per-token prices."""
-        from common.summary import token_cost_usd
+        """What the run's LLM tokens cost so far at the configured per-token prices (those a
+        provider batch answered at the batch price)."""
+        from common.summary import run_token_cost_usd
 
-        st = self.ledger.stats()
-        return token_cost_usd(st["prompt_tokens"], st["completion_tokens"], self.settings)
+        return run_token_cost_usd(self.ledger.stats(), self.settings)
 
     def over_budget(self) -> bool:
         """The run reached ``settings.budget_usd`` (recorded in the run's meta for ``status``)."""

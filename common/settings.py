@@ -119,6 +119,21 @@ class Settings(BaseSettings):
     # calling the LLM (`tickertag requeue --error-type budget` once the budget is raised).
     budget_usd: float | None = None
 
+    # How the annotate stage asks the LLM: ``online`` (one chat completion per headline, as
+    # they come) or ``batch`` (each task's headlines as one provider batch: an input file of
+    # chat completion requests, answered within a completion window at ``batch_discount`` times
+    # the per-token prices; ``workers.annotate.batch_api``). A run keeps the mode its producer
+    # gave it (`tickertag produce --batch-api`); workers follow the run.
+    llm_mode: Literal["online", "batch"] = "online"
+    # The Batch API's base URL (``/v1/files``, ``/v1/batches``); unset: ``llm_base_url``.
+    batch_base_url: str | None = None
+    batch_discount: float = 0.5  # batch price = this x the per-token prices
+    batch_completion_window: str = "24h"
+    batch_poll_s: float = 30.0  # how often a worker asks whether its batch is done
+    # Headlines a batch did not answer (it expired, was cancelled or failed, or a request
+    # failed): asked ``online`` at the full price, or ``dead``-lettered for `tickertag requeue`.
+    batch_fallback: Literal["online", "dead"] = "online"
+
     # Local llama.cpp server (`tickertag llm serve`).
     llm_gguf: str | None = None
     llm_port: int = 8088

@@ -31,12 +31,22 @@ def token_cost_usd(prompt_tokens: float, completion_tokens: float, settings: Set
             + completion_tokens * settings.price_output_per_mtok) / 1e6
 
 
+def run_token_cost_usd(stats: dict, settings: Settings) -> float:
+    """What a run's LLM tokens cost: at the per-token prices, except the tokens a provider
+    batch answered (``batch_prompt_tokens``, ``batch_completion_tokens``, a part of the run's
+    totals), billed at ``batch_discount`` times those prices."""
+    full = token_cost_usd(float(stats.get("prompt_tokens") or 0),
+                          float(stats.get("completion_tokens") or 0), settings)
+    batch = token_cost_usd(float(stats.get("batch_prompt_tokens") or 0),
+                           float(stats.get("batch_completion_tokens") or 0), settings)
+    return full - (1.0 - settings.batch_discount) * batch
+
+
 def escalation_cost(stats: dict, pool_headlines: int, settings: Settings) -> dict:
     """An escalation run's LLM spend next to labelling the whole pool with the same LLM: the
     run's own mean tokens per answered headline, times the pool, at the same prices."""
     answered = int(stats.get("headlines_done") or 0) - int(stats.get("cache_hits") or 0)
-    pt, ct = float(stats.get("prompt_tokens") or 0), float(stats.get("completion_tokens") or 0)
-    spent = token_cost_usd(pt, ct, settings)
+    spent = run_token_cost_usd(stats, settings)
     per = spent / answered if answered > 0 else 0.0
     calls = int(stats.get("llm_calls") or 0)
     return {"pool_headlines": pool_headlines, "llm_calls": calls,

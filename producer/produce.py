@@ -146,6 +146,8 @@ class Producer:
 
     def _run(self, rows: Iterable[dict[str, Any]], source_name: str) -> ProduceReport:
         self.ledger.set_task(self.task)
+        if self.task == ANNOTATE_TASK:  # workers follow the run's mode (online or batch API)
+            self.ledger.set_meta(llm_mode=self.s.llm_mode)
         self.resend_pending()
         done = self.store.done_ids()
         seen: set[str] = set()  # ids in ``buf`` only: memory stays flat in the file's rows

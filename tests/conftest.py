@@ -62,6 +62,19 @@ def llm_server() -> Iterator[str]:
     proc.stop()
 
 
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory) -> Iterator[str]:
+    """The replay server (``cascade.replay``) over the bundled recording: an OpenAI-compatible
+    endpoint that answers recorded headlines, cheaper than the real LLM. One per test module,
+    so a module's assertions on its ``/stats`` see only its own calls."""
+    from cascade.replay import RECORDING, start_replay_server
+
+    port = free_port()
+    proc = start_replay_server(RECORDING, port, tmp_path_factory.mktemp("replay-logs"))
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
+
+
 @pytest.fixture
 def run_id() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"

@@ -22,4 +22,7 @@ def settings_env(s: Settings) -> dict[str, str]:
         "TICKERTAG_RATE_LIMIT_TPM": str(s.rate_limit_tpm),
         "TICKERTAG_MAX_DELIVERIES": str(s.max_deliveries),
         "TICKERTAG_LOST_BATCH_SWEEP_S": str(s.lost_batch_sweep_s),
+        "TICKERTAG_LLM_MODE": s.llm_mode, "TICKERTAG_BATCH_POLL_S": str(s.batch_poll_s),
+        "TICKERTAG_BATCH_FALLBACK": s.batch_fallback,
+        **({"TICKERTAG_BATCH_BASE_URL": s.batch_base_url} if s.batch_base_url else {}),
     }

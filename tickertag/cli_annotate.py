@@ -49,6 +49,11 @@ def produce(
     estimate: Annotated[bool, typer.Option(
         "--estimate", help="Only count the source's headlines, prompt tokens and $ at the "
                            "per-token prices; send nothing.")] = False,
+    batch_api: Annotated[bool, typer.Option(
+        "--batch-api", help="Ask the LLM through the provider's Batch API (one remote batch "
+                            "per task, at TICKERTAG_BATCH_DISCOUNT x the token prices) instead "
+                            "of one call per headline; same as TICKERTAG_LLM_MODE=batch.")
+                         ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Stream headlines into the annotate queue (dedup, backpressure, resumable)."""
@@ -74,6 +79,8 @@ def produce(
         return
     if batch_size:
         s = s.model_copy(update={"batch_size": batch_size})
+    if batch_api:
+        s = s.model_copy(update={"llm_mode": "batch"})
     with Progress(TextColumn("[bold]enqueue"), BarColumn(), TextColumn("{task.completed} headlines"),
                   TimeElapsedColumn(), console=console, disable=as_json) as prog:
         task = prog.add_task("enqueue", total=limit)
@@ -145,6 +152,21 @@ def _escalation_table(e: dict) -> Table:
     return t
 
 
+def _llm_mode_table(m: dict) -> Table:
+    t = Table(title=f"LLM mode: {m['mode']}" + (" (provider Batch API)" if m["mode"] == "batch"
+                                                 else ""))
+    for c in ("task batch", "remote batch", "state", "requests", "answered"):
+        t.add_column(c)
+    for bid, r in list(m["remote_batches"].items())[-10:]:  # the last ten; --json: all
+        t.add_row(bid, str(r.get("batch") or r.get("file") or ""), str(r.get("status", "")),
+                  str(r.get("requests", "")), str(r.get("answered", r.get("completed", ""))))
+    states = ", ".join(f"{k}: {v}" for k, v in sorted(m["states"].items())) or "none yet"
+    t.caption = (f"{len(m['remote_batches'])} remote batches ({states}); "
+                 f"tokens at the batch price: {m['batch_tokens']:,}; "
+                 f"$ spent at token prices: {m['spent_usd']:.4f}")
+    return t
+
+
 def _summary_table(summary: dict, run_id: str, depth: int | None = None,
                    queue: str = "annotate") -> Table:
     t = Table(title=f"tickertag run {run_id}", show_header=False)
@@ -212,6 +234,21 @@ def status(
             data["budget"] = {"budget_usd": s.budget_usd, "spent_usd": round(spent, 6),
                               "reached": bool(meta.get("budget_reached"))}
             parts.append(_budget_table(data["budget"]))
+        if meta.get("llm_mode") or summ.get("batch_requests"):
+            from collections import Counter
+
+            from common.run import Run
+            from workers.annotate.batch_api import remote_batches
+
+            remote = remote_batches(meta)
+            data["llm_mode"] = {
+                "mode": meta.get("llm_mode") or s.llm_mode, "remote_batches": remote,
+                "states": dict(Counter(str(r.get("status")) for r in remote.values())),
+                "batch_tokens": int(summ.get("batch_prompt_tokens", 0)
+                                    + summ.get("batch_completion_tokens", 0)),
+                "spent_usd": round(Run(ledger.run_id, s).spent_usd(), 6)}
+            if data["llm_mode"]["mode"] == "batch" or remote:
+                parts.append(_llm_mode_table(data["llm_mode"]))
         pool = meta.get("pool_headlines")
         if pool:  # a cascade escalation: the LLM's spend against labelling the whole pool
             data["escalation"] = escalation_cost(summ, int(pool), s)
@@ -317,6 +354,29 @@ def llm_serve(
             str(bundled_gguf()), "--host", "127.0.0.1", "--port", str(port or s.llm_port),
             "--n_ctx", str(s.llm_ctx), "--model_alias", s.llm_model]
     os.execv(sys.executable, argv)
+
+
+@llm_app.command("batch-server")
+def llm_batch_server(
+    upstream: Annotated[str, typer.Option(help="Base URL of the OpenAI-compatible chat endpoint "
+                                          "the batches' requests go to (`tickertag llm serve`, "
+                                          "`tickertag llm replay`).")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8090,
+    concurrency: Annotated[int, typer.Option(help="Requests per batch sent upstream at once."
+                                             )] = 8,
+    window_s: Annotated[float | None, typer.Option(
+        help="What a completion window lasts here (default: as each batch asks, 24h).")] = None,
+) -> None:
+    """Run a local OpenAI-compatible Batch API.
+
+    It serves /v1/files and /v1/batches over a chat endpoint,
+    in the foreground: point TICKERTAG_BATCH_BASE_URL (or TICKERTAG_LLM_BASE_URL) at it."""
+    import os
+
+    from common.batch_server import server_argv
+
+    argv = server_argv(upstream, port, concurrency=concurrency, window_s=window_s)
+    os.execv(argv[0], argv)
 
 
 def flower(port: Annotated[int, typer.Option(help="Port for the Flower UI.")] = 5555) -> None:

@@ -7,22 +7,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cascade.replay import RECORDING, Recording, start_replay_server
+from cascade.replay import RECORDING, Recording
 from common.records import Headline
-from common.services import free_port
 from workers.annotate import aio
 from workers.annotate.batch import annotate_headlines
 from workers.annotate.llm import LLMError
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory):
-    port = free_port()
-    proc = start_replay_server(RECORDING, port, tmp_path_factory.mktemp("replay-logs"))
-    yield f"http://127.0.0.1:{port}"
-    proc.stop()
 
 
 def test_recorded_answers_come_back_as_the_recorded_spans_through_the_annotate_path(

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from celery.utils.log import get_task_logger
 
 from common.celery_app import app
+from common.ledger import RunLedger
 from common.records import Headline
 from common.run import Run
 from common.settings import Settings
@@ -25,6 +26,7 @@ from common.store import result_key
 from common.task_names import ANNOTATE_TASK
 from workers.annotate import aio
 from workers.annotate.aio import process_semaphore
+from workers.annotate.batch_api import ask_batch_api, run_mode
 from workers.annotate.llm import LLMAnswer, LLMCaller, LLMError, make_client
 from workers.annotate.llm_schema import parse_answer
 from workers.annotate.prompt import PROMPT_VERSION
@@ -37,6 +39,9 @@ log = get_task_logger(__name__)
 class BatchOutcome:
     results: list[dict[str, Any]] = field(default_factory=list)
     failed: list[tuple[dict[str, Any], LLMError]] = field(default_factory=list)
+    # counters of the batch API mode (``workers.annotate.batch_api``): requests, answered,
+    # missing, asked online, tokens billed at the batch price
+    extra: dict[str, float] = field(default_factory=dict)
 
     def counts(self) -> dict[str, float]:
         c: dict[str, float] = {
@@ -56,7 +61,7 @@ class BatchOutcome:
                                      if not r["cached"]),
         }
         c["llm_seconds"] = float(round(sum(r["llm_seconds"] for r in self.results), 3))
-        return c
+        return {**c, **self.extra}
 
 
 def build_result(h: Headline, ans: LLMAnswer, settings: Settings, style: str) -> dict[str, Any]:
@@ -82,11 +87,14 @@ def build_result(h: Headline, ans: LLMAnswer, settings: Settings, style: str) ->
     }
 
 
-async def annotate_headlines(headlines: list[Headline], settings: Settings) -> BatchOutcome:
+async def annotate_headlines(headlines: list[Headline], settings: Settings,
+                             batch_api: tuple[RunLedger, str] | None = None) -> BatchOutcome:
     """Annotate a batch concurrently; per-headline failures are collected, not raised.
 
     In-flight requests are capped by the process-wide semaphore when run on the worker's
     process loop (``workers.annotate.aio``), so N batches in one worker share ``settings.concurrency``.
+    ``batch_api`` (the run's ledger and this task's batch id): the uncached headlines are asked
+    as one remote batch (``workers.annotate.batch_api``) instead of one call each.
     """
     # A blocking pool: a burst waits for a connection instead of failing the batch.
     pool = aioredis.BlockingConnectionPool.from_url(
@@ -99,10 +107,17 @@ async def annotate_headlines(headlines: list[Headline], settings: Settings) -> B
             caller = LLMCaller(settings, r, client, process_semaphore(settings.concurrency))
 
             hits = await caller.cached([h.text for h in headlines])
+            asked: dict[str, LLMAnswer | LLMError] = {}
+            extra: dict[str, float] = {}
+            if batch_api is not None:
+                asked, extra = await ask_batch_api(
+                    caller, [h for h in headlines if h.text not in hits], settings, *batch_api)
 
             async def one(h: Headline) -> dict[str, Any] | LLMError:
                 try:
-                    ans = hits.get(h.text) or await caller.call(h.text)
+                    ans = hits.get(h.text) or asked.get(h.id) or await caller.call(h.text)
+                    if isinstance(ans, LLMError):
+                        return ans
                     return build_result(h, ans, settings, caller.style)
                 except LLMError as e:
                     return e
@@ -110,7 +125,7 @@ async def annotate_headlines(headlines: list[Headline], settings: Settings) -> B
             answers = await asyncio.gather(*(one(h) for h in headlines))
     finally:
         await r.aclose()
-    out = BatchOutcome()
+    out = BatchOutcome(extra=extra)
     for h, a in zip(headlines, answers, strict=True):
         if isinstance(a, LLMError):
             out.failed.append((h.model_dump(), a))
@@ -137,7 +152,8 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings,
             return {"batch_id": bid, "skipped": "recorded by another copy"}
         return {"batch_id": bid, "dead": True, "error_type": "budget"}
     items = [Headline.model_validate(h) for h in headlines]
-    outcome = aio.run(annotate_headlines(items, settings))
+    via = (run.ledger, bid) if run_mode(run.ledger, settings) == "batch" else None
+    outcome = aio.run(annotate_headlines(items, settings, via))
     if fence is not None and not fence():
         return {"batch_id": bid, "skipped": "recorded by another copy"}
     dead = None

@@ -1,7 +1,6 @@
 """Calling the LLM: grammar-constrained chat completions with cache, global rate limit,
 per-process concurrency cap, timeouts and jittered exponential backoff that honours
-429/503 ``Retry-After``. Every response's rate-limit headers lower the global limit to what the
-endpoint grants (``rate_headers.py``, ``rate_limit.py``).
+429/503 ``Retry-After``.
 
 The ``AsyncInferenceClient`` (aiohttp underneath) is created inside the event loop that uses it:
 Celery 5 has no async tasks, so each batch runs ``asyncio.run`` and opens its own client.
@@ -15,7 +14,6 @@ import hashlib
 import json
 import random
 import time
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,21 +26,9 @@ from common import redis_keys
 from common.settings import Settings
 from workers.annotate.llm_schema import companies_schema, parse_answer, resolve_style, response_format
 from workers.annotate.prompt import PROMPT_VERSION, build_messages
-from workers.annotate.rate_limit import EndpointLimits, Permit
+from workers.annotate.rate_limit import EndpointLimits
 
 RETRIABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-
-# The headers of the response to the request the current task is making. huggingface_hub hands
-# back only the parsed body, so the pooled session's trace hook copies them here.
-_response_headers: ContextVar[dict[str, str] | None] = ContextVar("response_headers", default=None)
-
-
-async def _keep_headers(session: aiohttp.ClientSession, ctx: Any,
-                        params: aiohttp.TraceRequestEndParams) -> None:
-    sink = _response_headers.get()
-    if sink is not None:
-        sink.clear()
-        sink.update(params.response.headers)
 
 
 class LLMError(Exception):
@@ -107,25 +93,29 @@ class LLMCaller:
         )
         return redis_keys.llm_cache(hashlib.sha256(blob.encode()).hexdigest())
 
-    async def _send(self, text: str, permit: Permit) -> tuple[str, int, int]:
-        """``_call``, then what the response (an error included) says the endpoint grants."""
-        seen: dict[str, str] = {}
-        token = _response_headers.set(seen)
-        try:
-            return await self._call(text)
-        finally:
-            _response_headers.reset(token)
-            if seen:
-                await self.limits.learn(seen, permit)
-
-    async def _call(self, text: str) -> tuple[str, int, int]:
-        kwargs: dict[str, Any] = {
+    def request_body(self, text: str) -> dict[str, Any]:
+        """The chat completion request for one headline: prompt, model, sampling and grammar.
+        The online call sends it; the batch API (``workers.annotate.batch_api``) writes it as
+        a line's ``body``, so both modes ask the very same question."""
+        body: dict[str, Any] = {
             "messages": build_messages(text), "model": self.s.llm_model,
             "temperature": self.s.temperature, "max_tokens": self.s.max_tokens,
         }
         if self.response_format is not None:
-            kwargs["response_format"] = self.response_format
-        out = await self.client.chat_completion(**kwargs)
+            body["response_format"] = self.response_format
+        return body
+
+    async def remember(self, text: str, ans: LLMAnswer) -> None:
+        """Cache a usable answer. An invalid or empty one may be a transient fault (a cut
+        stream, an overloaded server): caching it would hand the same bad answer to every
+        rerun and requeue for the cache's lifetime."""
+        if parse_answer(ans.content)[0] is not None:
+            await self.r.set(self.cache_key(text), json.dumps(
+                {"content": ans.content, "pt": ans.prompt_tokens, "ct": ans.completion_tokens}),
+                ex=self.s.cache_ttl_s)
+
+    async def _call(self, text: str) -> tuple[str, int, int]:
+        out = await self.client.chat_completion(**self.request_body(text))
         content = out.choices[0].message.content or ""
         usage = getattr(out, "usage", None)
         return (content, getattr(usage, "prompt_tokens", 0) or 0,
@@ -157,25 +147,18 @@ class LLMCaller:
             return await self._call_with_retries(text)
 
     async def _call_with_retries(self, text: str) -> LLMAnswer:
-        key = self.cache_key(text)
         est_tokens = (len(build_messages(text)[0]["content"]) + len(text)) // 4 + 64
         t0 = time.perf_counter()
         waited = 0.0
         last: LLMError | None = None
         for attempt in range(self.s.max_retries + 1):
-            permit = await self.limits.acquire(est_tokens)
-            waited += permit.waited
+            waited += await self.limits.acquire(est_tokens)
             delay: float | None = None
             try:
-                content, pt, ct = await self._send(text, permit)
+                content, pt, ct = await self._call(text)
                 ans = LLMAnswer(content, pt, ct, attempts=attempt + 1, retries=attempt,
                                 seconds=time.perf_counter() - t0, rate_wait_s=waited)
-                if parse_answer(content)[0] is not None:
-                    # Only a usable answer is final. An invalid or empty one may be a transient
-                    # fault (a cut stream, an overloaded server): caching it would hand the
-                    # same bad answer to every rerun and requeue for the cache's lifetime.
-                    await self.r.set(key, json.dumps({"content": content, "pt": pt, "ct": ct}),
-                                     ex=self.s.cache_ttl_s)
+                await self.remember(text, ans)  # only a usable answer is final
                 return ans
             except aiohttp.ClientResponseError as e:
                 if e.status not in RETRIABLE_STATUS:
@@ -196,8 +179,7 @@ class LLMCaller:
 
 class PooledInferenceClient(AsyncInferenceClient):
     """``AsyncInferenceClient`` that keeps one aiohttp session (and its keep-alive connections)
-    for all calls instead of opening a new session and TCP connection per request, and lets
-    the caller see each response's headers (its rate limits).
+    for all calls instead of opening a new session and TCP connection per request.
 
     huggingface_hub 0.x builds a session per call and closes it after reading the answer; at
     hundreds of requests/s that connect/teardown is most of the client's CPU. Here the
@@ -213,14 +195,11 @@ class PooledInferenceClient(AsyncInferenceClient):
         if self._pooled is None or self._pooled.closed:
             client_headers = {k: v for k, v in {**self.headers, **(headers or {})}.items()
                               if self.send_auth or k.lower() != "authorization"}
-            trace = aiohttp.TraceConfig()
-            trace.on_request_end.append(_keep_headers)
             self._pooled = aiohttp.ClientSession(
                 headers=client_headers, cookies=self.cookies,
                 timeout=aiohttp.ClientTimeout(self.timeout),
                 trust_env=self.trust_env,
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
-                trace_configs=[trace],
             )
             real_close = self._pooled.close
             self._pooled_close = real_close
