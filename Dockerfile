@@ -13,6 +13,8 @@ COPY common common
 COPY producer producer
 COPY workers workers
 COPY training training
+COPY distil distil
+COPY cascade cascade
 COPY tickertag tickertag
 COPY data data
 RUN pip install -e '.[local]' "transformers<5" "huggingface_hub<1"

@@ -34,7 +34,7 @@ from common.jsonl import read_jsonl, write_jsonl
 from common.paths import home
 from common.progress import Tick
 from common.settings import Settings
-from training.distil import LABELLED_TRAIN, LABELLED_VALID, DistilPlan
+from distil.plan import LABELLED_TRAIN, LABELLED_VALID, DistilPlan
 
 STEPS = ("tag", "llm", "people", "student", "teachers")
 DEFAULT_STEPS = ("tag", "llm", "people", "student")  # retraining teachers is asked for
@@ -182,7 +182,7 @@ def step_people(plan: CascadePlan, r: int, teachers: list[str], llm_run: str, sa
 def step_student(plan: CascadePlan, r: int, teachers: list[str], say: Say,
                  on_progress: Callable[[dict], None] | None) -> dict[str, Any]:
     from cascade.people import reviewed_answers
-    from training.distil import train_student
+    from distil.student import train_student
 
     rdir = plan.round_dir(r)
     silver = read_jsonl(rdir / "silver.jsonl")
@@ -235,7 +235,7 @@ def step_teachers(plan: CascadePlan, r: int, teachers: list[str], say: Say,
 
 def run_round(plan: CascadePlan, r: int, settings: Settings, steps: Sequence[str], say: Say,
               tick: Tick | None, on_progress: Callable[[dict], None] | None) -> dict[str, Any]:
-    from training.distil import make_silver
+    from distil.teachers import make_silver
 
     rdir = plan.round_dir(r)
     rdir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +268,7 @@ def run_cascade(plan: CascadePlan, settings: Settings, steps: Sequence[str] = DE
     With more than one round, every round but the last also retrains its teachers (the next
     round needs them). The last round's student is copied to ``plan.output``.
     """
-    from training.distil import make_pool
+    from distil.pool import make_pool
 
     unknown = set(steps) - set(STEPS)
     if unknown:

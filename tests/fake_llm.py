@@ -6,6 +6,9 @@ Behaviour is chosen by markers in the headline text, counted per headline, e.g.
 ``#timeout`` (always slower than any sane timeout), ``#timeoutx1``, ``#badjson``, ``#schema``,
 ``#halluc`` (names a company that is not in the text), ``#400`` (never worth a retry).
 A good answer names the capitalised first word of the headline, after a fixed ``latency``.
+With ``grant=N`` it also enforces its own rate limit, N requests per fixed window (the first
+starting at its first request), announces it on every response in OpenAI's or Anthropic's
+rate-limit headers and answers 429 beyond it; ``log`` keeps every request's arrival and status.
 Used by the fault tests and by ``benchmarks/dispatch.py``.
 """
 
@@ -13,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -26,7 +31,8 @@ _MARK = re.compile(r"#(429|500|timeout)x(\d+)")
 
 class FakeLLM:
     def __init__(self, latency: float = 0.0, slow_s: float = 30.0, error_rate: float = 0.0,
-                 seed: int = 0, latency_max: float = 0.0) -> None:
+                 seed: int = 0, latency_max: float = 0.0, grant: int = 0,
+                 grant_window_s: float = 1.0, grant_style: str = "openai") -> None:
         self.latency, self.slow_s = latency, slow_s
         # latency_max > latency: each answer takes uniform(latency, latency_max) (soak realism)
         self.latency_max = latency_max
@@ -38,6 +44,11 @@ class FakeLLM:
         self.total_calls = 0
         self.authorization: Counter[str] = Counter()  # Authorization headers received
         self.arrivals: dict[str, list[float]] = {}  # per headline, when each request came in
+        self.grant, self.grant_window_s, self.grant_style = grant, grant_window_s, grant_style
+        # (time.monotonic() on arrival, status, headline) of every request
+        self.log: list[tuple[float, int, str]] = []
+        self._t0: float | None = None  # start of the first rate-limit window
+        self._window = (-1, 0)  # (window index, requests admitted in it)
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -59,9 +70,58 @@ class FakeLLM:
             "usage": {"prompt_tokens": 400, "completion_tokens": 20, "total_tokens": 420},
         }
 
+    # -- its own rate limit ------------------------------------------------------------------
+    @staticmethod
+    def go_duration(seconds: float) -> str:
+        """A duration as OpenAI writes it: ``20ms``, ``1s``, ``6m0s``."""
+        ms = math.ceil(seconds * 1000)
+        if ms < 1000:
+            return f"{ms}ms"
+        minutes, secs = divmod(ms / 1000, 60)
+        return f"{int(minutes)}m{secs:g}s" if minutes else f"{secs:g}s"
+
+    def _admit(self, now: float) -> tuple[bool, dict[str, str], float]:
+        """Count one request against the current window: (admitted, headers, seconds to reset)."""
+        if self._t0 is None:
+            self._t0 = now
+        index = int((now - self._t0) // self.grant_window_s)
+        used = self._window[1] if self._window[0] == index else 0
+        admitted = used < self.grant
+        used += admitted
+        self._window = (index, used)
+        reset = self._t0 + (index + 1) * self.grant_window_s - now
+        left = str(self.grant - used)
+        if self.grant_style == "anthropic":
+            # to the millisecond, rounded up: never before the window really ends
+            at = datetime.fromtimestamp(math.ceil((time.time() + reset) * 1000) / 1000, UTC)
+            headers = {"anthropic-ratelimit-requests-limit": str(self.grant),
+                       "anthropic-ratelimit-requests-remaining": left,
+                       "anthropic-ratelimit-requests-reset":
+                           at.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+        else:
+            headers = {"x-ratelimit-limit-requests": str(self.grant),
+                       "x-ratelimit-remaining-requests": left,
+                       "x-ratelimit-reset-requests": self.go_duration(reset)}
+        return admitted, headers, reset
+
     async def handle(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
         body = await request.json()
         text = body["messages"][-1]["content"].removeprefix("Headline: ")
+        headers: dict[str, str] = {}
+        if self.grant:
+            admitted, headers, reset = self._admit(now)
+            if not admitted:
+                self.faults["429"] += 1
+                self.log.append((now, 429, text))
+                return web.json_response({"error": "rate limited"}, status=429, headers={
+                    **headers, "Retry-After": str(math.ceil(reset))})
+        resp = await self._answer(request, text)
+        resp.headers.update(headers)
+        self.log.append((now, resp.status, text))
+        return resp
+
+    async def _answer(self, request: web.Request, text: str) -> web.Response:
         self.total_calls += 1
         self.authorization[request.headers.get("Authorization", "")] += 1
         self.calls[text] += 1

@@ -1,5 +1,5 @@
 """CLI for distillation: ``tickertag distil`` (teachers -> silver labels -> fast student).
-A thin shell: the work is in ``training/distil.py`` and ``training/silver.py``."""
+A thin shell: the work is in ``distil/`` and ``training/silver.py``."""
 
 from __future__ import annotations
 
@@ -45,9 +45,11 @@ def distil(
 ) -> None:
     """Distil teachers into a fast student: tag the pool through the ner queue, combine the
     teachers' answers into silver labels, train the student on labelled + silver headlines."""
+    from common.paths import POOL_CSV
     from common.settings import get_settings
+    from distil.pipeline import run_distil
+    from distil.plan import STEPS, DistilPlan
     from tickertag.progress import run_steps
-    from training.distil import POOL_CSV, STEPS, DistilPlan, run_distil
 
     plan = DistilPlan(teachers=teacher or [], pool=pool or str(POOL_CSV), output=output,
                       work=work, student=student, student_config=config, epochs=epochs,

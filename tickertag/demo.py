@@ -102,8 +102,8 @@ def llm_on_gold(o: DemoOptions, s: Settings, procs: list, say: Say,
 
 
 def train_compact(o: DemoOptions, say: Say) -> dict[str, Any]:
+    from distil.plan import LABELLED_TRAIN, LABELLED_VALID, STUDENT_CONFIG
     from training.config import TrainConfig
-    from training.distil import LABELLED_TRAIN, LABELLED_VALID, STUDENT_CONFIG
     from training.inference import MANIFEST
     from training.runner import run_training
 

@@ -23,9 +23,9 @@ from typer.testing import CliRunner, Result
 from common.cards import dataset_card_path, front_matter, shown_path, size_category
 from common.paths import CODE_ROOT, DATA_DIR, LABELED_DIR
 from common.settings import get_settings
+from distil.plan import LABELLED_TRAIN, LABELLED_VALID
 from training.card import model_card, refresh_model_card, write_model_card
 from training.config import TrainConfig
-from training.distil import LABELLED_TRAIN, LABELLED_VALID
 from training.manifest import MANIFEST
 
 FAKE_TOKEN = "hf_fakeTokenThatMustNeverBeShown0123456789"
@@ -294,7 +294,8 @@ def test_training_finish_writes_the_card(home: Path):
 
 
 def test_distil_rewrites_the_students_card(home: Path, monkeypatch: pytest.MonkeyPatch):
-    from training.distil import DistilPlan, train_student
+    from distil.plan import DistilPlan
+    from distil.student import train_student
 
     def fake_training(cfg: Any, on_progress: Any = None) -> dict[str, Any]:
         m = {"kind": cfg.kind, "family": "spacy.v1", "threshold": 0.0, "valid_f1": 0.93,

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from common.paths import LABELED_DIR
+from common.paths import LABELED_DIR, POOL_CSV
+from distil.pipeline import run_distil
+from distil.plan import DistilPlan
 from training.config import TrainConfig
 from training.data import norm_text, read_jsonl, write_jsonl
-from training.distil import POOL_CSV, DistilPlan, run_distil
 from training.inference import load_tagger
 from training.silver import TEST_FILES, protected_texts
 

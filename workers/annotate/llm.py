@@ -1,6 +1,7 @@
 """Calling the LLM: grammar-constrained chat completions with cache, global rate limit,
 per-process concurrency cap, timeouts and jittered exponential backoff that honours
-429/503 ``Retry-After``.
+429/503 ``Retry-After``. Every response's rate-limit headers lower the global limit to what the
+endpoint grants (``rate_headers.py``, ``rate_limit.py``).
 
 The ``AsyncInferenceClient`` (aiohttp underneath) is created inside the event loop that uses it:
 Celery 5 has no async tasks, so each batch runs ``asyncio.run`` and opens its own client.
@@ -14,6 +15,7 @@ import hashlib
 import json
 import random
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +28,21 @@ from common import redis_keys
 from common.settings import Settings
 from workers.annotate.llm_schema import companies_schema, parse_answer, resolve_style, response_format
 from workers.annotate.prompt import PROMPT_VERSION, build_messages
-from workers.annotate.rate_limit import EndpointLimits
+from workers.annotate.rate_limit import EndpointLimits, Permit
 
 RETRIABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+# The headers of the response to the request the current task is making. huggingface_hub hands
+# back only the parsed body, so the pooled session's trace hook copies them here.
+_response_headers: ContextVar[dict[str, str] | None] = ContextVar("response_headers", default=None)
+
+
+async def _keep_headers(session: aiohttp.ClientSession, ctx: Any,
+                        params: aiohttp.TraceRequestEndParams) -> None:
+    sink = _response_headers.get()
+    if sink is not None:
+        sink.clear()
+        sink.update(params.response.headers)
 
 
 class LLMError(Exception):
@@ -114,6 +128,17 @@ class LLMCaller:
                 {"content": ans.content, "pt": ans.prompt_tokens, "ct": ans.completion_tokens}),
                 ex=self.s.cache_ttl_s)
 
+    async def _send(self, text: str, permit: Permit) -> tuple[str, int, int]:
+        """``_call``, then what the response (an error included) says the endpoint grants."""
+        seen: dict[str, str] = {}
+        token = _response_headers.set(seen)
+        try:
+            return await self._call(text)
+        finally:
+            _response_headers.reset(token)
+            if seen:
+                await self.limits.learn(seen, permit)
+
     async def _call(self, text: str) -> tuple[str, int, int]:
         out = await self.client.chat_completion(**self.request_body(text))
         content = out.choices[0].message.content or ""
@@ -152,10 +177,11 @@ class LLMCaller:
         waited = 0.0
         last: LLMError | None = None
         for attempt in range(self.s.max_retries + 1):
-            waited += await self.limits.acquire(est_tokens)
+            permit = await self.limits.acquire(est_tokens)
+            waited += permit.waited
             delay: float | None = None
             try:
-                content, pt, ct = await self._call(text)
+                content, pt, ct = await self._send(text, permit)
                 ans = LLMAnswer(content, pt, ct, attempts=attempt + 1, retries=attempt,
                                 seconds=time.perf_counter() - t0, rate_wait_s=waited)
                 await self.remember(text, ans)  # only a usable answer is final
@@ -179,7 +205,8 @@ class LLMCaller:
 
 class PooledInferenceClient(AsyncInferenceClient):
     """``AsyncInferenceClient`` that keeps one aiohttp session (and its keep-alive connections)
-    for all calls instead of opening a new session and TCP connection per request.
+    for all calls instead of opening a new session and TCP connection per request, and lets
+    the caller see each response's headers (its rate limits).
 
     huggingface_hub 0.x builds a session per call and closes it after reading the answer; at
     hundreds of requests/s that connect/teardown is most of the client's CPU. Here the
@@ -195,11 +222,14 @@ class PooledInferenceClient(AsyncInferenceClient):
         if self._pooled is None or self._pooled.closed:
             client_headers = {k: v for k, v in {**self.headers, **(headers or {})}.items()
                               if self.send_auth or k.lower() != "authorization"}
+            trace = aiohttp.TraceConfig()
+            trace.on_request_end.append(_keep_headers)
             self._pooled = aiohttp.ClientSession(
                 headers=client_headers, cookies=self.cookies,
                 timeout=aiohttp.ClientTimeout(self.timeout),
                 trust_env=self.trust_env,
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
+                trace_configs=[trace],
             )
             real_close = self._pooled.close
             self._pooled_close = real_close
