@@ -22,6 +22,8 @@ from common.settings import get_settings
 from tickertag.cli_common import JsonOpt, RunOpt, emit_json, fail
 
 console = Console()
+# How --help names the bundled sample: its path in a checkout, not this machine's absolute one.
+SHIPPED_SAMPLE = "data/sample/benzinga_sample.csv"
 
 
 def _app():
@@ -39,8 +41,8 @@ def _ledger(run: str | None):
 
 def produce(
     source: Annotated[str, typer.Argument(help="CSV/JSONL/Parquet path, or hub:<dataset id> "
-                                          "(hub:Zihan1004/FNSPID streams Benzinga rows).")
-                      ] = str(SAMPLE_CSV),
+                                          "(hub:Zihan1004/FNSPID streams Benzinga rows).",
+                                          show_default=SHIPPED_SAMPLE)] = str(SAMPLE_CSV),
     run: RunOpt = None,
     limit: Annotated[int | None, typer.Option(help="Read at most this many rows.")] = None,
     batch_size: Annotated[int | None, typer.Option(envvar="TICKERTAG_BATCH_SIZE",
@@ -56,7 +58,9 @@ def produce(
                          ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stream headlines into the annotate queue (dedup, backpressure, resumable)."""
+    """Stream headlines into the annotate queue.
+
+    With dedup and backpressure; a run is resumable."""
     from dataclasses import asdict
 
     from producer.produce import Producer
@@ -108,7 +112,9 @@ def worker(
                                       "prefork suits CPU-bound stages.")] = "threads",
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
 ) -> None:
-    """Run a Celery worker for one queue (start as many as you like, on any host)."""
+    """Run a Celery worker for one queue.
+
+    Start as many as you like, on any host."""
     from common.celery_app import STAGES
 
     if queue not in STAGES:
@@ -205,7 +211,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     watch: Annotated[float, typer.Option(help="Refresh every N seconds (0 = once).")] = 0,
 ) -> None:
-    """Queue depth, in flight, done, failed, dead-lettered, headlines/s, tokens, cost so far."""
+    """Show a run's progress, speed and cost.
+
+    Queue depth, in flight, done, failed, dead-lettered, headlines/s, tokens, cost so far."""
     import redis
     from rich.console import Group
     from rich.live import Live
@@ -281,7 +289,9 @@ def requeue(
                                                    "(http, timeout, connection, task).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send a run's dead-lettered headlines back to the annotate queue."""
+    """Send a run's dead-lettered headlines back to be redone.
+
+    Each batch goes back to the queue it came from (annotate for an annotation run)."""
     from producer.requeue import requeue_dead
 
     s = get_settings()
@@ -298,7 +308,9 @@ def export(
     run: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Merge a run's result shards into one file, one row per headline/model/prompt, with a
+    """Merge a run's result shards into one file.
+
+    One row per headline/model/prompt, with a
     dataset card for the Hub next to it (README.md, or <stem>.README.md if that is taken)."""
     from common.cards import write_dataset_card
     from common.store import ResultStore
@@ -319,7 +331,9 @@ def reset(
                                           "store (results, dead letters).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
-    """Forget a run in Redis (counters, dedup set, cache stays) so it can start over."""
+    """Forget a run in Redis so it can start over.
+
+    Its counters and dedup set go; the LLM answer cache stays."""
     from common.store import ResultStore
 
     s = get_settings()
@@ -380,7 +394,9 @@ def llm_batch_server(
 
 
 def flower(port: Annotated[int, typer.Option(help="Port for the Flower UI.")] = 5555) -> None:
-    """Run Flower (Celery's monitor) against the same broker, on 127.0.0.1."""
+    """Run Flower, Celery's monitor, on 127.0.0.1.
+
+    It watches the same broker as the workers."""
     import os
 
     # The very command the tests and docker-compose run (Flower is a `celery` subcommand).
@@ -393,7 +409,8 @@ def flower(port: Annotated[int, typer.Option(help="Port for the Flower UI.")] = 
 def demo(
     limit: Annotated[int, typer.Option(help="Headlines of the bundled sample the local LLM "
                                        "annotates (the sample has 3,000; it does ~1/s).")] = 100,
-    source: Annotated[str, typer.Option(help="Headline source to annotate.")] = str(SAMPLE_CSV),
+    source: Annotated[str, typer.Option(help="Headline source to annotate.",
+                                        show_default=SHIPPED_SAMPLE)] = str(SAMPLE_CSV),
     run: RunOpt = None,
     workers: Annotated[int, typer.Option(help="Annotation worker processes.")] = 1,
     llm_test_headlines: Annotated[int, typer.Option(
@@ -405,9 +422,11 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the closing table as JSON.")
                        ] = False,
 ) -> None:
-    """The whole loop on the embedded defaults, in ~5 minutes on 2 cores: the local LLM
-    annotates a slice (then curation), is scored on gold headlines, a compact model is trained on
-    the bundled labels, scored with a 95% CI, and tags the whole sample through the ner queue."""
+    """Run the whole loop on the bundled data in ~5 minutes.
+
+    On the embedded defaults and 2 cores: the local LLM annotates a slice (then curation), is
+    scored on gold headlines, a compact model is trained on the bundled labels, scored with a
+    95% CI, and tags the whole sample through the ner queue."""
     from tickertag.demo import DemoOptions, run_demo
     from tickertag.progress import step_bars
 
@@ -440,13 +459,15 @@ def demo(
                       "TICKERTAG_NER_PRICE_PER_HOUR).")
 
 
-config_app = typer.Typer(help="The effective settings (environment > tickertag.toml > defaults).")
+config_app = typer.Typer(help="The effective settings.\n\nEnvironment > tickertag.toml > defaults.")
 
 
 @config_app.command("show")
 def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
                 ) -> None:
-    """Print every setting with the TICKERTAG_* variable behind it; secrets are masked."""
+    """Print every setting and its TICKERTAG_* variable.
+
+    Secrets are masked."""
     from pydantic import SecretStr
 
     s = get_settings()
@@ -458,11 +479,13 @@ def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     if as_json:
         print(json.dumps(rows, default=str))
         return
-    t = Table(title="tickertag settings")
-    for c in ("setting", "environment variable", "value"):
-        t.add_column(c)
+    # Two columns, the variable never wrapped: the setting's own name is the variable's tail
+    # (a third column for it left values cut to "smollm2-135m-instruct-…" in 80 columns).
+    t = Table(title="tickertag settings (TICKERTAG_<SETTING>)")
+    t.add_column("environment variable", no_wrap=True)
+    t.add_column("value", overflow="fold")
     for name, v in rows.items():
-        t.add_row(name, f"TICKERTAG_{name.upper()}", str(v))
+        t.add_row(f"TICKERTAG_{name.upper()}", str(v))
     console.print(t)
 
 

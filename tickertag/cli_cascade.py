@@ -73,7 +73,9 @@ def cascade(
              "repeatable). Each resumes.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
-    """Run cascade rounds: the LLM labels only the pool headlines the teachers disagree on,
+    """Run cascade rounds: teachers, then the LLM, then people.
+
+    The LLM labels only the pool headlines the teachers disagree on,
     people only those where the LLM agrees with no teacher; the student trains on the result."""
     from cascade.loop import DEFAULT_STEPS, CascadePlan, run_cascade
     from common.settings import get_settings
@@ -117,7 +119,9 @@ def llm_replay(
              "answers for the default recipe's contested pool headlines.")] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8089,
 ) -> None:
-    """Serve recorded LLM answers as an OpenAI-compatible chat endpoint (point
+    """Serve recorded LLM answers as a chat endpoint.
+
+    OpenAI-compatible (point
     TICKERTAG_LLM_BASE_URL at it); a headline the recording lacks gets HTTP 404."""
     from cascade.replay import RECORDING, main
 

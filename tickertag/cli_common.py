@@ -11,12 +11,17 @@
 - A package of an optional extra that is not installed is named with the extra to install
   (:data:`OPTIONAL_PACKAGES`, :func:`require`, :func:`missing_extra`), not left to the loader's
   own error (spaCy's ``[E050] Can't find model``, an ImportError) that says nothing of extras.
+- ``--help`` reads well in 80 columns: a command's docstring opens with a one-line summary
+  (the line the command list shows, :func:`summary`), RST's double backticks become the single
+  ones the option texts use (:func:`help_text`), and a flag shows no ``<bool>`` beside it
+  (:class:`TickertagCommand`, :class:`TickertagGroup`).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import json
 import logging
 import re
@@ -27,6 +32,7 @@ import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 log = logging.getLogger("tickertag.cli")
 # Failures go to stderr, unwrapped: one line whatever the terminal width.
@@ -142,16 +148,70 @@ def one_line_errors(func: F, where: str = "tickertag") -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def help_text(doc: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: RST's ``double backticks`` (code docs) become the
+    single backticks the option texts use, not shown raw."""
+    if doc is None:
+        return None
+    return re.sub(r"``(.+?)``", r"`\1`", inspect.cleandoc(doc), flags=re.S)
+
+
+def summary(doc: str | None) -> str | None:
+    """The docstring's first paragraph folded onto one line: the command list's entry."""
+    text = help_text(doc)
+    return " ".join(text.split("\n\n")[0].split()) if text else None
+
+
+class _NoFlagMetavar:
+    """Typer shows ``<bool>`` beside every flag (``--json <bool>``), as if it took a value:
+    a flag's type column is left empty instead."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""
+        return params
+
+
+class TickertagCommand(_NoFlagMetavar, TyperCommand):
+    """Every ``tickertag`` command (set by :func:`apply_conventions`)."""
+
+
+class TickertagGroup(_NoFlagMetavar, TyperGroup):
+    """``tickertag`` and its command groups (``review``, ``llm``, ...)."""
+
+
+def _unset(v: Any) -> bool:
+    """Nothing given to Typer (it keeps an unset value as a DefaultPlaceholder)."""
+    return v is None or type(v).__name__ == "DefaultPlaceholder"
+
+
 def apply_conventions(app: typer.Typer, path: str = "") -> None:
     """Wrap every command of ``app`` and of its sub-apps with :func:`one_line_errors`, each
-    failure named by its command (``review push: ...``, as the commands' own messages)."""
+    failure named by its command (``review push: ...``, as the commands' own messages), and
+    give each its help in the form :func:`help_text` and :func:`summary` make."""
+    if _unset(app.info.cls) or app.info.cls is TyperGroup:
+        app.info.cls = TickertagGroup
+    app.info.help = help_text(app.info.help if not _unset(app.info.help) else None)
     for cmd in app.registered_commands:
         if cmd.callback is not None:
             name = _name(cmd.name) or cmd.callback.__name__.lower().replace("_", "-")  # Typer
+            doc = cmd.help if not _unset(cmd.help) else inspect.getdoc(cmd.callback)
             cmd.callback = one_line_errors(cmd.callback, f"{path} {name}".strip())
+            cmd.help = help_text(doc)
+            if _unset(cmd.short_help):
+                cmd.short_help = summary(doc)
+            if _unset(cmd.cls) or cmd.cls is TyperCommand:  # not a command class of its own
+                cmd.cls = TickertagCommand
     for group in app.registered_groups:
         sub = group.typer_instance
         if sub is not None:
+            if _unset(group.cls) or group.cls is TyperGroup:
+                group.cls = TickertagGroup
+            for info in (group, sub.info):
+                if not _unset(info.help):
+                    info.help = help_text(info.help)
             apply_conventions(sub, f"{path} {_name(group.name) or _name(sub.info.name)}".strip())
 
 

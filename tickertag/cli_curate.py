@@ -65,10 +65,12 @@ def curate(
              "TICKERTAG_CURATE_SPLITS, else train=2010-2016 valid=2017-2018 test=2019-2020 when "
              "the run fills each, else 70/15/15% ranges from the run's own dates.")] = None,
     join_normalized: Annotated[bool, typer.Option(
-        help="Also join every mention with the LLM's normalized name for it.")] = False,
+        "--join-normalized", help="Also join every mention with the LLM's normalized name for it.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Cluster company names, sample for review, split by date, export training sets."""
+    """Cluster names, sample for review, split by date.
+
+    Then export the training sets."""
     from common.settings import get_settings
     from workers.curate.pipeline import EmptyCuration, curate_run
     from workers.curate.sampling import SampleOptions, parse_split

@@ -43,7 +43,9 @@ def distil(
         help="Run only these steps (pool, silver, student; repeatable). Each resumes.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
-    """Distil teachers into a fast student: tag the pool through the ner queue, combine the
+    """Distil teachers into a fast student.
+
+    Tag the pool through the ner queue, combine the
     teachers' answers into silver labels, train the student on labelled + silver headlines."""
     from common.paths import POOL_CSV
     from common.settings import get_settings

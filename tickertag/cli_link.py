@@ -16,8 +16,9 @@ from tickertag.cli_common import fail
 console = Console()
 
 aliases_app = typer.Typer(name="aliases", no_args_is_help=True,
-                          help="The alias table that links company spans to tickers: build it "
-                               "from the corpus, inspect a name, evaluate it on held-out gold.")
+                          help="The alias table that links company spans to tickers.\n\n"
+                               "Build it from the corpus, inspect a name, evaluate it on "
+                               "held-out gold.")
 
 TableOpt = Annotated[str, typer.Option("--table", help="Alias table JSON (from `aliases build`).")]
 
@@ -45,7 +46,9 @@ def build(
         help="Confidence a name needs to be linked (default 0.5).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
-    """Learn name -> ticker evidence from headlines (explicit tickers, stock pages)."""
+    """Learn name -> ticker evidence from headlines.
+
+    From explicit tickers and stock pages."""
     from training.linking import MIN_SCORE, build_table
 
     try:
@@ -82,7 +85,9 @@ def show(
                                                   "the one recorded in the table.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the entry as JSON.")] = False,
 ) -> None:
-    """What the table knows about a name: its link, candidate tickers, counts, examples."""
+    """Show what the table knows about a name.
+
+    Its link, candidate tickers, counts, examples."""
     from training.linking import name_key, norm_ticker
 
     tab = _load(table, overrides)
@@ -145,7 +150,9 @@ def evaluate(
         help="Hand-checked links (default data/labeled/benzinga_links_reviewed.jsonl).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
-    """Score the table on held-out gold spans: stock-symbol hit rate, coverage, and precision
+    """Score the table on held-out gold spans.
+
+    Stock-symbol hit rate, coverage, and precision
     on the hand-checked sample (definitions: ``training.linking.evaluate_table``)."""
     from training.linking import REVIEWED, evaluate_table
 

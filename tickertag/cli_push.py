@@ -101,7 +101,9 @@ def push(
                        ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Upload a model directory or an exported run, with its card, to the Hugging Face Hub.
+    """Upload a model or an exported run to the Hub.
+
+    A model directory or an exported run, with its card, to the Hugging Face Hub.
 
     The token is HF_TOKEN (or TICKERTAG_HF_TOKEN, else huggingface_hub's login); it is never
     printed."""

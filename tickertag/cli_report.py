@@ -4,12 +4,14 @@ learning-curve. Thin shells: the work is in ``training/report.py`` and ``trainin
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from tickertag.cli_common import JsonOpt, emit_json, fail
+from tickertag.tables import print_fitted
 
 console = Console()
 
@@ -48,7 +50,9 @@ def report(
     open_: Annotated[bool, typer.Option("--open", help="Open report.html in the default web "
                                         "browser when written.")] = False,
 ) -> None:
-    """Compare systems on the test files: F1 with CIs, headlines/s, $ per million, the
+    """Compare systems on the test files.
+
+    F1 with CIs, headlines/s, $ per million, the
     accuracy/speed/cost frontier, paired differences, plots."""
     import webbrowser
 
@@ -78,13 +82,29 @@ def report(
     page = (path.parent / "report.html").resolve()
     if open_:
         webbrowser.open(page.as_uri())
+    rep = json.loads((path.parent / "report.json").read_text())
     if as_json:
-        emit_json({"report": str(path),
-                   **json.loads((path.parent / "report.json").read_text())})
+        emit_json({"report": str(path), **rep})
         return
-    console.print(path.read_text(), markup=False, highlight=False)  # Markdown, not rich markup
+    print_report(rep, [Path(t).name for t in tests])
     console.print(f"written to {path} (+ report.html, PNG plots)")
     console.print(f"report.html: {page}", soft_wrap=True, highlight=False)
+
+
+def print_report(rep: dict[str, Any], files: list[str]) -> None:
+    """report.json as tables that fit the terminal (the same tables report.md holds, from
+    ``training.report.sections``), not report.md's raw Markdown."""
+    from training.report import sections
+
+    console.print(f"Entity-level micro P/R/F1 on exact character spans of {', '.join(files)} "
+                  "(all together; 95% bootstrap CI over headlines).", highlight=False)
+    for s in sections(rep.get("systems") or [], files, rep.get("curve"), rep.get("pairs"),
+                      rep.get("silver_curve"), rep.get("linking")):
+        print_fitted(console, s.header, s.rows, s.title or "systems", s.right)
+        if s.intro:
+            console.print(s.intro, highlight=False)
+    for note in rep.get("notes") or []:
+        console.print(f"- {note}", highlight=False)
 
 
 def learning_curve(
@@ -98,7 +118,9 @@ def learning_curve(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """GLiNER on N reviewed vs N LLM-labelled headlines, several seeds (weak supervision).
+    """GLiNER on reviewed vs LLM-labelled headlines.
+
+    N of each, several seeds (weak supervision).
 
     Resumable: runs already in OUT/learning_curve.json are skipped."""
     from tickertag.progress import step_bars

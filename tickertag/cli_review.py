@@ -10,14 +10,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from tickertag.cli_common import JsonOpt, emit_json, fail
+from tickertag.tables import print_fitted
 
 console = Console()
 review_app = typer.Typer(name="review", no_args_is_help=True,
-                         help="Human review in Argilla: push curated splits, pull reviewed spans, "
-                              "run a local Argilla server.")
+                         help="Human review in Argilla: push, pull, a local server.\n\n"
+                              "Push curated splits, pull reviewed spans, run a local "
+                              "Argilla server.")
 
 SplitOpt = Annotated[list[str] | None, typer.Option(
     "--split", help="Split to handle, repeatable; default train, valid, test.")]
@@ -39,7 +40,9 @@ def push_cmd(
         "--queue", help="Send to the review queue instead of running here.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create or update one Argilla dataset per split; pushing again never duplicates."""
+    """Push curated splits to Argilla, one dataset per split.
+
+    Creates or updates them; pushing again never duplicates."""
     if queue:
         from workers.review.tasks import push_task
 
@@ -62,38 +65,43 @@ def push_cmd(
     if as_json:
         emit_json(rep)
         return
-    t = Table(title=f"pushed {run} to workspace {rep['workspace']} ({rep['seconds']} s)")
-    for c in ("split", "dataset", "records", "review first", "left out", "seconds"):
-        t.add_column(c)
+    rows = []
     for name, r in rep["splits"].items():
         if "skipped" in r:
-            t.add_row(name, r["skipped"], "", "", "", "")
+            rows.append([name, r["skipped"], "", "", "", ""])
             continue
-        t.add_row(name, r["dataset"] + (" (new)" if r["created"] else ""), str(r["records"]),
-                  str(r["priority"]), str(len(r["rejected"])), str(r["seconds"]))
-    console.print(t)
+        rows.append([name, r["dataset"] + (" (new)" if r["created"] else ""), str(r["records"]),
+                     str(r["priority"]), str(len(r["rejected"])), str(r["seconds"])])
+    print_fitted(console, ["split", "dataset", "records", "review first", "left out", "seconds"],
+                 rows, f"pushed {run} to workspace {rep['workspace']} ({rep['seconds']} s)",
+                 right={2, 3, 4, 5})
 
 
 def print_progress(rep: dict[str, Any]) -> None:
-    """Per split: submitted / pending / discarded, reviewer agreement, LLM-vs-review F1."""
-    t = Table(title=f"review of {rep['run']} ({rep['seconds']} s)")
-    for c in ("split", "records", "submitted", "pending", "discarded", "reviewers agree",
-              "LLM P / R / F1", "written"):
-        t.add_column(c)
+    """Per split: submitted / pending / discarded, reviewer agreement, LLM-vs-review F1; then
+    where each split was written (a path is too long for a column in 80)."""
+    header = ["split", "records", "submitted", "pending", "discarded", "reviewers agree",
+              "LLM P / R / F1"]
+    rows, written = [], []
     for name, r in rep["splits"].items():
         if r.get("missing"):
-            t.add_row(name, f"no dataset {r['dataset']}", *[""] * 6)
+            rows.append([name, f"no dataset {r['dataset']}", *[""] * 5])
             continue
         ag = r["reviewers_agreement"]
         agree = (f"{ag['exact']}/{ag['records']} exact, F1 {ag['pairwise_f1']:.3f}"
                  if ag["records"] else "-")
         llm = r["llm_vs_reviewed"]
         llm_s = f"{llm['precision']:.3f} / {llm['recall']:.3f} / {llm['f1']:.3f}" if llm else "-"
-        t.add_row(name, str(r["records"]), str(r["submitted"]), str(r["pending"]),
-                  str(r["discarded"]), agree, llm_s, r["output"] or "-")
+        rows.append([name, str(r["records"]), str(r["submitted"]), str(r["pending"]),
+                     str(r["discarded"]), agree, llm_s])
+        if r["output"]:
+            written.append(f"{name}: {r['output']}")
         for bad in r["invalid_responses"][:5]:
             console.print(f"[yellow]left out[/yellow] {bad}")
-    console.print(t)
+    print_fitted(console, header, rows, f"review of {rep['run']} ({rep['seconds']} s)",
+                 right={1, 2, 3, 4})
+    for line in written:
+        console.print(f"written {line}", soft_wrap=True, highlight=False)
 
 
 @review_app.command("pull")
@@ -106,7 +114,9 @@ def pull_cmd(
         "--progress-only", help="Report progress, write nothing.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write the submitted reviews as span JSONL (works while review is under way)."""
+    """Write the submitted reviews as span JSONL.
+
+    Works while review is under way."""
     from tickertag.progress import step_bars
     from workers.review.argilla import pull
     from workers.review.server import ReviewError
@@ -130,7 +140,9 @@ def serve_cmd(
                                               help="Data directory (default var/argilla).")
                     ] = None,
 ) -> None:
-    """Run a local Argilla server (own venv, in-memory search emulator) until Ctrl-C."""
+    """Run a local Argilla server until Ctrl-C.
+
+    In its own venv, on an in-memory search emulator."""
     from workers.review.argilla_settings import ArgillaSettings
     from workers.review.server import ReviewError, local_credentials, start_server
 

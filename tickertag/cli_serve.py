@@ -25,7 +25,9 @@ def serve(
         envvar="TICKERTAG_ALIASES", help="Alias table: entities gain ticker and link_score.")
                        ] = None,
 ) -> None:
-    """HTTP service: POST /v1/ner {"texts": [...]} -> spans; /healthz /readyz /metrics /docs.
+    """Serve a model over HTTP.
+
+    POST /v1/ner {"texts": [...]} -> spans; /healthz /readyz /metrics /docs.
 
     The model directory is checked (``servable_manifest``, the check ``predict`` makes through
     ``load_tagger``) before the server starts: the weights load inside uvicorn's startup, where
@@ -56,7 +58,9 @@ def tag(
     threshold: Annotated[float | None, typer.Option()] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send a headline source through the `ner` queue (run `tickertag worker ner` to consume)."""
+    """Send a headline source through the ner queue.
+
+    Run `tickertag worker ner` to consume it."""
     from common.celery_app import app
     from common.paths import to_shared
     from common.settings import get_settings
@@ -98,7 +102,9 @@ def export_onnx(
     as_json: Annotated[bool, typer.Option("--json", help="Print the ONNX model's manifest "
                                           "(with the F1 check) as one JSON object.")] = False,
 ) -> None:
-    """Export a GLiNER to ONNX (int8 by default) and check its F1 against the torch model.
+    """Export a GLiNER to ONNX and check its F1.
+
+    Int8 by default; its F1 is compared with the torch model's.
 
     Exits 1 when F1 drops by more than --max-f1-drop (the directory is kept for inspection)."""
     from tickertag.progress import step_bars

@@ -57,9 +57,9 @@ def train(
                          ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (shuffling, init, subsets): "
                                              "teachers of an ensemble differ by seed.")] = None,
-    resume: Annotated[bool, typer.Option(help="Resume from the last epoch checkpoint in "
+    resume: Annotated[bool, typer.Option("--resume", help="Resume from the last epoch checkpoint in "
                                          "OUTPUT/checkpoints.")] = False,
-    submit: Annotated[bool, typer.Option(help="Send the job to the train queue instead of "
+    submit: Annotated[bool, typer.Option("--submit", help="Send the job to the train queue instead of "
                                          "running it here.")] = False,
     run_id: Annotated[str | None, typer.Option(help="Run id for --submit; one job per run id, "
                                                "progress shown by train-status.")] = None,
@@ -68,7 +68,9 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the model's manifest (with "
                                           "--submit: the run id) as one JSON object.")] = False,
 ) -> None:
-    """Fine-tune a compact NER model on labelled headlines (CPU or CUDA, whichever is here)."""
+    """Fine-tune a compact NER model on labelled headlines.
+
+    On CPU or CUDA, whichever is here."""
     from training.config import TrainConfig
 
     cfg = TrainConfig.from_file(config, kind=kind.value, train=train_file, valid=valid,
@@ -116,7 +118,9 @@ def train_status(
     run_id: Annotated[str, typer.Argument(help="Run id given to train --submit.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a queued training run's progress (status, epoch, valid F1) from Redis."""
+    """Show a queued training run's progress.
+
+    Status, epoch and valid F1, from Redis."""
     import redis
 
     from common.settings import get_settings
@@ -145,7 +149,9 @@ def evaluate(
                                           "for one gold file, else a list).")] = False,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CI.")] = 1000,
 ) -> None:
-    """Entity-level micro P/R/F1 on exact character spans, with a bootstrap 95% CI."""
+    """Score predictions against gold spans.
+
+    Entity-level micro P/R/F1 on exact character spans, with a bootstrap 95% CI."""
     from training.evaluate import evaluate_sets
 
     try:
@@ -191,7 +197,9 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run's figures as JSON.")
                        ] = False,
 ) -> None:
-    """Tag headlines with a model directory: entities with start, end, label, text, score."""
+    """Tag headlines with a model directory.
+
+    Each entity has start, end, label, text and score."""
     from rich.progress import Progress
 
     from common.settings import get_settings
@@ -219,7 +227,9 @@ def baseline(
     min_precision: Annotated[float, typer.Option(help="Gazetteer: keep a name only if it is "
                                                  "labelled this often where it occurs.")] = 0.5,
 ) -> None:
-    """Build a baseline model directory that `predict --model DIR` and `report` accept."""
+    """Build a baseline model directory.
+
+    `predict --model DIR` and `report` accept it."""
     from common.paths import LABELED_DIR
     from training.baselines import build_gazetteer, build_spacy
     from training.encoders import SPACY_SMALL

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,93 @@ def _f1_cell(r: dict, name: str) -> str:
     return f"{f['f1']:.3f}" if f else "n/a"
 
 
+@dataclass
+class Section:
+    """One table of the report: what both report.md and the terminal (``tickertag report``)
+    show, so the two never say different things. ``right``: the columns aligned right."""
+
+    title: str | None
+    intro: str | None
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    right: set[int] = field(default_factory=set)
+
+    def markdown(self) -> list[str]:
+        out = [f"\n## {self.title}\n"] if self.title else []
+        if self.intro:
+            out.append(self.intro + "\n")
+        out += ["| " + " | ".join(self.header) + " |",
+                "|" + "".join("---:|" if i in self.right else "---|"
+                              for i in range(len(self.header)))]
+        return out + ["| " + " | ".join(r) + " |" for r in self.rows]
+
+
+def sections(rows: list[dict], files: list[str], curve: list[dict] | None = None,
+             pairs: list[dict] | None = None, silver: list[dict] | None = None,
+             linking: dict | None = None) -> list[Section]:
+    """The report's tables, in order: systems, paired comparisons, silver curve, linking,
+    learning curve (each only when there is something to show)."""
+    n = len(files)
+    systems = Section(None, None, ["system", "P", "R", "F1", "F1 95% CI",
+                                   *(f"F1 {f}" for f in files), "headlines/s", "$/h",
+                                   "$ per million"],
+                      right={1, 2, 3, *range(5, 8 + n)})
+    for r in rows:
+        lo, hi = r["f1_ci95"]
+        hps = f"{r['headlines_per_s']:.1f}" if r.get("headlines_per_s") else "n/a"
+        usd = f"{r['usd_per_million']:.2f}" if r.get("usd_per_million") else "n/a"
+        systems.rows.append([r["system"], f"{r['precision']:.3f}", f"{r['recall']:.3f}",
+                             f"{r['f1']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
+                             *(_f1_cell(r, f) for f in files), hps,
+                             f"{r['price_per_hour']:.2f}", usd])
+    out = [systems]
+    if pairs:
+        s = Section("Paired comparisons",
+                    "Both systems on the same headlines, resampled together (1,000 resamples): "
+                    "a difference whose CI includes 0 is not a difference.",
+                    ["A", "B", "F1 A", "F1 B", "A - B", "95% CI", "P(A not better)",
+                     "headlines"], right={2, 3, 4, 6, 7})
+        for d in pairs:
+            lo, hi = d["delta_ci95"]
+            s.rows.append([d["a"], d["b"], f"{d['f1_a']:.3f}", f"{d['f1_b']:.3f}",
+                           f"{d['delta']:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]",
+                           f"{d['p_not_better']:.3f}", str(d["n_docs"])])
+        out.append(s)
+    if silver:
+        s = Section("Student F1 against silver-set size", None,
+                    ["student", "silver headlines", "F1", "F1 95% CI"], right={1, 2})
+        for r in silver:
+            lo, hi = r["f1_ci95"]
+            s.rows.append([r["system"], str(r["silver_headlines"]), f"{r['f1']:.3f}",
+                           f"[{lo:.3f}, {hi:.3f}]"])
+        out.append(s)
+    if linking:
+        rv = linking.get("reviewed") or {}
+        s = Section("Linking names to tickers (alias table, gold spans of the test files)", None,
+                    ["measure", "value", "of"], right={1, 2})
+        s.rows += [["the headline's own stock linked, where a span names it",
+                    f"{linking['hit_rate']:.3f}", f"{linking['hits']}/{linking['eligible']}"],
+                   ["stock symbol among the headline's linked tickers",
+                    f"{linking['symbol_in_linked']:.3f}", str(linking["headlines_with_spans"])],
+                   ["spans with a ticker (coverage)", f"{linking['coverage']:.3f}",
+                    f"{linking['linked_spans']}/{linking['spans']}"]]
+        if rv:
+            s.rows.append(["precision on hand-checked links", f"{rv['precision']:.3f}",
+                           f"{rv['correct']}/{rv['links_made']}"])
+        out.append(s)
+    if curve:
+        from training.learning_curve import summarise
+
+        s = Section("Learning curve (GLiNER, reviewed vs LLM labels)", None,
+                    ["labels", "headlines", "mean test F1", "std", "runs", "trained on"],
+                    right={1, 2, 3, 4})
+        for c in summarise(curve):
+            s.rows.append([c["source"], str(c["n"]), f"{c['mean']:.3f}", f"{c['std']:.3f}",
+                           str(c["runs"]), str(c["devices"])])
+        out.append(s)
+    return out
+
+
 def write_report(rows: list[dict], out_dir: str, test_paths: list[str],
                  curve: list[dict] | None = None, pairs: list[dict] | None = None,
                  silver: list[dict] | None = None, notes: list[str] | None = None,
@@ -233,68 +321,22 @@ def write_report(rows: list[dict], out_dir: str, test_paths: list[str],
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(rows, curve, silver, out)
     files = [Path(t).name for t in test_paths]
+    systems, *rest = sections(rows, files, curve, pairs, silver, linking)
     lines = ["# tickertag report\n",
              f"Test files: {', '.join(f'`{f}`' for f in files)}. Entity-level micro P/R/F1 on "
              "exact character spans (`common/metrics.py`); F1, P and R are on all test "
              "headlines together, with a 95% bootstrap CI over headlines. Headlines/s of model "
              "directories were measured in this run, in one process on this machine.\n",
-             "| system | P | R | F1 | F1 95% CI | " + " | ".join(f"F1 {f}" for f in files)
-             + " | headlines/s | $/h | $ per million |",
-             "|---|---:|---:|---:|---|" + "---:|" * len(files) + "---:|---:|---:|"]
-    for r in rows:
-        lo, hi = r["f1_ci95"]
-        hps = f"{r['headlines_per_s']:.1f}" if r.get("headlines_per_s") else "n/a"
-        usd = f"{r['usd_per_million']:.2f}" if r.get("usd_per_million") else "n/a"
-        per = " | ".join(_f1_cell(r, f) for f in files)
-        lines.append(f"| {r['system']} | {r['precision']:.3f} | {r['recall']:.3f} | "
-                     f"{r['f1']:.3f} | [{lo:.3f}, {hi:.3f}] | {per} | {hps} | "
-                     f"{r['price_per_hour']:.2f} | {usd} |")
+             *systems.markdown()]
     lines += [""] + [f"- {n}" for n in notes or []]
-    if pairs:
-        lines += ["\n## Paired comparisons\n",
-                  "Both systems on the same headlines, resampled together (1,000 resamples): a "
-                  "difference whose CI includes 0 is not a difference.\n",
-                  "| A | B | F1 A | F1 B | A - B | 95% CI | P(A not better) | headlines |",
-                  "|---|---|---:|---:|---:|---|---:|---:|"]
-        for d in pairs:
-            lo, hi = d["delta_ci95"]
-            lines.append(f"| {d['a']} | {d['b']} | {d['f1_a']:.3f} | {d['f1_b']:.3f} | "
-                         f"{d['delta']:+.3f} | [{lo:+.3f}, {hi:+.3f}] | {d['p_not_better']:.3f} "
-                         f"| {d['n_docs']} |")
-    if silver:
-        lines += ["\n## Student F1 against silver-set size\n",
-                  "| student | silver headlines | F1 | F1 95% CI |", "|---|---:|---:|---|"]
-        for r in silver:
-            lo, hi = r["f1_ci95"]
-            lines.append(f"| {r['system']} | {r['silver_headlines']} | {r['f1']:.3f} | "
-                         f"[{lo:.3f}, {hi:.3f}] |")
-    if linking:
-        rv = linking.get("reviewed") or {}
-        lines += ["\n## Linking names to tickers (alias table, gold spans of the test files)\n",
-                  "| measure | value | of |", "|---|---:|---:|",
-                  f"| the headline's own stock linked, where a span names it | "
-                  f"{linking['hit_rate']:.3f} | {linking['hits']}/{linking['eligible']} |",
-                  f"| stock symbol among the headline's linked tickers | "
-                  f"{linking['symbol_in_linked']:.3f} | {linking['headlines_with_spans']} |",
-                  f"| spans with a ticker (coverage) | {linking['coverage']:.3f} | "
-                  f"{linking['linked_spans']}/{linking['spans']} |"]
-        if rv:
-            lines.append(f"| precision on hand-checked links | {rv['precision']:.3f} | "
-                         f"{rv['correct']}/{rv['links_made']} |")
-    if curve:
-        from training.learning_curve import summarise
-
-        lines += ["\n## Learning curve (GLiNER, reviewed vs LLM labels)\n",
-                  "| labels | headlines | mean test F1 | std | runs | trained on |",
-                  "|---|---:|---:|---:|---:|---|"]
-        for s in summarise(curve):
-            lines.append(f"| {s['source']} | {s['n']} | {s['mean']:.3f} | {s['std']:.3f} | "
-                         f"{s['runs']} | {s['devices']} |")
+    for s in rest:
+        lines += s.markdown()
     lines += [""] + [f"![{p}]({p})" for p in plots]
     md = "\n".join(lines) + "\n"
     (out / "report.md").write_text(md)
     (out / "report.json").write_text(json.dumps({"systems": rows, "curve": curve, "pairs": pairs,
-                                                 "silver_curve": silver, "linking": linking},
+                                                 "silver_curve": silver, "linking": linking,
+                                                 "test": files, "notes": notes or []},
                                                 indent=2, default=str))
     (out / "report.html").write_text(_html(md), encoding="utf-8")
     return out / "report.md"
