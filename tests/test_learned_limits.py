@@ -15,7 +15,7 @@ from common.ledger import RunLedger
 from producer.produce import Producer
 from workers.annotate.llm import LLMCaller, make_client
 from workers.annotate.rate_headers import Grant
-from workers.annotate.rate_limit import RedisRateLimiter
+from workers.annotate.rate_limit import EndpointLimits, RedisRateLimiter
 
 
 def limiter(r: aioredis.Redis, run_id: str, rate: float = 0.0, capacity: float = 1.0):
@@ -96,6 +96,22 @@ def test_learned_limits_never_raise_the_configured_one(redis_url, run_id):
 
     got = run_async(redis_url, body)
     assert got[:2] == [0.0, 0.0] and 0.4 < got[2] <= 0.5  # the configured 2/s, not 1000
+
+
+def test_token_headers_hold_the_token_gate_only(redis_url, run_id):
+    async def body(r):
+        limits = EndpointLimits(r, f"http://test-{run_id}", rps=0, tpm=0)
+        permit = await limits.acquire(80)  # nothing learned yet: passes
+        await limits.learn({"x-ratelimit-limit-tokens": "1000",
+                            "x-ratelimit-remaining-tokens": "100",
+                            "x-ratelimit-reset-tokens": "6m0s"}, permit)
+        tokens = limits.gates["tokens"]
+        return ([await tokens.try_acquire(80) for _ in range(2)],
+                await limits.gates["requests"].try_acquire())
+
+    tokens, request = run_async(redis_url, body)
+    assert tokens[0] == 0.0 and 359.0 < tokens[1] <= 360.0  # 100 left: 80, then not 80 more
+    assert request == 0.0  # no request limit was announced
 
 
 def per_window(log: list[tuple[float, int, str]], window_s: float = 1.0) -> list[Counter]:
