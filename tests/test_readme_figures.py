@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 CASCADE_JSON = ROOT / "benchmarks" / "cascade.json"
 REPORT_JSON = ROOT / "training" / "report" / "report.json"
+BATCH_API_JSON = ROOT / "benchmarks" / "batch_api.json"
 UNION = "benzinga_gold_test+benzinga_gold_test2"
 TEST, TEST2 = "benzinga_gold_test.jsonl", "benzinga_gold_test2.jsonl"
 
@@ -110,3 +111,18 @@ def test_a_drifted_cascade_figure_is_caught(old: str, new: str):
     assert old in text
     drifted = re.sub(re.escape(old), new, text, count=1)
     assert check_cascade(drifted, json.loads(CASCADE_JSON.read_text())) != []
+
+
+def test_the_batch_api_table_equals_its_result_file():
+    """``benchmarks/batch_api.py`` wrote the online and batch rows and their date and commit."""
+    r = json.loads(BATCH_API_JSON.read_text())
+    online, batch = r["rows"]
+    text = README.read_text()
+    rows = {row[0].split(" ")[0]: row for row in _table_after(
+        text, "### Half the token price: the provider's Batch API")}
+    assert rows["online"][1:] == [f"{online['per_s']:.1f}", f"{online['usd_per_million']:.2f}"]
+    assert rows["batch"][1:] == [
+        f"{batch['per_s']:.1f} ({batch['per_s'] / online['per_s']:.2f}x)",
+        f"{batch['usd_per_million']:.2f} "
+        f"({batch['usd_per_million'] / online['usd_per_million']:.2f}x)"]
+    assert f"({r['date']}, {r['commit']}; `{r['command']}`" in text
