@@ -14,6 +14,7 @@ COPY producer producer
 COPY workers workers
 COPY training training
 COPY distil distil
+COPY linking linking
 COPY cascade cascade
 COPY tickertag tickertag
 COPY data data

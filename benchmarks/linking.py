@@ -27,15 +27,12 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from linking.build import build_table  # noqa: E402
+from linking.files import TEST_FILES  # noqa: E402
+from linking.keys import name_key  # noqa: E402
+from linking.linker import headline_tickers, link  # noqa: E402
+from linking.table import AliasTable  # noqa: E402
 from training.data import read_jsonl, spans_of  # noqa: E402
-from training.linking import (  # noqa: E402
-    TEST_FILES,
-    AliasTable,
-    build_table,
-    headline_tickers,
-    link,
-    name_key,
-)
 
 BUDGET_S = 1e-3  # a compact model's ~1 ms per headline, the time linking is measured against
 

@@ -1,5 +1,5 @@
 """CLI for entity linking: ``tickertag aliases build | show | evaluate``.
-A thin shell: the work is in ``training/linking.py``."""
+A thin shell: the work is in ``linking/``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ TableOpt = Annotated[str, typer.Option("--table", help="Alias table JSON (from `
 
 
 def _load(table: str, overrides: str | None = None) -> Any:
-    from training.linking import AliasTable
+    from linking.table import AliasTable
 
     try:
         return AliasTable.load(table, overrides)
@@ -49,7 +49,8 @@ def build(
     """Learn name -> ticker evidence from headlines.
 
     From explicit tickers and stock pages."""
-    from training.linking import MIN_SCORE, build_table
+    from linking.build import build_table
+    from linking.table import MIN_SCORE
 
     try:
         table = build_table(input_file or None, overrides=overrides,
@@ -88,7 +89,7 @@ def show(
     """Show what the table knows about a name.
 
     Its link, candidate tickers, counts, examples."""
-    from training.linking import name_key, norm_ticker
+    from linking.keys import name_key, norm_ticker
 
     tab = _load(table, overrides)
     key = name_key(name)
@@ -153,8 +154,9 @@ def evaluate(
     """Score the table on held-out gold spans.
 
     Stock-symbol hit rate, coverage, and precision
-    on the hand-checked sample (definitions: ``training.linking.evaluate_table``)."""
-    from training.linking import REVIEWED, evaluate_table
+    on the hand-checked sample (definitions: ``linking.evaluate.evaluate_table``)."""
+    from linking.evaluate import evaluate_table
+    from linking.files import REVIEWED
 
     tab = _load(table)
     rev = reviewed or str(REVIEWED)

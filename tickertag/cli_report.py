@@ -57,6 +57,7 @@ def report(
     import webbrowser
 
     from common.paths import LABELED_DIR
+    from linking.evaluate import report_figures
     from tickertag.progress import step_bars
     from training.report import build_report
 
@@ -72,10 +73,11 @@ def report(
     tests = test or [str(LABELED_DIR / "benzinga_gold_test.jsonl"),
                      str(LABELED_DIR / "benzinga_gold_test2.jsonl")]
     try:
+        linking = report_figures(aliases, tests) if aliases else None
         with step_bars(console, disable=as_json) as (_, tick):
             path = build_report(systems, tests, out, llm_pred, llm_headlines_per_s, curve,
                                 {"cpu": cpu_price, "llm": llm_price}, reuse, pairs,
-                                dict(s.split("=", 1) for s in silver_curve or []), aliases,
+                                dict(s.split("=", 1) for s in silver_curve or []), linking,
                                 progress=tick)
     except (ValueError, FileNotFoundError) as e:
         raise fail("report", e) from e

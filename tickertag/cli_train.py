@@ -203,8 +203,8 @@ def predict(
     from rich.progress import Progress
 
     from common.settings import get_settings
-    from training.evaluate import predict_file
     from training.inference import load_tagger
+    from workers.ner.predict_file import predict_file
 
     with Progress(console=console, disable=as_json) as prog:
         bar = prog.add_task("predict", total=None)

@@ -1,14 +1,13 @@
-"""Score predictions against gold with the one shared scorer, and run a model over a file."""
+"""Score predictions against gold with the one shared scorer (``tickertag predict``, a model
+over a file, is ``workers.ner.predict_file``)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from common.metrics import score
-from common.spans import Span
-from training.data import read_jsonl, write_jsonl
+from training.data import read_jsonl
 
 
 def align_docs(gold: list[dict], pred: list[dict]) -> list[dict]:
@@ -54,41 +53,3 @@ def evaluate_sets(gold_paths: list[str | Path], pred_path: str | Path, bootstrap
         out.append(row)
     return out
 
-
-def predict_file(tagger, in_path: str | Path, out_path: str | Path, batch_size: int = 32,
-                 threshold: float | None = None, aliases: str | None = None,
-                 on_progress: Any = None) -> dict[str, Any]:
-    """``tickertag predict``: lines with ``text`` in, the same lines plus ``entities`` out
-    (each with ``ticker`` and ``link_score``, and the line with ``tickers``, given an alias
-    table)."""
-    import json
-
-    from training.linking import linked, load_cached
-
-    rows = []
-    with open(in_path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not isinstance(row.get("text"), str):
-                raise ValueError(f"{in_path}:{n}: field 'text' is missing or not a string")
-            rows.append(row)
-    table = load_cached(str(aliases)) if aliases else None  # loaded before the clock starts
-    t0 = time.perf_counter()
-    spans: list[list[Span]] = []
-    for i in range(0, len(rows), 256):
-        spans += tagger.predict([r["text"] for r in rows[i:i + 256]], threshold, batch_size)
-        if on_progress:
-            on_progress(len(spans), len(rows))
-    out = []
-    for r, s in zip(rows, spans, strict=True):
-        ents, tickers = linked(s, r["text"], table)
-        row = {**{k: v for k, v in r.items() if k != "entities"}, "entities": ents}
-        if tickers is not None:
-            row["tickers"] = tickers
-        out.append(row)
-    secs = time.perf_counter() - t0
-    write_jsonl(out_path, out)
-    return {"headlines": len(rows), "seconds": secs,
-            "headlines_per_s": len(rows) / secs if secs else None}

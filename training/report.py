@@ -362,7 +362,7 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
                  llm_pred: str | None = None, llm_headlines_per_s: float | None = None,
                  curve_json: str | list[str] | None = None, prices: dict | None = None,
                  reuse: str | None = None, pairs: list[tuple[str, str]] | None = None,
-                 silver_curve: dict[str, str] | None = None, aliases: str | None = None,
+                 silver_curve: dict[str, str] | None = None, linking: dict | None = None,
                  progress: Tick | None = None) -> Path:
     """``test_path``: one or several test files (scored each and together). ``curve_json``: one
     or several ``learning_curve.json`` files (e.g. one per seed run on different hosts); their
@@ -370,7 +370,8 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     measured then (a system named again in ``systems`` is measured anew), and its silver curve
     unless ``silver_curve`` is given. ``pairs``: (A, B)
     system names for a paired bootstrap. ``silver_curve``: name -> student directory trained by
-    ``tickertag distil --max-silver N`` (its manifest says N). ``progress(what, done, total)``
+    ``tickertag distil --max-silver N`` (its manifest says N). ``linking``: an alias table's
+    figures on the same test files (``linking.evaluate.report_figures``). ``progress(what, done, total)``
     is called before and after each system (and each silver-curve student) is measured."""
     from training.inference import read_manifest
 
@@ -416,14 +417,6 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     silver.sort(key=lambda r: r["silver_headlines"])
     curve_paths = [curve_json] if isinstance(curve_json, str) else list(curve_json or [])
     curve = [run for p in curve_paths if Path(p).exists() for run in json.loads(Path(p).read_text())]
-    linking = None
-    if aliases:
-        from training.linking import AliasTable, evaluate_table
-
-        linking = evaluate_table(AliasTable.load(aliases), paths)
-        linking["test"] = [Path(p).name for p in linking.get("test", [])]
-        if linking.get("reviewed"):
-            linking["reviewed"]["path"] = Path(linking["reviewed"]["path"]).name
     return write_report(rows, out_dir, paths, curve or None,
                         paired_rows(pairs or [], preds, test_sets) or None, silver or None, notes,
                         linking)

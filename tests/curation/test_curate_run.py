@@ -118,8 +118,9 @@ def test_task_through_a_worker(make_settings, workers, celery_app):
 
 
 def test_link_step_builds_the_runs_alias_table_without_test_titles(settings: Settings):
+    from linking.files import held_out_texts
+    from linking.table import AliasTable
     from training.data import norm_text
-    from training.linking import AliasTable, held_out_texts
     from workers.curate.pipeline import link_run
 
     rows = _rows()

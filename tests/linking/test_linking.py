@@ -1,4 +1,4 @@
-"""The alias table and entity linking (``training/linking.py``, ``tickertag aliases``), on a
+"""The alias table and entity linking (``linking/``, ``tickertag aliases``), on a
 tiny corpus written in the test: evidence weights, ambiguity, overrides, persistence, linking,
 held-out titles, and the CLI. Fast: no model, no Redis."""
 
@@ -12,18 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from common.spans import Span
-from training.linking import (
-    PRIOR,
-    TEST_FILES,
-    VERSION,
-    W_ADJACENT,
-    W_SYMBOL,
-    AliasTable,
-    build_from_rows,
-    build_table,
-    headline_tickers,
-    link,
-)
+from linking.build import build_from_rows, build_table
+from linking.files import TEST_FILES
+from linking.linker import headline_tickers, link
+from linking.table import PRIOR, VERSION, W_ADJACENT, W_SYMBOL, AliasTable
 
 
 def cli():
@@ -335,9 +327,9 @@ def test_predict_serve_and_ner_workers_carry_tickers(table: AliasTable, tmp_path
     from common.settings import get_settings
     from common.store import ResultStore
     from training.baselines import build_gazetteer
-    from training.evaluate import predict_file
     from training.inference import load_tagger
     from workers.ner.batch import tag_batch
+    from workers.ner.predict_file import predict_file
 
     gz = tmp_path / "gz"
     build_gazetteer([str(LABELED_DIR / "benzinga_gold_train.jsonl")], str(gz))

@@ -73,14 +73,15 @@ def test_report_on_two_test_files_with_pairs_frontier_and_silver_curve(tmp_path:
         students[f"student {n}"] = str(d)
     tests = [str(LABELED_DIR / "benzinga_gold_test.jsonl"),
              str(LABELED_DIR / "benzinga_gold_test2.jsonl")]
-    from training.linking import build_table
+    from linking.build import build_table
+    from linking.evaluate import report_figures
 
     aliases = build_table([LABELED_DIR / "benzinga_gold_train.jsonl"]).save(tmp_path / "al.json")
     md = build_report({"gazetteer": str(tmp_path / "gz"), "spacy ORG": str(tmp_path / "sp")},
                       tests, str(tmp_path / "rep"),
                       llm_pred=str(LABELED_DIR / "benzinga_llm_test.jsonl"),
                       llm_headlines_per_s=31.0, pairs=[("gazetteer", "spacy ORG")],
-                      silver_curve=students, aliases=str(aliases))
+                      silver_curve=students, linking=report_figures(aliases, tests))
     text = md.read_text()
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     gz = next(r for r in rep["systems"] if r["system"] == "gazetteer")

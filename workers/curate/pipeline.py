@@ -239,7 +239,7 @@ def _curate(store: ResultStore, opts: SampleOptions, settings: Settings, track: 
 def link_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """The run's alias table (``runs/<run>/aliases.json``) from its results and the labelled
     training files: what ``tickertag predict/serve --aliases`` and the ner workers link with."""
-    from training.linking import build_run_table
+    from linking.build import build_run_table
 
     settings = settings or get_settings()
     store = ResultStore(settings.results_dir, run_id)

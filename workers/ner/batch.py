@@ -49,7 +49,7 @@ def tag_batch(run_id: str, bid: str, headlines: list[dict], model_dir: str,
     if fence is not None and not fence():
         return {"batch_id": bid, "skipped": "recorded by another copy"}
     model = f"{tagger.kind}:{model_dir}"
-    from training.linking import linked, load_cached
+    from linking.linker import linked, load_cached
 
     table = load_cached(s.aliases) if s.aliases else None
     rows = []

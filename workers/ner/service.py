@@ -303,7 +303,7 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="model"))
         tagger = await loop.run_in_executor(None, load_tagger, model_dir)
         if aliases:
-            from training.linking import load_cached
+            from linking.linker import load_cached
 
             state["table"] = await loop.run_in_executor(None, load_cached, aliases)
         tagger.predict(["warm up"])
@@ -349,7 +349,7 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
             raise HTTPException(503, f"busy: {e}; retry later",
                                 headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         metrics["headlines"].inc(len(req.texts))
-        from training.linking import linked
+        from linking.linker import linked
 
         docs = [linked(doc, text, state.get("table")) for doc, text in zip(spans, req.texts,
                                                                           strict=True)]
