@@ -184,7 +184,7 @@ class RunLedger:
         too; counting both left one batch in flight forever (and a producer limited to one
         batch in flight waiting for good). The extra message is harmless (the batch's lease
         and finished set let one copy run). ``copy`` (task, kwargs, headlines) is kept until
-        the batch finishes, so a batch the broker loses can be sent again (``producer.lost``).
+        the batch finishes, so a batch the broker loses can be sent again (``workers.lost``).
         A batch sent into a run that was already finalized (a producer paused past its
         heartbeat while another finished the run) reopens it: the run finalizes again once
         the late batches finish, and ``reopened`` counts it.

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # past the visibility timeout) waits for it. A dead worker's lease lapses after this long.
     batch_lease_s: float = 30.0
     # Every this many seconds one worker looks for batches the broker lost (in flight, yet in no
-    # queue, not unacked, not running) and sends them again (``producer.lost``); 0 turns it off.
+    # queue, not unacked, not running) and sends them again (``workers.lost``); 0 turns it off.
     lost_batch_sweep_s: float = 60.0
     # A training job's lock lives this long without a heartbeat (renewed every quarter of it):
     # how soon a killed train host's job shows as dead and can be resubmitted.

@@ -23,11 +23,12 @@ import redis
 from celery import Celery
 
 from common.ledger import RunLedger
+from common.publish import send_batch
 from common.records import InvalidRecord, make_headline
 from common.run import Run
 from common.settings import Settings
 from common.store import ResultStore, batch_id
-from common.task_names import ANNOTATE_TASK, queue_of
+from common.task_names import ANNOTATE_TASK
 from producer.sources import BAD_ROW, SOURCE_FIELDS, missing_title
 
 MAX_REJECTED_EXAMPLES = 5  # rejections the report (and the CLI) shows; all are in rejected.jsonl
@@ -45,21 +46,6 @@ class ProduceReport:
     resent_pending: int = 0
     budget_reached: bool = False  # stopped sending at TICKERTAG_BUDGET_USD; rerun to resume
     rejected_examples: list[str] = field(default_factory=list)  # the first few, at most 5
-
-
-# Celery's default publish retry gives up after ~1 s, shorter than a Redis restart (AOF load
-# included): a producer would die mid-run. A batch published twice is harmless (its outcome is
-# recorded once per batch id), so publishing is retried for about a minute.
-PUBLISH_RETRY = {"max_retries": 40, "interval_start": 0.2, "interval_step": 0.5,
-                 "interval_max": 2.0}
-
-
-def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict],
-               task: str = ANNOTATE_TASK, kwargs: dict | None = None) -> None:
-    """One batch to its queue (``tickertag.<queue>.<what>`` names the queue)."""
-    queue = queue_of(task)
-    app.send_task(task, args=[run_id, bid, headlines], kwargs=kwargs or {}, queue=queue,
-                  routing_key=queue, retry=True, retry_policy=PUBLISH_RETRY)
 
 
 class Producer:
@@ -119,7 +105,7 @@ class Producer:
             self.on_progress(self.report)
 
     def _copy(self, headlines: list[dict]) -> dict:
-        """What the lost-batch sweep needs to send this batch again (``producer.lost``)."""
+        """What the lost-batch sweep needs to send this batch again (``workers.lost``)."""
         return {"task": self.task, "kwargs": self.task_kwargs, "headlines": headlines}
 
     def resend_pending(self) -> None:

@@ -18,10 +18,10 @@ from typing import Any
 from celery import Celery
 
 from common.ledger import RunLedger
+from common.publish import send_batch
 from common.settings import Settings
 from common.store import ResultStore
 from common.task_names import ANNOTATE_TASK
-from producer.produce import send_batch
 
 _GEN = re.compile(r"^(.*)-r(\d+)$")
 

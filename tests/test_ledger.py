@@ -210,7 +210,7 @@ def test_the_store_names_every_stage_directory(tmp_path):
 
 
 def test_an_in_flight_copy_lives_from_send_to_finish(redis_url: str) -> None:
-    """The copy the lost-batch sweep re-sends from (``producer.lost``): written with the send,
+    """The copy the lost-batch sweep re-sends from (``workers.lost``): written with the send,
     gone with the outcome (a result or a dead letter), handed to the new id on requeue, and
     never written back once the batch finished."""
     lg = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")

@@ -1,4 +1,4 @@
-"""Batches the broker lost are sent again (``producer.lost``), and only those.
+"""Batches the broker lost are sent again (``workers.lost``), and only those.
 
 The loss itself (kombu pops a message, then the worker or Redis dies before it lands in
 ``unacked``) is a millisecond race the real stack cannot be made to hit on demand: the tests
@@ -19,8 +19,8 @@ from common import redis_keys
 from common.ledger import RunLedger
 from common.records import make_headline
 from common.store import ResultStore
-from producer.lost import broker_batches, sweep_run
 from producer.produce import Producer
+from workers.lost import broker_batches, sweep_run
 
 
 def _rows(n: int, tag: str) -> list[dict]:

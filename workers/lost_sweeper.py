@@ -1,4 +1,4 @@
-"""The lost-batch sweep, run in the background of every worker (``producer.lost`` says why).
+"""The lost-batch sweep, run in the background of every worker (``workers.lost`` says why).
 
 One thread per worker process wakes every ``settings.lost_batch_sweep_s``; a Redis lock that
 lives one interval lets only one worker in the cluster sweep per interval, so adding workers
@@ -26,7 +26,7 @@ _started = threading.Event()
 def sweep_once(token: str) -> dict:
     """One cluster-wide sweep if this worker wins the interval's lock; returns its reports."""
     from common.celery_app import app
-    from producer.lost import DEFAULT_UNACKED_KEY, sweep_all
+    from workers.lost import DEFAULT_UNACKED_KEY, sweep_all
 
     s = get_settings()
     client = redis.Redis.from_url(s.redis_dsn(), decode_responses=True,

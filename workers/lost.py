@@ -11,7 +11,9 @@ missing on two sweeps ``grace_s`` apart (a message between ``BRPOP`` and ``HSET`
 milliseconds later). A copy sent twice by mistake costs nothing: the batch lease lets one copy
 run and the finished set skips the other (``workers.batch_task``).
 
-Workers run the sweep in the background (``workers.lost_sweeper``), one at a time cluster-wide.
+Workers run the sweep in the background (``workers.lost_sweeper``), one at a time cluster-wide;
+it sends with ``common.publish.send_batch``, as the producer does, so no worker imports the
+producer.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from celery import Celery
 
 from common import redis_keys
 from common.ledger import RunLedger
+from common.publish import send_batch
 from common.task_names import ANNOTATE_TASK, queue_of
-from producer.produce import send_batch
 
 # kombu's Redis transport: one list per queue and priority step (priority 0 is the bare name)
 PRIORITY_SEP = "\x06\x16"
