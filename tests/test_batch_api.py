@@ -184,6 +184,13 @@ def test_a_run_in_batch_mode_ends_with_every_headline_a_result(
     full = (st["prompt_tokens"] * s.price_input_per_mtok
             + st["completion_tokens"] * s.price_output_per_mtok) / 1e6
     assert mode["spent_usd"] == pytest.approx(full * s.batch_discount, rel=1e-3)
+    # and as tables in an 80-column terminal, every remote batch id whole
+    p = subprocess.run([sys.executable, "-m", "tickertag", "status", "--run", s.run_id],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "TICKERTAG_REDIS_URL": s.redis_dsn(), "COLUMNS": "80"})
+    assert p.returncode == 0, p.stderr
+    assert "LLM mode: batch" in p.stdout
+    assert all(r["batch"] in p.stdout for r in remote.values()), p.stdout
 
 
 @pytest.mark.parametrize("fallback", ["online", "dead"])

@@ -158,19 +158,22 @@ def _escalation_table(e: dict) -> Table:
     return t
 
 
-def _llm_mode_table(m: dict) -> Table:
-    t = Table(title=f"LLM mode: {m['mode']}" + (" (provider Batch API)" if m["mode"] == "batch"
-                                                 else ""))
-    for c in ("task batch", "remote batch", "state", "requests", "answered"):
-        t.add_column(c)
-    for bid, r in list(m["remote_batches"].items())[-10:]:  # the last ten; --json: all
-        t.add_row(bid, str(r.get("batch") or r.get("file") or ""), str(r.get("status", "")),
-                  str(r.get("requests", "")), str(r.get("answered", r.get("completed", ""))))
+def _llm_mode_tables(m: dict, width: int) -> list[Table]:
+    """The run's LLM mode and its last ten remote batches (``--json``: all of them), split
+    into tables that fit ``width`` so no id is cut."""
+    from tickertag.tables import fitted_tables
+
+    header = ["task batch", "remote batch", "state", "requests", "answered"]
+    rows = [[bid, str(r.get("batch") or r.get("file") or ""), str(r.get("status", "")),
+             str(r.get("requests", "")), str(r.get("answered", r.get("completed", "")))]
+            for bid, r in list(m["remote_batches"].items())[-10:]]
+    title = f"LLM mode: {m['mode']}" + (" (provider Batch API)" if m["mode"] == "batch" else "")
+    tables = fitted_tables(header, rows, width, title, right={3, 4})
     states = ", ".join(f"{k}: {v}" for k, v in sorted(m["states"].items())) or "none yet"
-    t.caption = (f"{len(m['remote_batches'])} remote batches ({states}); "
-                 f"tokens at the batch price: {m['batch_tokens']:,}; "
-                 f"$ spent at token prices: {m['spent_usd']:.4f}")
-    return t
+    tables[-1].caption = (f"{len(m['remote_batches'])} remote batches ({states}); tokens at "
+                          f"the batch price: {m['batch_tokens']:,}; $ spent at token prices: "
+                          f"{m['spent_usd']:.4f}")
+    return tables
 
 
 def _summary_table(summary: dict, run_id: str, depth: int | None = None,
@@ -256,7 +259,7 @@ def status(
                                     + summ.get("batch_completion_tokens", 0)),
                 "spent_usd": round(Run(ledger.run_id, s).spent_usd(), 6)}
             if data["llm_mode"]["mode"] == "batch" or remote:
-                parts.append(_llm_mode_table(data["llm_mode"]))
+                parts.extend(_llm_mode_tables(data["llm_mode"], console.width))
         pool = meta.get("pool_headlines")
         if pool:  # a cascade escalation: the LLM's spend against labelling the whole pool
             data["escalation"] = escalation_cost(summ, int(pool), s)
