@@ -24,7 +24,7 @@ from common.services import free_port
 from common.store import ResultStore
 from producer.produce import Producer
 from workers.annotate.batch import run_batch
-from workers.annotate.batch_api import remote_batches
+from workers.annotate.batch_api import remote_batches, save_remote
 from workers.annotate.prompt import build_messages
 
 pytestmark = pytest.mark.slow
@@ -260,3 +260,26 @@ def test_a_worker_killed_while_polling_resumes_the_same_remote_batch(
     ids = {r["id"] for r in store.iter_results()}
     assert len(ids) == 8 and st["batch_answered"] == 8 and st["batches_finished"] == 1
     accounted(store, ledger, ids)
+
+
+def test_a_copy_killed_between_create_and_noting_the_id_finds_its_batch_again(
+        replay, batch_servers, recording, make_settings):
+    """The ledger holds the uploaded file but no batch id (the copy died right after
+    ``/v1/batches`` answered): the next copy finds the batch by its metadata, creates none."""
+    url = batch_servers(replay)
+    s = batch_settings(make_settings, url)
+    rows = recorded_rows(recording, 3, skip=60)
+    heads = [{"id": f"k{i}", "text": r["text"]} for i, r in enumerate(rows)]
+    fid = upload(url, [line(h["id"], h["text"]) for h in heads])
+    created = httpx.post(f"{url}/v1/batches", json={
+        "input_file_id": fid, "endpoint": CHAT_ENDPOINT,
+        "metadata": {"tickertag_run": s.run_id, "tickertag_batch": "b1"}}).json()
+    ledger = RunLedger.from_url(s.redis_dsn(), s.run_id)
+    save_remote(ledger, "b1", {"file": fid, "requests": 3, "status": "uploaded"})
+    before = stats(url)
+    out = run_batch(s.run_id, "b1", heads, s)
+    after = stats(url)
+    assert after["batches_created"] == before["batches_created"]  # none created
+    assert after["files_uploaded"] == before["files_uploaded"]
+    assert out["headlines_done"] == 3 and out["batch_answered"] == 3
+    assert remote_batches(ledger.meta())["b1"]["batch"] == created["id"]
