@@ -1,6 +1,7 @@
 """The floor plan holds: no import cycle between tickertag's modules (function-level imports
-included: they were how a six-module cycle in training/ hid), and every model kind the config,
-the loader and the CLI accept comes from the one registry."""
+included: they were how a six-module cycle in training/ hid), each stage imports only what it may
+(common no stage, workers not the producer, training no stage), and every model kind the
+config, the loader and the CLI accept comes from the one registry."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("cascade", "common", "distil", "linking", "producer", "workers", "training", "tickertag")
+NOT_PRODUCT = ("tests", "benchmarks", "scripts", "docs")
+STAGES = ("distil", "linking", "cascade", "producer", "workers")  # each in its own package
+MAX_MODULE_LINES = 400
 
 
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
@@ -106,6 +110,70 @@ def test_common_is_the_shared_vocabulary_and_imports_no_stage():
     bad = {m: sorted(d for d in deps if d.startswith(stages))
            for m, deps in graph.items() if m.startswith("common")}
     assert not {m: d for m, d in bad.items() if d}
+
+
+def _within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def imports_across(graph: dict[str, set[str]], importer: tuple[str, ...],
+                   imported: tuple[str, ...]) -> dict[str, list[str]]:
+    """Modules of the ``importer`` packages -> the modules of ``imported`` they import."""
+    out = {m: sorted(d for d in deps if _within(d, imported))
+           for m, deps in graph.items() if _within(m, importer)}
+    return {m: d for m, d in out.items() if d}
+
+
+def product_packages(root: Path = ROOT) -> list[str]:
+    """Every top-level package of the product: a folder with ``__init__.py`` that is not
+    tests, benchmarks, scripts or docs."""
+    return sorted(p.parent.name for p in root.glob("*/__init__.py")
+                  if p.parent.name not in NOT_PRODUCT)
+
+
+def long_modules(root: Path = ROOT) -> dict[str, int]:
+    """Product modules over ``MAX_MODULE_LINES`` lines -> their length."""
+    out = {}
+    for pkg in product_packages(root):
+        for p in (root / pkg).rglob("*.py"):
+            n = len(p.read_text().splitlines())
+            if n > MAX_MODULE_LINES:
+                out[str(p.relative_to(root))] = n
+    return out
+
+
+def test_no_worker_imports_the_producer():
+    """Workers consume the queues the producer fills. A worker importing the producer puts its
+    sources and batching in every worker process (the lost-batch sweep once sent through
+    ``producer.produce``); what both need lives in ``common`` (``common.publish``)."""
+    assert imports_across(import_graph(), ("workers",), ("producer",)) == {}
+
+
+def test_training_imports_no_stage():
+    """``training/`` is the models (trainers, inference, evaluation, the report); the stages
+    (distillation, linking, the cascade, the producer, the workers) use it, never the other way
+    round, or training a model would pull in a stage's queues and files."""
+    assert imports_across(import_graph(), ("training",), STAGES) == {}
+
+
+def test_the_layout_checks_find_a_breach(tmp_path):
+    """The three checks above on a planted tree: a worker importing the producer, training
+    importing a stage inside a function, a 401-line module in a new package."""
+    for pkg, files in {"workers": {"sweep.py": "from producer.produce import send\n"},
+                       "producer": {"produce.py": "def send(): ...\n"},
+                       "training": {"report.py": "def f():\n    import linking.table\n"},
+                       "linking": {"table.py": ""},
+                       "newstage": {"big.py": "x = 1\n" * 401},
+                       "tests": {"test_big.py": "x = 1\n" * 401}}.items():
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+        for name, text in files.items():
+            (tmp_path / pkg / name).write_text(text)
+    graph = import_graph(tmp_path)
+    assert imports_across(graph, ("workers",), ("producer",)) == {
+        "workers.sweep": ["producer.produce"]}
+    assert imports_across(graph, ("training",), STAGES) == {"training.report": ["linking.table"]}
+    assert long_modules(tmp_path) == {"newstage/big.py": 401}
 
 
 def test_every_long_module_says_why_at_its_top():
