@@ -100,6 +100,8 @@ FIELDS: dict[str, str] = {
     "warning": "a note on an answer that parsed with repairs",
     "raw": "the LLM's raw answer when it did not parse",
     "model": "the labelling model: an LLM name, or `kind:model directory` for a tagger",
+    "model_fingerprint": "a tagger's fingerprint: a hash of its manifest and weight files, so "
+                         "results of a model retrained in the same directory stay apart",
     "prompt_version": "version of the annotation prompt",
     "response_format": "how structured output was requested from the LLM server",
     "usage": "prompt and completion tokens of the LLM call",

@@ -98,7 +98,8 @@ def train(
         return
     console.print(f"saved {cfg.output}: best epoch {manifest.get('best_epoch')}, valid F1 "
                   f"{manifest.get('valid_f1')} at threshold {manifest.get('threshold')} "
-                  f"({manifest['train_seconds']} s on {manifest['device']})")
+                  f"({manifest['train_seconds']} s on {manifest['device']}), fingerprint "
+                  f"{manifest.get('fingerprint')}")
 
 
 def _optional_packages(cfg: TrainConfig) -> list[str]:

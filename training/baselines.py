@@ -21,7 +21,7 @@ from typing import Any
 from common.spans import LABEL, Span, align_spans
 from training.data import read_training_rows, spans_of
 from training.encoders import SPACY_SMALL
-from training.manifest import MANIFEST
+from training.manifest import write_manifest
 
 _EXCHANGE = re.compile(r"\b(?:NYSE(?:\s?(?:MKT|American|Arca))?|NASDAQ|Nasdaq|NYSEARCA|AMEX|OTC"
                        r"(?:QB|QX|BB)?|TSX(?:V)?|LSE)\s*:\s*([A-Z][A-Z0-9]*(?:\.[A-Z]+)?)")
@@ -66,8 +66,7 @@ def build_gazetteer(train_paths: list[str], output: str, min_precision: float = 
         {"names": names, "not_tickers": not_tickers}, ensure_ascii=False))
     manifest = {"kind": "gazetteer", "names": len(names), "threshold": min_precision,
                 "train": train_paths, "train_headlines": len(rows)}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    return manifest
+    return write_manifest(out, manifest)
 
 
 
@@ -77,8 +76,7 @@ def build_spacy(output: str, model: str = SPACY_SMALL) -> dict:
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"kind": "spacy", "model": model, "entity_labels": ["ORG"], "threshold": 0.0}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    return manifest
+    return write_manifest(out, manifest)
 
 
 class GazetteerTagger:

@@ -33,7 +33,7 @@ from typing import Any
 
 from common.cards import FNSPID_HUB_ID, render, shown_path
 from common.paths import LABELED_DIR
-from training.manifest import MANIFEST
+from training.manifest import MANIFEST, model_fingerprint
 from training.rebuild import is_path, rebuild, shown_paths, shown_value
 
 log = logging.getLogger(__name__)
@@ -298,6 +298,9 @@ suffixes included), subsidiaries and brands named as companies, and stock ticker
 `BRK.B`); indices, sectors, products, people, regulators and governments are not marked
 (tickertag's labelling guidelines, `data/labeled/LABELING.md`). Spans are character offsets
 into the headline. {start}
+
+Fingerprint `{model_fingerprint(d)}`: a hash of the manifest (`tickertag.json`) and the weight
+files, by which tickertag's `ner` results and teacher runs name this model wherever it lies.
 
 ## Scores
 

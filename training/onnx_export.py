@@ -15,7 +15,6 @@ tickertag.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,8 @@ from common.paths import LABELED_DIR
 from common.progress import Tick
 from training.card import refresh_model_card
 from training.data import read_jsonl, spans_of
-from training.inference import MANIFEST, load_tagger, read_manifest
+from training.inference import load_tagger, read_manifest
+from training.manifest import model_fingerprint, write_manifest
 
 ONNX_FP32 = "model.onnx"
 ONNX_INT8 = "model_int8.onnx"
@@ -116,8 +116,8 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True
             quantize_onnx(out / ONNX_FP32, out / ONNX_INT8, recipe)
     new = {**manifest, "kind": "gliner-onnx", "onnx_file": ONNX_INT8 if quantize else ONNX_FP32,
            "quantized": recipe if quantize else None, "factored_span_head": factored > 0,
-           "exported_from": str(src.resolve())}
-    (out / MANIFEST).write_text(json.dumps(new, indent=2))
+           "exported_from": str(src.resolve()), "exported_from_fingerprint": model_fingerprint(src)}
+    new = write_manifest(out, new)  # the check below loads ``out`` through its manifest
     if check_file is None:
         new["check"] = None
     else:
@@ -133,7 +133,7 @@ def export_onnx(model_dir: str | Path, output: str | Path, quantize: bool = True
                         "torch_headlines_per_s": round(rate_torch, 1),
                         "onnx_headlines_per_s": round(rate_onnx, 1),
                         "passed": f1_torch - f1_onnx <= max_f1_drop}
-    (out / MANIFEST).write_text(json.dumps(new, indent=2))
+    new = write_manifest(out, new)
     refresh_model_card(out)  # README.md with the Hub's metadata, the F1 check included
     if new["check"] and not new["check"]["passed"]:
         c = new["check"]

@@ -22,7 +22,7 @@ from common.metrics import score
 from common.spans import Span
 from training.card import refresh_model_card
 from training.data import spans_of
-from training.manifest import MANIFEST
+from training.manifest import write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def finish(out: Path, kind: str, selector: EpochSelector, best_predict: PredictF
         "train_seconds": round(time.time() - selector.t0, 1), "device": device,
         "config": cfg, **(extra or {}),
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    manifest = write_manifest(out, manifest)
     refresh_model_card(out)  # README.md with the Hub's metadata, from the manifest just written
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     (out / STATE).unlink(missing_ok=True)

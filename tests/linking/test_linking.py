@@ -362,7 +362,7 @@ def test_predict_serve_and_ner_workers_carry_tickers(table: AliasTable, tmp_path
     monkeypatch.setenv("TICKERTAG_ALIASES", str(path))
     monkeypatch.setenv("TICKERTAG_RESULTS_DIR", str(tmp_path / "runs"))
     get_settings.cache_clear()
-    monkeypatch.setattr("workers.ner.batch.tagger_for", lambda _d: Fixed())
+    monkeypatch.setattr("workers.ner.batch.tagger_for", lambda _d, _fp=None: (Fixed(), "fixed"))
     try:
         tag_batch("link-run", "b1", [{"id": "x1", "text": text}], str(gz))
     finally:

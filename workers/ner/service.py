@@ -311,6 +311,9 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
                                         max_chars=max_chars)
         state["batcher"].start()
         state["kind"] = tagger.kind
+        from training.manifest import model_fingerprint
+
+        state["fingerprint"] = model_fingerprint(model_dir)  # the weights it loaded, by content
         state["ready"] = True
         yield
         await state["batcher"].stop()
@@ -366,7 +369,7 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
     async def readyz():
         if not state["ready"]:
             return JSONResponse({"status": "loading"}, 503)
-        return {"status": "ready", "model": state["kind"]}
+        return {"status": "ready", "model": state["kind"], "fingerprint": state["fingerprint"]}
 
     @app.get("/metrics")
     async def prom() -> PlainTextResponse:

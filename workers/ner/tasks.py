@@ -13,8 +13,9 @@ from workers.ner.batch import tag_batch
 
 @app.task(name=NER_TASK, bind=True, base=BatchTask, max_retries=3)
 def ner_batch(self, run_id: str, batch_id: str, headlines: list[dict], model_dir: str = "",
-              threshold: float | None = None) -> dict[str, Any]:
+              threshold: float | None = None, fingerprint: str | None = None) -> dict[str, Any]:
     return self.guard(run_id, batch_id, headlines,
                       lambda _s, fence: tag_batch(run_id, batch_id, headlines, model_dir,
-                                                  threshold, fence),
-                      requeue_kwargs={"model_dir": model_dir, "threshold": threshold})
+                                                  threshold, fence, fingerprint),
+                      requeue_kwargs={"model_dir": model_dir, "threshold": threshold,
+                                      "fingerprint": fingerprint})
