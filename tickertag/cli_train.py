@@ -4,6 +4,7 @@ and learning-curve are in ``cli_report``). Thin shells: the work is in ``trainin
 
 from __future__ import annotations
 
+import contextlib
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -90,9 +91,11 @@ def train(
         console.print(f"submitted {rid} to the train queue; progress: tickertag train-status {rid}")
         return
     require(*_optional_packages(cfg))  # the train host checks its own install for --submit
+    from tickertag.progress import train_bars
     from training.runner import run_training
 
-    manifest = run_training(cfg)
+    with train_bars(console, disable=as_json) as bars:  # a bar per epoch: steps, ETA, valid F1
+        manifest = run_training(cfg, bars)
     if as_json:
         emit_json(manifest)
         return
@@ -207,9 +210,12 @@ def predict(
     from training.inference import load_tagger
     from workers.ner.predict_file import predict_file
 
+    with console.status(f"loading {model} ...", spinner="dots") if not as_json \
+            else contextlib.nullcontext():
+        tagger = load_tagger(model)
     with Progress(console=console, disable=as_json) as prog:
         bar = prog.add_task("predict", total=None)
-        stats = predict_file(load_tagger(model), input, output, batch_size, threshold,
+        stats = predict_file(tagger, input, output, batch_size, threshold,
                              aliases or get_settings().aliases,
                              lambda done, total: prog.update(bar, completed=done, total=total))
     if as_json:
@@ -227,6 +233,8 @@ def baseline(
                                                           "the gazetteer (repeatable).")] = None,
     min_precision: Annotated[float, typer.Option(help="Gazetteer: keep a name only if it is "
                                                  "labelled this often where it occurs.")] = 0.5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model's manifest as one "
+                                          "JSON object.")] = False,
 ) -> None:
     """Build a baseline model directory.
 
@@ -241,7 +249,15 @@ def baseline(
     else:
         require(SPACY_SMALL)  # the directory names the package; without it nothing loads it
         m = build_spacy(output)
-    console.print(f"wrote {output}: {m}")
+    if as_json:
+        emit_json(m)
+        return
+    t = Table(title=f"wrote {output}")
+    t.add_column("manifest")
+    t.add_column("value", overflow="fold")
+    for k, v in m.items():
+        t.add_row(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v))
+    console.print(t)
 
 
 def register(app: typer.Typer) -> None:

@@ -39,11 +39,14 @@ def _scores(test_sets: dict[str, list[dict]], pred_by_text: dict[str, list]) -> 
 
 
 def measure_system(name: str, model_dir: str, test_sets: dict[str, list[dict]],
-                   price_per_hour: float, batch_size: int = 32, repeat_to: int = 1000
-                   ) -> tuple[dict[str, Any], dict[str, list]]:
+                   price_per_hour: float, batch_size: int = 32, repeat_to: int = 1000,
+                   tick: Tick = no_tick) -> tuple[dict[str, Any], dict[str, list]]:
     """A model directory's scores on every test file and its in-process headlines/s; also
-    returns its predictions by text (for paired comparisons)."""
+    returns its predictions by text (for paired comparisons). ``tick("load NAME", 0, None)``
+    while the model loads (seconds for a GLiNER: a spinner, not a frozen bar)."""
+    tick(f"load {name}", 0, None)
     tagger = load_tagger(model_dir)
+    tick(f"load {name}", 1, 1)
     texts = list(dict.fromkeys(r["text"] for rows in test_sets.values() for r in rows))
     pred = dict(zip(texts, tagger.predict(texts, None, batch_size), strict=True))
     hps = None
@@ -387,7 +390,7 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     if systems:
         tick("systems", 0, len(systems))
     for i, (name, d) in enumerate(systems.items(), 1):
-        row, preds[name] = measure_system(name, d, test_sets, prices["cpu"])
+        row, preds[name] = measure_system(name, d, test_sets, prices["cpu"], tick=tick)
         rows.append(row)
         tick("systems", i, len(systems))
         print(f"[tickertag] {name}: F1 {row['f1']:.4f}, {row['headlines_per_s'] or 0:.1f} "
@@ -408,7 +411,7 @@ def build_report(systems: dict[str, str], test_path: str | list[str], out_dir: s
     if students:
         tick("silver students", 0, len(students))
     for i, (name, d) in enumerate(students.items(), 1):
-        row, _ = measure_system(name, d, test_sets, prices["cpu"], repeat_to=0)
+        row, _ = measure_system(name, d, test_sets, prices["cpu"], repeat_to=0, tick=tick)
         silver.append({**row, "silver_headlines":
                        (read_manifest(d).get("distil") or {}).get("silver_headlines", 0)})
         tick("silver students", i, len(students))

@@ -27,6 +27,9 @@ from training.manifest import write_manifest
 log = logging.getLogger(__name__)
 
 STATE = "train_state.json"
+# Epoch records (status, epoch, valid F1...) for logs, Redis and people. A sink may also have a
+# ``step(epoch, epochs, done, total)`` method: then it is told each optimiser step as well (a
+# live bar per epoch); sinks without it (the train queue's Redis hash) get epochs only.
 Progress = Callable[[dict[str, Any]], None]
 PredictFn = Callable[[list[str], float], list[list[Span]]]
 
@@ -68,6 +71,12 @@ class EpochSelector:
         if resume and (out / STATE).exists():
             self.state = json.loads((out / STATE).read_text())
 
+    def step(self, epoch: int, done: int, total: int) -> None:
+        """Step ``done`` of ``total`` in ``epoch`` ended: passed on to a sink that shows steps."""
+        show = getattr(self.on_progress, "step", None)
+        if show is not None:
+            show(epoch, self.epochs, done, total)
+
     def epoch_end(self, epoch: int, step: int, loss: float | None) -> None:
         rec: dict[str, Any] = {"epoch": epoch, "step": step,
                                "elapsed_s": round(time.time() - self.t0, 1)}
@@ -98,6 +107,13 @@ class EpochSelector:
         selector = self
 
         class _EpochEnd(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                if not state.max_steps:
+                    return
+                per_epoch = max(1, -(-state.max_steps // max(1, round(args.num_train_epochs))))
+                epoch = min((state.global_step - 1) // per_epoch + 1, selector.epochs)
+                selector.step(epoch, state.global_step - (epoch - 1) * per_epoch, per_epoch)
+
             def on_epoch_end(self, args, state, control, **kw):
                 losses = [h["loss"] for h in state.log_history if "loss" in h]
                 selector.epoch_end(round(state.epoch or 0), state.global_step,

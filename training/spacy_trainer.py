@@ -131,9 +131,11 @@ def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[s
         rng.shuffle(examples)
         losses: dict[str, float] = {}
         sizes = compounding(o.batch_start, float(cfg.batch_size or 32), o.batch_growth)
-        for batch in minibatch(examples, size=sizes):
+        batches = list(minibatch(examples, size=sizes))  # lists of references: counted cheaply
+        for i, batch in enumerate(batches, start=1):
             nlp.update(batch, drop=o.dropout, sgd=opt, losses=losses)
             step += 1
+            selector.step(epoch, i, len(batches))
         loss = losses.get("ner")
         selector.epoch_end(epoch, step, None if loss is None else float(loss))  # numpy -> JSON
     return finish(out, "spacy", selector, None, cfg.model_dump(), len(train_rows), "cpu",
