@@ -17,8 +17,12 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-STAGE_MODULES = (
+STAGE_MODULES = (  # in this order in --help
+    "tickertag.cli_demo",
     "tickertag.cli_annotate",
+    "tickertag.cli_status",
+    "tickertag.cli_servers",
+    "tickertag.cli_config",
     "tickertag.cli_curate",
     "tickertag.cli_report",
     "tickertag.cli_train",

@@ -130,6 +130,6 @@ def llm_replay(
 
 def register(app: typer.Typer) -> None:
     app.command()(cascade)
-    from tickertag.cli_annotate import llm_app
+    from tickertag.cli_servers import llm_app
 
     llm_app.command("replay")(llm_replay)

@@ -43,6 +43,18 @@ JsonOpt = Annotated[bool, typer.Option(
     "--json", help="Print one JSON object (the last line of stdout) instead of tables.")]
 RunOpt = Annotated[str | None, typer.Option("--run", "-r", envvar="TICKERTAG_RUN_ID",
                                             help="Run id (default: settings.run_id).")]
+# How --help names the bundled sample: its path in a checkout, not this machine's absolute one.
+SHIPPED_SAMPLE = "data/sample/benzinga_sample.csv"
+
+
+def run_ledger(run: str | None) -> Any:
+    """The ``RunLedger`` of ``run`` (default: settings.run_id), for the verbs that read or reset
+    a run's counters."""
+    from common.ledger import RunLedger
+    from common.settings import get_settings
+
+    s = get_settings()
+    return RunLedger.from_url(s.redis_dsn(), run or s.run_id)
 
 
 def emit_json(obj: Any) -> None:
