@@ -9,8 +9,9 @@ the same job, just with more ``tickertag worker ner`` processes.
 Steps (each runnable alone with ``steps``; each skips work already done, so a rerun resumes):
 1. ``pool`` (``distil.pool``): the source's distinct titles minus every held-out title ->
    ``WORK/pool.jsonl``.
-2. ``silver`` (``distil.teachers``): one ``ner`` run per teacher (run id derived from teacher and
-   pool, so a rerun resumes it: the producer skips headlines already in the store), exported to
+2. ``silver`` (``distil.teachers``): one ``ner`` run per teacher (run id derived from the teacher's
+   fingerprint and the pool, so a rerun resumes it: the producer skips headlines already in the
+   store; a teacher retrained in the same directory gets a run of its own), exported to
    ``WORK/teacher-K.jsonl``; combined into ``WORK/silver.jsonl`` + ``disagreements.jsonl``.
 3. ``student`` (``distil.student``): ``training.runner.run_training`` on the labelled files
    (first) + silver.

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from distil.plan import STUDENT_CONFIG, DistilPlan, Say
 from training.card import refresh_model_card
 from training.data import subset, write_jsonl
+from training.manifest import write_manifest
 
 
 def train_student(plan: DistilPlan, silver: Path | None, say: Say,
@@ -46,8 +46,6 @@ def train_student(plan: DistilPlan, silver: Path | None, say: Say,
     manifest = run_training(cfg, on_progress)
     manifest["distil"] = {"silver_headlines": silver_n, "silver": str(silver) if silver else None,
                           "teachers": plan.teachers, "drop_contested": plan.drop_contested}
-    from training.inference import MANIFEST
-
-    (Path(cfg.output or plan.output) / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    manifest = write_manifest(Path(cfg.output or plan.output), manifest)  # a new fingerprint
     refresh_model_card(Path(cfg.output or plan.output))  # the card now names the teachers, silver
     return manifest

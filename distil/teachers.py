@@ -11,19 +11,17 @@ from common.paths import home, to_shared
 from common.progress import Tick
 from common.settings import Settings
 from distil.plan import DistilPlan, Say
+from training.manifest import file_digest, model_fingerprint
 from training.silver import combine_silver, protected_texts, read_tagged, silver_quality, write_silver
 
 
-def _digest(*parts: str) -> str:
-    return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:10]
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:10]
+def teacher_run_id(fingerprint: str, pool: Path) -> str:
+    """The run of one teacher over one pool, named by the teacher's fingerprint and the pool's
+    bytes: a rerun resumes it (the producer skips headlines already in the store), and a teacher
+    retrained into the same directory starts a run of its own instead of getting the old model's
+    answers back as "already done"."""
+    key = f"{fingerprint}\0{file_digest(pool)}"
+    return f"distil-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
 
 
 def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, workers: int,
@@ -44,7 +42,8 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
 
     servable_manifest(teacher)  # a refused teacher fails here, not as a pool of dead letters
     teacher_dir = str(Path(teacher).resolve())
-    run_id = f"distil-{_digest(teacher_dir, _file_digest(pool))}"
+    fingerprint = model_fingerprint(teacher_dir)
+    run_id = teacher_run_id(fingerprint, pool)
     logs = home() / "var" / "logs"
     started = []
     try:
@@ -56,7 +55,8 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
             started.append(start_worker("ner", logs, concurrency=1, pool="prefork",
                                         env=worker_env(settings, TICKERTAG_NER_THREADS="1")))
         producer = Producer(app, settings, run_id, task=NER_TASK,
-                            task_kwargs={"model_dir": to_shared(teacher_dir), "threshold": None})
+                            task_kwargs={"model_dir": to_shared(teacher_dir), "threshold": None,
+                                         "fingerprint": fingerprint})
         # resuming the step retries what failed last time (a teacher fixed since, a worker
         # that died): its dead letters go back on the queue before the follow below
         _, requeued = requeue_dead(app, settings, run_id)
@@ -68,9 +68,9 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
             p.stop()
     n = ResultStore(settings.results_dir, run_id).export(str(out))
     # relative to the home (or @data/): silver.json stays true when var/ and models/ move
-    return {"teacher": to_shared(teacher_dir), "run": run_id, "tagged": n, "enqueued": rep.enqueued,
-            "already_done": rep.already_done, "requeued": requeued,
-            "dead": int(st["headlines_dead"])}
+    return {"teacher": to_shared(teacher_dir), "fingerprint": fingerprint, "run": run_id,
+            "tagged": n, "enqueued": rep.enqueued, "already_done": rep.already_done,
+            "requeued": requeued, "dead": int(st["headlines_dead"])}
 
 
 def make_silver(plan: DistilPlan, pool: Path, settings: Settings, say: Say,

@@ -10,24 +10,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from gazetteer_models import gazetteer
 
 from common.run import Run
-from training.baselines import build_gazetteer
 from training.card import model_card
 from training.config import TrainConfig
-from training.data import write_jsonl
 from training.manifest import FINGERPRINT, MANIFEST, compute_fingerprint, model_fingerprint
 
 TEXT = "Acme Widgets and Globex Foods agree to merge"
-
-
-def gazetteer(out: Path, names: list[str]) -> str:
-    """A gazetteer trained (in ``out``) on one headline per name: it tags exactly those names."""
-    train = out.parent / f"{out.name}-train.jsonl"
-    write_jsonl(train, [{"text": f"{n} shares rise after earnings",
-                         "entities": [{"start": 0, "end": len(n), "label": "Company", "text": n}]}
-                        for n in names])
-    return build_gazetteer([str(train)], str(out))[FINGERPRINT]
 
 
 def _manifest(d: Path) -> dict:
