@@ -70,9 +70,15 @@ def test_an_older_directory_is_fingerprinted_once_per_file_state(tmp_path: Path,
     assert model_fingerprint(d) != fp  # new bytes, new fingerprint, with no manifest rewritten
 
 
-def test_the_model_card_shows_the_fingerprint(tmp_path: Path):
+def test_the_model_card_and_the_service_show_the_fingerprint(tmp_path: Path):
+    from fastapi.testclient import TestClient
+
+    from workers.ner.service import create_app
+
     fp = gazetteer(tmp_path / "g", ["Acme Widgets"])
     assert f"Fingerprint `{fp}`" in model_card(tmp_path / "g")
+    with TestClient(create_app(str(tmp_path / "g"))) as client:
+        assert client.get("/readyz").json()["fingerprint"] == fp
 
 
 @pytest.mark.slow
