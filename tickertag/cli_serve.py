@@ -68,21 +68,27 @@ def tag(
     from producer.produce import Producer
     from producer.sources import iter_source
     from tickertag.progress import step_bars
+    from training.manifest import model_fingerprint
 
     s = get_settings()
+    # the run is of the model now in the directory: workers refuse one retrained meanwhile
+    fingerprint = model_fingerprint(model) if model.is_dir() else None
     with step_bars(console, disable=as_json) as (_, tick):
         p = Producer(app, s, run, task=NER_TASK,
-                     task_kwargs={"model_dir": to_shared(model), "threshold": threshold},
+                     task_kwargs={"model_dir": to_shared(model), "threshold": threshold,
+                                  "fingerprint": fingerprint},
                      on_progress=lambda r: tick("enqueue", r.enqueued, limit))
         tick("enqueue", 0, limit)
         rep = p.run(iter_source(source, limit), Path(source).name)
     if as_json:
         from dataclasses import asdict
 
-        emit_json({"run_id": p.run_id, "source": source, "model": str(model), **asdict(rep)})
+        emit_json({"run_id": p.run_id, "source": source, "model": str(model),
+                   "fingerprint": fingerprint, **asdict(rep)})
         return
     console.print(f"run {p.run_id}: enqueued {rep.enqueued} headlines in {rep.batches} batches "
-                  f"for {model} ({rep.already_done} already done, {rep.rejected} rejected)")
+                  f"for {model} (fingerprint {fingerprint}; {rep.already_done} already done, "
+                  f"{rep.rejected} rejected)")
 
 
 def export_onnx(
