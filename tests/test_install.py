@@ -70,6 +70,12 @@ def test_the_wheel_carries_the_bundled_data_and_recipes(installed: Path, tmp_pat
         assert Path(paths[k]).stat().st_size > 100_000, paths[k]
     assert (Path(paths["LABELED_DIR"]) / "benzinga_gold_test2.jsonl").exists()
     assert (Path(paths["CONFIGS_DIR"]) / "student.toml").exists()
+    # the Argilla server's installer and launcher travel too (scripts/ does not)
+    assert (Path(paths["CODE_ROOT"]) / "workers" / "review" / "argilla_launcher.py").is_file()
+    plan = subprocess.run([str(installed / "bin" / "tickertag"), "review", "install-server",
+                           "--dry-run"], check=True, capture_output=True, text=True, cwd=tmp_path,
+                          env=_clean_env(TICKERTAG_HOME=str(tmp_path / "home"))).stdout
+    assert plan.splitlines()[0] == f"target: {tmp_path / 'home' / '.venv-argilla'}", plan
 
 
 def test_demo_from_an_empty_directory_writes_only_there(installed: Path, tmp_path: Path,

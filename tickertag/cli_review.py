@@ -185,6 +185,38 @@ def serve_cmd(
     console.print("Argilla stopped.")
 
 
+@review_app.command("install-server")
+def install_server_cmd(
+    venv: Annotated[Path | None, typer.Option(
+        envvar="TICKERTAG_ARGILLA_VENV",
+        help="Where to build it (default: .venv-argilla under TICKERTAG_HOME, else under the "
+             "current directory).")] = None,
+    python: Annotated[str | None, typer.Option(
+        help="Interpreter that creates the venv (default: the one running tickertag).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the target and the commands; install nothing.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Run every step even when the venv is up to date.")] = False,
+) -> None:
+    """Build the Argilla server's own venv (for `review serve`).
+
+    argilla-server, click<8.2 and the osmem search emulator, in a venv of their own (Argilla
+    needs huggingface_hub>=1, tickertag below 1). Idempotent: an up-to-date venv is left as is."""
+    from workers.review.server_install import InstallFailed, default_venv, describe, install
+
+    target = (venv or default_venv()).absolute()
+    if dry_run:
+        for line in describe(target, python):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
+        return
+    try:
+        install(target, python, force,
+                say=lambda m: console.print(m, soft_wrap=True, highlight=False, markup=False),
+                running=lambda step: console.status(f"{step.what} ...", spinner="dots"))
+    except InstallFailed as e:
+        raise fail("review install-server", e) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add ``review`` to the ``tickertag`` command."""
     app.add_typer(review_app)

@@ -19,7 +19,6 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.paths import CODE_ROOT
 from common.paths import home as output_home
 
 
@@ -45,8 +44,9 @@ class ArgillaSettings(BaseSettings):
     min_submitted: int = 1
     batch_size: int = 256
 
-    # Local server (``tickertag review serve``): its own venv, data and Redis db.
-    venv: Path = CODE_ROOT / ".venv-argilla"
+    # Local server (``tickertag review serve``): its own venv, data and Redis db. ``venv`` unset:
+    # TICKERTAG_HOME/.venv-argilla, else the checkout's (``workers.review.server_install``).
+    venv: Path | None = None
     home: Path = Field(default_factory=lambda: output_home() / "var" / "argilla")
     host: str = "127.0.0.1"
     port: int = 6900

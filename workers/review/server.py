@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from common.paths import CODE_ROOT
 from common.services import ManagedProcess, wait_until
 from workers.review.argilla_settings import ArgillaSettings
+from workers.review.server_install import LAUNCHER, ServerVenvMissing, find_venv
 
 if TYPE_CHECKING:  # the SDK is imported lazily: it is slow to import and only this stage needs it
     import argilla as rg
@@ -75,7 +75,6 @@ def workspace_of(client: rg.Argilla, settings: ArgillaSettings) -> str:
 
 # -- local server ---------------------------------------------------------------------------
 
-LAUNCHER = CODE_ROOT / "scripts" / "argilla_launcher.py"
 
 
 def local_credentials(s: ArgillaSettings) -> tuple[str, str]:
@@ -95,18 +94,21 @@ def local_credentials(s: ArgillaSettings) -> tuple[str, str]:
 
 
 def start_server(s: ArgillaSettings, log: Path, api_key: str, password: str) -> ManagedProcess:
-    """Start ``scripts/argilla_launcher.py`` in the Argilla venv and wait until it answers.
+    """Start the launcher (``argilla_launcher.py``) in the Argilla venv and wait until it
+    answers. The venv is ``s.venv`` when set, else the first ``server_install.find_venv``
+    finds (TICKERTAG_HOME's, then the checkout's).
 
     The secrets travel in the environment, not argv, so ``ps`` never shows them. The launcher
     runs in its own process group: stopping it stops uvicorn, the rq worker and the emulator.
     """
-    python = s.venv / "bin" / "python"
-    if not python.exists():
-        raise ReviewError(f"no Argilla venv at {s.venv}: run scripts/install_argilla.sh")
-    argv = [str(python), str(LAUNCHER), "--home", str(s.home), "--host", s.host,
+    try:
+        venv = find_venv(s.venv)
+    except ServerVenvMissing as e:
+        raise ReviewError(str(e)) from None
+    argv = [str(venv / "bin" / "python"), str(LAUNCHER), "--home", str(s.home), "--host", s.host,
             "--port", str(s.port), "--redis-url", s.redis_url.get_secret_value()]
     env = {"ARGILLA_LAUNCHER_API_KEY": api_key, "ARGILLA_LAUNCHER_PASSWORD": password,
-           "VIRTUAL_ENV": str(s.venv)}
+           "VIRTUAL_ENV": str(venv)}
     proc = ManagedProcess("argilla", argv, log, env=env)
     url = f"http://{s.host}:{s.port}/api/v1/status"
     try:

@@ -1,7 +1,10 @@
 """Start a local Argilla 2.8 server on the in-memory OpenSearch emulator (osmem-server).
 
-Runs inside the Argilla venv (``scripts/install_argilla.sh`` builds ``.venv-argilla``), never in the
-main venv: argilla-server needs huggingface_hub>=1, tickertag is pinned below 1.
+Runs inside the Argilla venv (``tickertag review install-server`` builds it, see
+``workers.review.server_install``), never in the main venv: argilla-server needs
+huggingface_hub>=1, tickertag is pinned below 1. It is started as a script by its path (tickertag
+is not installed in that venv), so it imports nothing of tickertag, and it lives in the package
+so that a wheel carries it.
 
 Why a launcher and not ``argilla_server start``: neither Elasticsearch nor OpenSearch can be
 installed here, and osmem-server answers HTTP 500 to *scripted* document updates, which Argilla
@@ -15,7 +18,7 @@ is the source of truth; the emulator keeps nothing, so every start re-indexes fr
 
 Usage (what ``tickertag review serve`` and the test fixture run)::
 
-    .venv-argilla/bin/python scripts/argilla_launcher.py --home var/argilla --port 6900 \
+    .venv-argilla/bin/python workers/review/argilla_launcher.py --home var/argilla --port 6900 \
         --redis-url redis://127.0.0.1:6379/5   (ARGILLA_LAUNCHER_API_KEY and _PASSWORD in the env)
 """
 
@@ -30,6 +33,12 @@ import sys
 import threading
 import time
 from typing import Any
+
+# Run by path, Python puts this file's directory first on sys.path, where workers/review's own
+# modules (argilla.py, server.py, records.py ...) would shadow the packages argilla-server
+# imports: the search starts without it.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 
 def patch_search_engine() -> None:
