@@ -8,8 +8,8 @@ Ways two mentions end in the same cluster (joined with union-find):
    name inside a longer word ("analog" / "analogic" is 86). The head check is
    there because whole-name similarity alone chains different companies through a shared
    generic tail ("Arch Capital" ~ "RBC Capital", "Acura Pharmaceuticals" ~ "Adamis ...").
-   All pairs is quadratic, so candidates are blocked by the first and by the last two
-   characters of the key and compared with ``process.cdist(score_cutoff=...)`` per block;
+   All pairs is quadratic, so only candidate pairs are scored: keys whose first five or whose
+   last seven characters (spaces removed) are within one edit (``common.similar_pairs``);
 3. a short form joins the longer names it starts ("agilent" -> "agilent technologies",
    "acura pharma" -> "acura pharmaceuticals"; a one-word form only at a word boundary, and
    never a generic word such as "bank" or "capital"), but only when those longer names are
@@ -32,8 +32,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
+
+from common.similar_pairs import similar_pairs
 
 SUFFIXES = {
     "inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "plc",
@@ -114,39 +115,11 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _cdist_pairs(sub: list[str], members: list[int], threshold: float, chunk: int,
-                 pairs: set[tuple[int, int]]) -> None:
-    # Row chunks bound the score matrix to chunk x len(sub) bytes (uint8).
-    for lo in range(0, len(sub), chunk):
-        m = process.cdist(sub[lo:lo + chunk], sub, scorer=fuzz.ratio, score_cutoff=threshold,
-                          workers=-1, dtype=np.uint8)
-        for i, j in zip(*np.nonzero(m), strict=True):
-            a, b = members[lo + int(i)], members[int(j)]
-            if a < b:
-                pairs.add((a, b))
-
-
 def fuzzy_pairs(keys: list[str], threshold: float = 85, block: bool = True,
                 chunk: int = 2000) -> set[tuple[int, int]]:
-    """Index pairs (i < j) of keys with ``fuzz.ratio >= threshold``.
-
-    ``block=False`` compares all pairs (exact, quadratic: the benchmark's reference). Blocked,
-    a pair is found only when the keys share their first two or their last two characters:
-    a typo or a variant rarely changes both ends of a name. The benchmark measures the recall
-    this costs against all pairs.
-    """
-    pairs: set[tuple[int, int]] = set()
-    if not block:
-        _cdist_pairs(keys, list(range(len(keys))), threshold, chunk, pairs)
-        return pairs
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for i, k in enumerate(keys):
-        blocks["^" + k[:2]].append(i)
-        blocks["$" + k[-2:]].append(i)
-    for members in blocks.values():
-        if len(members) > 1:
-            _cdist_pairs([keys[i] for i in members], members, threshold, chunk, pairs)
-    return pairs
+    """Index pairs (i < j) of keys with ``fuzz.ratio >= threshold`` as a set (see
+    ``common.similar_pairs``: ``block=False`` scores all pairs, the exact reference)."""
+    return {(int(i), int(j)) for i, j in similar_pairs(keys, threshold, block, chunk)}
 
 
 @dataclass
@@ -235,9 +208,12 @@ def cluster_mentions(mentions: Iterable[Mention], threshold: float = 85, block: 
     uf = UnionFind(len(uniq))
     named = {keys_of[s] for s in surfaces if not is_ticker(s)}
     long_keys = [k for k in uniq if len(k) >= 4 and k in named]
-    for a, b in sorted(fuzzy_pairs(long_keys, threshold, block)):
-        if fuzzy_join_ok(long_keys[a], long_keys[b], threshold):
-            uf.union(idx[long_keys[a]], idx[long_keys[b]])
+    node = [idx[k] for k in long_keys]
+    find = uf.find
+    for a, b in similar_pairs(long_keys, threshold, block).tolist():
+        ra, rb = find(node[a]), find(node[b])
+        if ra != rb and fuzzy_join_ok(long_keys[a], long_keys[b], threshold):
+            uf.union(ra, rb)  # a pair inside one cluster already changes nothing
     for surface, norm in joins:
         uf.union(idx[keys_of[surface]], idx[keys_of[norm]])
     _join_prefixes(long_keys, idx, uf)
