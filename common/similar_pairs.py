@@ -53,6 +53,7 @@ class _Scorer:
     """
 
     SMALL = 200  # a comparison of at most this many pairs is listed, not cdist'ed
+    COMPACT_AT = 1_000_000  # listed pairs held as Python ints before they are packed
     ONE_CALL = 40_000  # up to this many pairs, one cdist call (banding saves less than a call)
 
     def __init__(self, keys: Sequence[str], threshold: float, chunk: int) -> None:
@@ -63,6 +64,7 @@ class _Scorer:
         self.found: list[np.ndarray] = []
         self.listed_a: list[int] = []
         self.listed_b: list[int] = []
+        self.listed_codes: list[np.ndarray] = []
         self.scored = 0  # pairs scored, for the benchmark
 
     def _keep(self, a: np.ndarray, b: np.ndarray) -> None:
@@ -86,6 +88,16 @@ class _Scorer:
         for x in a:
             self.listed_a.extend([x] * len(b))
             self.listed_b.extend(b)
+        if len(self.listed_a) > self.COMPACT_AT:
+            self._compact()
+
+    def _list_within(self, members: list[int]) -> None:
+        n = len(members)
+        for i in range(n - 1):
+            self.listed_a.extend([members[i]] * (n - 1 - i))
+            self.listed_b.extend(members[i + 1:])
+        if len(self.listed_a) > self.COMPACT_AT:
+            self._compact()
 
     def _by_length(self, members: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Members sorted by key length, their lengths, and where each length starts."""
@@ -102,9 +114,7 @@ class _Scorer:
         if n < 2:
             return
         if n * (n - 1) // 2 <= self.SMALL:
-            for i in range(n - 1):
-                self.listed_a.extend([members[i]] * (n - 1 - i))
-                self.listed_b.extend(members[i + 1:])
+            self._list_within(members)
             return
         arr, lens, starts = self._by_length(members)
         if n * n <= self.ONE_CALL:
@@ -137,19 +147,26 @@ class _Scorer:
             for r in range(lo, end, self.chunk):
                 self._score(aa[r:min(end, r + self.chunk)], bb[first:last])
 
-    def _score_listed(self, batch: int = 1_000_000) -> None:
+    def _compact(self) -> None:
+        """Listed pairs -> one int64 code each (``lo * n + hi``), dropping those whose lengths
+        cannot reach the threshold: Python lists of millions of ints cost 8x the memory."""
         a = np.asarray(self.listed_a, dtype=np.int64)
         b = np.asarray(self.listed_b, dtype=np.int64)
         self.listed_a, self.listed_b = [], []
         lo, hi = np.minimum(a, b), np.maximum(a, b)
+        del a, b
         la, lb = self.lens[lo], self.lens[hi]
-        ok = (lo != hi) & (np.maximum(la, lb) <= _max_len(np.minimum(la, lb), self.threshold))
+        ok = (lo != hi) & (lb <= _max_len(la, self.threshold)) & (la <= _max_len(lb, self.threshold))
+        self.listed_codes.append(_distinct(lo[ok] * len(self.keys) + hi[ok]))
+
+    def _score_listed(self, batch: int = 1_000_000) -> None:
+        self._compact()
+        code = _distinct(np.concatenate(self.listed_codes))
+        self.listed_codes = []
         n = len(self.keys)
-        code = _distinct(lo[ok] * n + hi[ok])
-        lo, hi = code // n, code % n
         self.scored += len(code)
         for s in range(0, len(code), batch):
-            x, y = lo[s:s + batch], hi[s:s + batch]
+            x, y = code[s:s + batch] // n, code[s:s + batch] % n
             score = process.cpdist(self.keys[x], self.keys[y], scorer=fuzz.ratio,
                                    score_cutoff=self.threshold, workers=-1, dtype=np.uint8)
             hit = score > 0

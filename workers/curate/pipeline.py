@@ -74,11 +74,17 @@ def mentions_of(row: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
 
 
 def latest_rows(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Valid rows, the last one per headline id (a requeued batch may repeat a headline)."""
+    """Valid rows, the last one per headline id (a requeued batch may repeat a headline).
+
+    Each row leaves the dict as it is yielded, so a caller that builds a new row from it (the
+    labelled sample) does not hold the run's sampled rows twice."""
     last: dict[str, dict[str, Any]] = {}
     for r in rows:
         last[r["id"]] = r
-    return (r for r in last.values() if r.get("valid", True))
+    for hid in list(last):
+        r = last.pop(hid)
+        if r.get("valid", True):
+            yield r
 
 
 def index_rows(rows: Iterable[dict[str, Any]]) -> dict[str, Facts]:
