@@ -62,9 +62,10 @@ def made_up_ticker(i: int) -> str:
 
 def _templates() -> list[tuple[str, list[tuple[int, int]]]]:
     """Gold headlines with at least one company, and where their companies are."""
+    from common.jsonl import iter_jsonl
+
     out = []
-    for line in GOLD.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in iter_jsonl(GOLD):
         spans = sorted((e["start"], e["end"]) for e in row.get("entities") or [])
         if spans:
             out.append((row["text"], spans))

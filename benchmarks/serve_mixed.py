@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from common.jsonl import iter_jsonl  # noqa: E402
 from common.paths import LABELED_DIR  # noqa: E402
 from common.services import ManagedProcess, free_port, wait_until  # noqa: E402
 
@@ -45,8 +45,7 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def _headlines() -> list[str]:
-    rows = (LABELED_DIR / "benzinga_gold_test.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(r)["text"] for r in rows]
+    return [r["text"] for r in iter_jsonl(LABELED_DIR / "benzinga_gold_test.jsonl")]
 
 
 def large_request(texts: int, chars: int) -> list[str]:

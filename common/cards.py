@@ -20,7 +20,6 @@ and uploads it as the repository's ``README.md``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from common.jsonl import iter_jsonl
 from common.paths import CONFIGS_DIR, DATA_DIR, DATA_TOKEN, home
 
 DATASET_LICENSE = "cc-by-nc-4.0"  # FNSPID's, which every shipped headline comes from
@@ -157,18 +157,14 @@ def describe_file(path: str | Path) -> dict[str, Any]:
                 seen[c] = {str(v) for v in table.column(c).to_pylist() if v is not None}
     else:
         rows = 0
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                rows += 1
-                rec = json.loads(line)
-                for k, v in rec.items():
-                    if columns.get(k, "null") == "null":
-                        columns[k] = _json_type(v)
-                for c in seen:
-                    if rec.get(c) is not None:
-                        seen[c].add(str(rec[c]))
+        for rec in iter_jsonl(p):
+            rows += 1
+            for k, v in rec.items():
+                if columns.get(k, "null") == "null":
+                    columns[k] = _json_type(v)
+            for c in seen:
+                if rec.get(c) is not None:
+                    seen[c].add(str(rec[c]))
     return {"rows": rows, "columns": columns,
             "models": sorted(_shown_model(m) for m in seen["model"]),
             "prompt_versions": sorted(seen["prompt_version"])}

@@ -42,18 +42,31 @@ def iter_lenient(path: str | Path, errors: str = "replace"
     JSON object comes with an error and an empty object, so a caller can reject it as one
     record (the producer) or stop (``iter_numbered``)."""
     with open(path, encoding="utf-8", errors=errors) as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield n, {}, f"not JSON ({e.msg})", line
-                continue
-            if not isinstance(row, dict):
-                yield n, {}, f"a JSON {type(row).__name__}, not an object", line
-                continue
-            yield n, row, None, line
+        yield from _parse(f)
+
+
+def iter_stream(lines: Iterable[str], name: str) -> Iterator[dict[str, Any]]:
+    """The objects of JSONL text already open (an fsspec file of the result store, any
+    iterable of lines); ``ValueError`` names ``name`` and the line of a broken one."""
+    for n, row, error, _ in _parse(lines):
+        if error:
+            raise ValueError(f"{name}:{n}: {error}")
+        yield row
+
+
+def _parse(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any], str | None, str]]:
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield n, {}, f"not JSON ({e.msg})", line
+            continue
+        if not isinstance(row, dict):
+            yield n, {}, f"a JSON {type(row).__name__}, not an object", line
+            continue
+        yield n, row, None, line
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -68,7 +81,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     n = 0
     with open(tmp, "w", encoding="utf-8") as f:
         for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.write(dumps([r]))
             n += 1
     os.replace(tmp, p)
     return n

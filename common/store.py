@@ -26,6 +26,8 @@ from typing import Any
 
 import fsspec
 
+from common import jsonl
+
 
 def batch_id(headline_ids: Iterable[str]) -> str:
     """Stable id of a batch: hash of its sorted headline ids."""
@@ -93,7 +95,7 @@ class ResultStore:
     def write_results(self, bid: str, records: list[dict[str, Any]], staged: str | None = None
                       ) -> None:
         """The batch's shard, or with ``staged`` its staged copy (see ``promote``)."""
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        data = jsonl.dumps(records).encode()
         path = self._staged("results", bid, staged) if staged else self._p("results", f"{bid}.jsonl")
         self._write_atomic(path, data)
 
@@ -142,9 +144,7 @@ class ResultStore:
     def iter_results(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.fs.glob(self._p("results", "*.jsonl"))):
             with self.fs.open(path, "rt", encoding="utf-8") as f:
-                for line in f:
-                    if line.strip():
-                        yield json.loads(line)
+                yield from jsonl.iter_stream(f, path)
 
     def done_ids(self) -> set[str]:
         """Headline ids that already have a result in this run (for resuming)."""
@@ -202,7 +202,7 @@ class ResultStore:
             return
         path = self._p("rejected.jsonl")
         with self.fs.open(path, "ab") as f:
-            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
+            f.write(jsonl.dumps(rows).encode())
 
     # -- export --------------------------------------------------------------------------
     def export(self, out: str) -> int:
@@ -211,14 +211,12 @@ class ResultStore:
         for r in self.iter_results():
             seen[r["key"]] = r
         rows = sorted(seen.values(), key=lambda r: r["id"])
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
         if out.endswith(".parquet"):
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             pq.write_table(pa.Table.from_pylist(rows), out)
         else:
-            with open(out, "w", encoding="utf-8") as f:
-                for r in rows:
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            jsonl.write_jsonl(out, rows)
         return len(rows)

@@ -1,7 +1,7 @@
 """Calling the LLM: grammar-constrained chat completions with cache, global rate limit,
 per-process concurrency cap, timeouts and jittered exponential backoff that honours
-429/503 ``Retry-After``. Every response's rate-limit headers lower the global limit to what the
-endpoint grants (``rate_headers.py``, ``rate_limit.py``).
+429/503 ``Retry-After`` (tenacity runs the attempts). Every response's rate-limit headers
+lower the global limit to what the endpoint grants (``rate_headers.py``, ``rate_limit.py``).
 
 The ``AsyncInferenceClient`` (aiohttp underneath) is created inside the event loop that uses it:
 Celery 5 has no async tasks, so each batch runs ``asyncio.run`` and opens its own client.
@@ -23,6 +23,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from huggingface_hub import AsyncInferenceClient
 from huggingface_hub.errors import InferenceTimeoutError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from common import redis_keys
 from common.settings import Settings
@@ -48,9 +49,12 @@ async def _keep_headers(session: aiohttp.ClientSession, ctx: Any,
 class LLMError(Exception):
     """A call that failed for good (after retries, or not worth retrying)."""
 
-    def __init__(self, message: str, kind: str, status: int | None = None) -> None:
+    def __init__(self, message: str, kind: str, status: int | None = None,
+                 transient: bool = False) -> None:
         super().__init__(message)
         self.kind, self.status = kind, status
+        self.transient = transient  # worth another attempt (while attempts are left)
+        self.retry_after: float | None = None  # the server's Retry-After, seconds
 
 
 @dataclass
@@ -171,36 +175,54 @@ class LLMCaller:
         async with self.sem:
             return await self._call_with_retries(text)
 
+    def _wait(self, state: RetryCallState) -> float:
+        """The jittered backoff of the attempt that failed, at least its Retry-After."""
+        err = state.outcome.exception() if state.outcome else None
+        delay = getattr(err, "retry_after", None) or 0.0
+        return min(self.s.backoff_max_s, max(self._backoff(state.attempt_number - 1), delay))
+
     async def _call_with_retries(self, text: str) -> LLMAnswer:
+        """Up to ``max_retries`` retries (tenacity) of a transient failure (a retriable HTTP
+        status, a timeout, a connection error); any other HTTP status fails at once. Each
+        attempt takes its own rate-limit permit."""
         est_tokens = (len(build_messages(text)[0]["content"]) + len(text)) // 4 + 64
         t0 = time.perf_counter()
         waited = 0.0
-        last: LLMError | None = None
-        for attempt in range(self.s.max_retries + 1):
-            permit = await self.limits.acquire(est_tokens)
-            waited += permit.waited
-            delay: float | None = None
-            try:
-                content, pt, ct = await self._send(text, permit)
-                ans = LLMAnswer(content, pt, ct, attempts=attempt + 1, retries=attempt,
-                                seconds=time.perf_counter() - t0, rate_wait_s=waited)
-                await self.remember(text, ans)  # only a usable answer is final
-                return ans
-            except aiohttp.ClientResponseError as e:
-                if e.status not in RETRIABLE_STATUS:
-                    raise LLMError(f"HTTP {e.status}: {e.message}", "http", e.status) from None
-                last = LLMError(f"HTTP {e.status}: {e.message}", "http", e.status)
-                delay = retry_after_seconds(e.headers)
-            except (TimeoutError, InferenceTimeoutError):
-                last = LLMError(f"timed out after {self.s.request_timeout_s:g}s", "timeout")
-            except aiohttp.ClientError as e:
-                last = LLMError(f"{type(e).__name__}: {e}", "connection")
-            if attempt < self.s.max_retries:
-                backoff = self._backoff(attempt)
-                await asyncio.sleep(min(self.s.backoff_max_s, max(backoff, delay or 0.0)))
-        assert last is not None
-        last.args = (f"{last.args[0]} (after {self.s.max_retries + 1} attempts)",)
-        raise last
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.s.max_retries + 1), wait=self._wait,
+                                 retry=retry_if_exception(lambda e: isinstance(e, LLMError) and e.transient),
+                                 reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    n = attempt.retry_state.attempt_number
+                    permit = await self.limits.acquire(est_tokens)
+                    waited += permit.waited
+                    content, pt, ct = await self._attempt(text, permit)
+                    ans = LLMAnswer(content, pt, ct, attempts=n, retries=n - 1,
+                                    seconds=time.perf_counter() - t0, rate_wait_s=waited)
+                    await self.remember(text, ans)  # only a usable answer is final
+                    return ans
+        except LLMError as e:
+            if e.transient:
+                e.args = (f"{e.args[0]} (after {self.s.max_retries + 1} attempts)",)
+            raise
+        raise AssertionError("unreachable: tenacity returns or raises")
+
+    async def _attempt(self, text: str, permit: Permit) -> tuple[str, int, int]:
+        """One request; its failures as :class:`LLMError` (``transient`` says whether to retry,
+        ``retry_after`` carries the server's Retry-After)."""
+        try:
+            return await self._send(text, permit)
+        except aiohttp.ClientResponseError as e:
+            err = LLMError(f"HTTP {e.status}: {e.message}", "http", e.status)
+            err.transient = e.status in RETRIABLE_STATUS
+            err.retry_after = retry_after_seconds(e.headers)
+            raise err from None
+        except (TimeoutError, InferenceTimeoutError):
+            raise LLMError(f"timed out after {self.s.request_timeout_s:g}s", "timeout",
+                           transient=True) from None
+        except aiohttp.ClientError as e:
+            raise LLMError(f"{type(e).__name__}: {e}", "connection", transient=True) from None
 
 
 class PooledInferenceClient(AsyncInferenceClient):

@@ -4,11 +4,11 @@ alias table. The third way the tagging stage outputs entities, beside the ``ner`
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from common.jsonl import iter_numbered
 from common.spans import Span
 from linking.linker import linked, load_cached
 from training.data import write_jsonl
@@ -21,14 +21,10 @@ def predict_file(tagger, in_path: str | Path, out_path: str | Path, batch_size: 
     (each with ``ticker`` and ``link_score``, and the line with ``tickers``, given an alias
     table)."""
     rows = []
-    with open(in_path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not isinstance(row.get("text"), str):
-                raise ValueError(f"{in_path}:{n}: field 'text' is missing or not a string")
-            rows.append(row)
+    for n, row in iter_numbered(in_path):
+        if not isinstance(row.get("text"), str):
+            raise ValueError(f"{in_path}:{n}: field 'text' is missing or not a string")
+        rows.append(row)
     table = load_cached(str(aliases)) if aliases else None  # loaded before the clock starts
     t0 = time.perf_counter()
     spans: list[list[Span]] = []
