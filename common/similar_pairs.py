@@ -1,13 +1,15 @@
 """Every pair of keys with ``fuzz.ratio >= threshold``, without scoring all pairs.
 
-Why: clustering scores key pairs with ``fuzz.ratio``; all pairs is quadratic (a million
-distinct names did not finish in 15 minutes). Here only *candidate* pairs are scored, with the
+Why: clustering scores key pairs with ``fuzz.ratio``; all pairs is quadratic, and so were the
+previous 2-character blocks (about 1.2e10 scored pairs on the benchmark's million names, where
+this search scores about 5.5e8). Here only *candidate* pairs are scored, with the
 same ``process.cdist`` scorer and cutoff, so every pair returned is an exact pair (precision 1);
 what blocking can cost is recall, which ``benchmarks/cluster.py`` measures against an exact
 search over the full set.
 
 Candidates. Each key is compared without its spaces ("alliance bernstein" ~ "alliancebernstein").
-Its *window* is its first ``K + 1`` characters, and, separately, its last ``K + 1``. Two keys are
+Its *window* is its first ``K + 1`` characters (``PREFIX_K``), and, separately, its last
+``K + 1`` (``SUFFIX_K``). Two keys are
 candidates when their windows are within one edit of each other: the signatures of a window are
 its ``K + 1`` one-character deletions, and one substitution, insertion, deletion or swap of
 neighbours inside the window leaves a signature in common (for a substitution at ``i`` both
@@ -17,12 +19,13 @@ windows lose ``i``; for an insertion the longer window loses it and equals the s
 a pair within ratio 85 has at most ``0.3 x`` its length in single-character insertions and
 deletions, so this happens to short keys with several typos and rarely to anything else.
 
-Cost. Keys whose windows share the "delete the last" signature (the same first ``K`` characters,
-their *base*) form a base block, scored all against all; the other signatures only join keys
-of *different* bases (typo variants), so no pair is scored twice for one signature. Inside a
-block, keys are sorted by length and a row is scored only against keys whose length a pair at
-the threshold allows (``len_b <= len_a * (200 - t) / t``). Score matrices are built a row chunk at
-a time, as uint8.
+Cost. Keys whose windows share the "drop the outer character" signature (the same first, or
+last, ``K`` characters: their *base*) form a base block, scored all against all; the other
+signatures only join keys of *different* bases (typo variants), so no pair is scored twice for
+one signature. Inside a block, keys are sorted by length and a row is scored only against
+keys whose length a pair at the threshold allows (``len_b <= len_a * (200 - t) / t``). Score
+matrices are built a row chunk at a time, as uint8; comparisons of a few pairs are listed and
+scored together (``cpdist``).
 """
 
 from __future__ import annotations
