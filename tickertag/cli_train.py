@@ -68,6 +68,10 @@ def train(
                                                 "busy shared machine).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the model's manifest (with "
                                           "--submit: the run id) as one JSON object.")] = False,
+    if_missing: Annotated[bool, typer.Option(
+        "--if-missing", help="Do nothing when OUTPUT already holds a model (its manifest), "
+                             "trained or put there: a one-shot trainer that runs at every start "
+                             "trains once.")] = False,
 ) -> None:
     """Fine-tune a compact NER model on labelled headlines.
 
@@ -78,6 +82,8 @@ def train(
                                 output=output, base=base, epochs=epochs, batch_size=batch_size,
                                 learning_rate=learning_rate, max_train=max_train,
                                 seed=seed, resume=resume or None, torch_threads=threads)
+    if if_missing and not submit and _existing_model(cfg.output, as_json):
+        return
     if submit:
         import uuid
 
@@ -103,6 +109,21 @@ def train(
                   f"{manifest.get('valid_f1')} at threshold {manifest.get('threshold')} "
                   f"({manifest['train_seconds']} s on {manifest['device']}), fingerprint "
                   f"{manifest.get('fingerprint')}")
+
+
+def _existing_model(output: str | None, as_json: bool) -> bool:
+    """Whether ``output`` already holds a model; says so (its manifest with --json)."""
+    from training.manifest import MANIFEST
+
+    manifest = Path(output or "") / MANIFEST
+    if output is None or not manifest.is_file():
+        return False
+    if as_json:
+        emit_json(json.loads(manifest.read_text()))
+    else:
+        console.print(f"{output} already holds a model ({MANIFEST}); nothing trained "
+                      "(--if-missing)")
+    return True
 
 
 def _optional_packages(cfg: TrainConfig) -> list[str]:
