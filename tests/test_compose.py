@@ -1,7 +1,9 @@
-"""docker-compose.yml is the whole pipeline as a user deploys it. Docker is not available to the
-tests, so the file is parsed and checked here: commands the CLI really has, every variable in
-.env.example, declared volumes and networks, health-gated dependencies, no default secrets, and
-optional stacks behind profiles.
+"""docker-compose.yml is the whole pipeline as a user deploys it. No Docker engine is available to
+the tests, so the file is validated by a real Docker Compose CLI (`docker-compose config`, which
+needs no engine; `make install` puts it in the venv) and its properties are checked here: commands
+the CLI really has, every variable in .env.example, declared volumes and networks, health-gated
+dependencies, a healthcheck on every worker and Flower, a default `up` that needs no profile, no
+default secrets, and the GPU stack behind its profile.
 
 Each check returns the problems it finds; ``test_each_check_catches_a_broken_file`` breaks a copy
 of the file in one way per check and asserts that the check reports it."""
@@ -9,10 +11,16 @@ of the file in one way per check and asserts that the check reports it."""
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -26,8 +34,12 @@ VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}")
 SECRET = re.compile(r"PASSWORD|SECRET|TOKEN|(?:^|_)KEY$|API_KEY")
 SHARED_ROOTS = ("/data/runs", "/models")  # where a path that crosses containers must lie
 ARGILLA_STACK = ("argilla", "argilla-worker", "argilla-elasticsearch", "argilla-redis")
-BASE_SERVICES = ("redis", "producer", "annotate-worker", "curate-worker", "ner-worker",
-                 "train-worker", "flower", "ner-api")
+# what a plain `docker compose up` runs, as `make demo` does: no profile
+BASE_SERVICES = ("redis", "llm-local", "producer", "annotate-worker", "curate-worker",
+                 "review-worker", "ner-worker", "train-worker", "train", "flower", "ner-api",
+                 *ARGILLA_STACK)
+GPU_SERVICES = ("llm-service", "annotate-worker-gpu", "train-worker-gpu")
+COMPOSE_CLI_HINT = "make install (scripts/install_compose.sh) puts it in the venv"
 STAGES = ("annotate", "curate", "review", "train", "ner")
 
 Compose = dict[str, Any]
@@ -277,12 +289,13 @@ def test_dependencies_exist_and_wait_for_health() -> None:
     flags = dict(zip(redis_argv[1::2], redis_argv[2::2], strict=False))
     assert flags["--appendonly"] == "yes" and flags["--maxmemory-policy"] == "noeviction"
     assert flags["--requirepass"].startswith("${REDIS_PASSWORD:?")
-    # annotation waits for the LLM where it runs here; elsewhere the dependency is skipped
-    llm = depends(svcs["annotate-worker"])["llm-service"]
-    assert llm == {"condition": "service_healthy", "required": False}
+    # annotation waits for its LLM (check_default_up: the one its URL names)
+    assert depends(svcs["annotate-worker"])["llm-local"] == {"condition": "service_healthy"}
+    assert depends(svcs["annotate-worker-gpu"])["llm-service"] == {"condition": "service_healthy"}
     assert "/health" in " ".join(svcs["llm-service"]["healthcheck"]["test"])
     assert depends(svcs["review-worker"])["argilla"]["condition"] == "service_healthy"
-    for name in ("argilla", "argilla-elasticsearch", "argilla-redis", "llm-service", "ner-api"):
+    for name in ("argilla", "argilla-elasticsearch", "argilla-redis", "llm-service", "ner-api",
+                 "llm-local", "flower"):
         assert svcs[name]["healthcheck"]["test"], name
 
 
@@ -335,10 +348,6 @@ def check_profiles(compose: Compose) -> tuple[list[str], set[str]]:
     problems, gated = [], set()
     for name, svc in svcs.items():
         image = str(svc.get("image", ""))
-        if name in ARGILLA_STACK or image.startswith(("argilla/", "docker.elastic.co/")):
-            gated.add(name)
-            if "review" not in profiles(svc):
-                problems.append(f"{name} (Argilla's stack) is not behind the review profile")
         if gpu_reserved(svc) or "text-generation-inference" in image:
             gated.add(name)
             if "gpu" not in profiles(svc):
@@ -351,13 +360,14 @@ def check_profiles(compose: Compose) -> tuple[list[str], set[str]]:
     return problems, gated
 
 
-def test_optional_stacks_are_behind_profiles() -> None:
+def test_gpu_stack_is_behind_its_profile_and_the_rest_is_the_default_up() -> None:
     compose = load()
     problems, gated = check_profiles(compose)
     assert problems == []
-    assert set(ARGILLA_STACK) | {"llm-service", "train-worker-gpu"} <= gated
+    assert {"llm-service", "train-worker-gpu"} <= gated
     svcs = compose["services"]
-    assert profiles(svcs["review-worker"]) == {"review"} and profiles(svcs["train"]) == {"train"}
+    assert {n for n, s in svcs.items() if profiles(s)} == set(GPU_SERVICES)
+    assert all(profiles(svcs[n]) == {"gpu"} for n in GPU_SERVICES)
     assert not gpu_reserved(svcs["train-worker"]) and gpu_reserved(svcs["train-worker-gpu"])
     # Argilla's own stack, from the official images
     assert svcs["argilla"]["image"].startswith("argilla/argilla-server:")
@@ -371,6 +381,188 @@ def test_optional_stacks_are_behind_profiles() -> None:
     assert environment(svcs["argilla"])["ARGILLA_REDIS_URL"].startswith("redis://argilla-redis:")
     assert environment(svcs["review-worker"])["TICKERTAG_ARGILLA_API_KEY"].startswith(
         "${TICKERTAG_ARGILLA_API_KEY:?")
+
+
+# (g) ------------------------------------------------------------------------------------------
+def worker_node(queue: str, hostname: str) -> str:
+    """The Celery node name `tickertag worker QUEUE` gives itself on ``hostname``: the CLI's own
+    ``-n`` pattern, expanded by Celery as the worker does."""
+    from celery.utils.nodenames import default_nodename, host_format
+
+    import tickertag.cli_annotate as cli_annotate
+
+    argv: list[str] = []
+
+    class App:
+        def worker_main(self, args: list[str]) -> None:
+            argv.extend(args)
+
+    real = cli_annotate._app
+    cli_annotate._app = App  # type: ignore[assignment]  # capture the argv, start nothing
+    try:
+        cli_annotate.worker(queue, concurrency=1, pool="solo", loglevel="INFO")
+    finally:
+        cli_annotate._app = real
+    return host_format(default_nodename(argv[argv.index("-n") + 1]), host=hostname)
+
+
+def worker_queue(svc: dict) -> str | None:
+    argv = svc.get("command")
+    return argv[1] if isinstance(argv, list) and argv[:1] == ["worker"] else None
+
+
+def check_health(compose: Compose) -> list[str]:
+    """Every long-running tickertag container has a healthcheck; a worker's pings its own node
+    (`celery inspect ping -d celery@<its node>`), so `healthy` means it consumes its queue."""
+    problems = []
+    for name, svc in compose["services"].items():
+        if not is_tickertag(svc) or svc.get("restart") == "no":
+            continue
+        test = (svc.get("healthcheck") or {}).get("test")
+        if not test or (svc["healthcheck"].get("disable")):
+            problems.append(f"{name} has no healthcheck")
+            continue
+        queue = worker_queue(svc)
+        if queue is None:
+            continue
+        # Compose turns $$ into $; the container's shell then expands $HOSTNAME
+        node = worker_node(queue, "$$HOSTNAME")
+        cmd = " ".join(test[1:]) if test[0] in ("CMD", "CMD-SHELL") else ""
+        if not re.search(rf"celery -A common\.celery_app inspect ping .*-d {re.escape(node)}$",
+                         cmd) or test[0] != "CMD-SHELL":
+            problems.append(f"{name}: healthcheck {test} does not ping {node} (CMD-SHELL)")
+    return problems
+
+
+def test_every_worker_and_flower_has_a_healthcheck() -> None:
+    compose = load()
+    assert check_health(compose) == []
+    svcs = compose["services"]
+    assert {worker_queue(s) for s in svcs.values()} - {None} == set(STAGES)
+    assert "/healthcheck" in " ".join(svcs["flower"]["healthcheck"]["test"])
+    assert worker_node("ner", "abc123") == "celery@ner-abc123-0"  # the node a worker answers as
+
+
+# (h) ------------------------------------------------------------------------------------------
+def check_default_up(compose: Compose) -> list[str]:
+    """A plain `up` (no profile) is whole: each annotate worker waits, healthy, for the LLM its
+    URL names, which runs whenever the worker does; the producer reads a source that is here (not
+    the hub); ner-api starts after the one-shot trainer has put its model in place, and that
+    trainer trains only when the model is missing."""
+    svcs = compose["services"]
+    problems = []
+    for name, svc in svcs.items():
+        if worker_queue(svc) != "annotate":
+            continue
+        host = urlsplit(interpolate(str(environment(svc).get("TICKERTAG_LLM_BASE_URL")))).hostname
+        if host not in svcs:
+            problems.append(f"{name}: its LLM {host} is no service of this file")
+            continue
+        if depends(svc).get(host, {}).get("condition") != "service_healthy":
+            problems.append(f"{name} does not wait for its LLM {host} to be healthy")
+        mine, theirs = profiles(svc), profiles(svcs[host])
+        if theirs and not (mine and mine <= theirs):
+            problems.append(f"{name} runs without its LLM {host} (profiles "
+                            f"{sorted(profiles(svcs[host]))})")
+    source = interpolate(str(svcs["producer"]["command"][1]))
+    if source.startswith("hub:"):
+        problems.append(f"producer: the default up streams {source} from the hub")
+    api = svcs["ner-api"]
+    model = interpolate(api["command"][api["command"].index("--model") + 1])
+    trainers = [n for n, s in svcs.items() if not profiles(s) and isinstance(s.get("command"), list)
+                and s["command"][:1] in (["train"], ["distil"]) and "--output" in s["command"]
+                and s["command"][s["command"].index("--output") + 1] == model]
+    if not trainers:
+        problems.append(f"nothing in the default up writes {model}, which ner-api serves")
+    for t in trainers:
+        if depends(api).get(t, {}).get("condition") != "service_completed_successfully":
+            problems.append(f"ner-api does not wait for {t} to complete")
+        if "--if-missing" not in svcs[t]["command"] or svcs[t].get("restart") != "no":
+            problems.append(f"{t} retrains at every start: a one-shot with --if-missing")
+    return problems
+
+
+def test_the_default_up_needs_no_profile() -> None:
+    compose = load()
+    assert check_default_up(compose) == []
+    svcs = compose["services"]
+    assert depends(svcs["ner-api"])["train"] == {"condition": "service_completed_successfully"}
+    assert interpolate(svcs["producer"]["command"][1]) == "data/sample/benzinga_sample.csv"
+    assert (ROOT / interpolate(svcs["producer"]["command"][1])).is_file()  # the image's copy
+    assert svcs["llm-local"]["command"][:2] == ["llm", "serve"]
+
+
+# (i) ------------------------------------------------------------------------------------------
+def compose_cli() -> Path:
+    """The Docker Compose CLI next to this Python (the venv's), else on PATH; Compose 2.20+,
+    which knows `depends_on: ... required:`."""
+    for cand in (Path(sys.executable).parent / "docker-compose",
+                 Path(p) if (p := shutil.which("docker-compose")) else None):
+        if cand is None or not cand.exists():
+            continue
+        out = subprocess.run([str(cand), "version", "--short"], capture_output=True, text=True)
+        m = re.match(r"v?(\d+)\.(\d+)", out.stdout.strip())
+        if out.returncode == 0 and m and (int(m[1]), int(m[2])) >= (2, 20):
+            return cand
+    raise AssertionError(f"no Docker Compose 2.20+ CLI here: {COMPOSE_CLI_HINT}")
+
+
+def env_file(dir_: Path, drop: str = "") -> Path:
+    """.env.example as a user fills it in: every empty secret given a value (``drop`` left out)."""
+    f = dir_ / "env"
+    f.write_text("".join(f"{k}={v or 'x' * 24}\n" for k, (v, _) in env_example().items()
+                         if k != drop))
+    return f
+
+
+def compose_config(compose: Compose, *profile: str, drop: str = "") -> subprocess.CompletedProcess:
+    """`docker-compose config -q` on ``compose`` as the repository's file, in an environment
+    without the caller's variables (only .env.example's, filled in)."""
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "docker-compose.yml"
+        f.write_text(yaml.safe_dump(compose, sort_keys=False))
+        argv = [str(compose_cli()), "-f", str(f), "--project-directory", str(ROOT),
+                "--env-file", str(env_file(Path(d), drop))]
+        for p in profile:
+            argv += ["--profile", p]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d}
+        return subprocess.run([*argv, "config", "-q"], capture_output=True, text=True, env=env,
+                              timeout=60)
+
+
+def check_compose_cli(compose: Compose) -> list[str]:
+    """What the real Compose says of the file, plainly and with each profile."""
+    problems = []
+    for profile in ((), ("gpu",)):
+        r = compose_config(compose, *profile)
+        if r.returncode != 0:
+            problems.append(f"docker-compose config {' '.join(profile)}: {r.stderr.strip()}")
+    return problems
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    assert check_compose_cli(load()) == []
+
+
+def test_docker_compose_refuses_a_missing_secret() -> None:
+    r = compose_config(load(), drop="REDIS_PASSWORD")
+    assert r.returncode != 0 and "set REDIS_PASSWORD in .env" in r.stderr, r.stderr
+
+
+def test_docker_compose_enables_the_gpu_stack_only_with_its_profile() -> None:
+    def services(*profile: str) -> set[str]:
+        with tempfile.TemporaryDirectory() as d:
+            argv = [str(compose_cli()), "-f", str(COMPOSE_FILE), "--env-file",
+                    str(env_file(Path(d)))]
+            for p in profile:
+                argv += ["--profile", p]
+            out = subprocess.run([*argv, "config", "--services"], capture_output=True, text=True,
+                                 check=True, env={"PATH": os.environ.get("PATH", ""), "HOME": d})
+        return set(out.stdout.split())
+
+    plain = services()
+    assert plain == set(BASE_SERVICES)
+    assert services("gpu") == plain | set(GPU_SERVICES)
 
 
 # Each check can fail ----------------------------------------------------------------------------
@@ -403,8 +595,8 @@ BREAKS: list[tuple[str, Callable[[Compose], None], Callable[[Compose], Any], str
     ("no redis healthcheck", lambda c: c["services"]["redis"].pop("healthcheck"),
      check_depends_on, "redis has no healthcheck"),
     ("optional dependency made required",
-     lambda c: c["services"]["annotate-worker"]["depends_on"]["llm-service"].pop("required"),
-     check_depends_on, "llm-service"),
+     lambda c: c["services"]["producer"]["depends_on"]["annotate-worker-gpu"].pop("required"),
+     check_depends_on, "annotate-worker-gpu"),
     ("defaulted password",
      lambda c: c["services"]["flower"].__setitem__(
          "entrypoint", ["celery", "-A", "common.celery_app", "flower",
@@ -413,10 +605,44 @@ BREAKS: list[tuple[str, Callable[[Compose], None], Callable[[Compose], Any], str
     ("literal password",
      lambda c: c["services"]["argilla"]["environment"].__setitem__("PASSWORD", "12345678"),
      check_secrets, "PASSWORD"),
-    ("argilla without profile", lambda c: c["services"]["argilla-elasticsearch"].pop("profiles"),
+    ("argilla behind a profile",
+     lambda c: c["services"]["argilla-elasticsearch"].__setitem__("profiles", ["review"]),
      check_profiles, "argilla-elasticsearch"),
     ("gpu without profile", lambda c: c["services"]["train-worker-gpu"].pop("profiles"),
      check_profiles, "train-worker-gpu"),
+    ("worker without healthcheck", lambda c: c["services"]["curate-worker"].pop("healthcheck"),
+     check_health, "curate-worker has no healthcheck"),
+    ("flower without healthcheck", lambda c: c["services"]["flower"].pop("healthcheck"),
+     check_health, "flower has no healthcheck"),
+    ("worker pings another node",
+     lambda c: c["services"]["ner-worker"]["healthcheck"].__setitem__(
+         "test", ["CMD-SHELL", "celery -A common.celery_app inspect ping -d celery@$$HOSTNAME"]),
+     check_health, "ner-worker"),
+    ("annotate worker does not wait for its LLM",
+     lambda c: c["services"]["annotate-worker"]["depends_on"].pop("llm-local"),
+     check_default_up, "llm-local"),
+    ("default LLM only under a profile",
+     lambda c: c["services"]["llm-local"].__setitem__("profiles", ["cpu"]),
+     check_default_up, "runs without its LLM llm-local"),
+    ("hub source by default", _set_command("producer", ["produce", "hub:Zihan1004/FNSPID"]),
+     check_default_up, "hub:Zihan1004/FNSPID"),
+    ("ner-api does not wait for its model",
+     lambda c: c["services"]["ner-api"]["depends_on"].pop("train"),
+     check_default_up, "ner-api does not wait for train"),
+    ("trainer behind a profile", lambda c: c["services"]["train"].__setitem__("profiles", ["x"]),
+     check_default_up, "nothing in the default up writes /models/spacy"),
+    ("trainer retrains", lambda c: c["services"]["train"]["command"].remove("--if-missing"),
+     check_default_up, "retrains"),
+    ("compose: bad condition",
+     lambda c: c["services"]["ner-api"]["depends_on"]["train"].__setitem__(
+         "condition", "service_completed"),
+     check_compose_cli, "condition"),
+    ("compose: unknown healthcheck key",
+     lambda c: c["services"]["flower"]["healthcheck"].__setitem__("intervall", "5s"),
+     check_compose_cli, "intervall"),
+    ("compose: depends on a service of a disabled profile",
+     lambda c: c["services"]["producer"]["depends_on"]["annotate-worker-gpu"].pop("required"),
+     check_compose_cli, "annotate-worker-gpu"),
 ]
 
 
