@@ -17,15 +17,23 @@ so ``python benchmarks/faults.py`` needs nothing else.
    (plain workers), ``tickertag requeue`` recovers it.
 5. ``train-kill``: a ``train`` worker is SIGKILLed mid-training; the run shows ``dead`` once its
    lock lapses, and a resubmission resumes from the last epoch checkpoint.
+6. ``two-producers``: two ``tickertag produce`` started at once on one run, their files sharing
+   half their headlines (the second reads its file backwards, so its batches mix headlines the
+   first already claimed with new ones); the ledger must count the batches really sent and the
+   run must finalize once.
+7. ``redis-restart``: Redis is shut down (SHUTDOWN: AOF flushed, as a service restart or an
+   upgrade does) while slow batches are in flight, and started again on the same port and data
+   directory; the table reports how long the pipeline took to recover.
 
 Every headline must end as exactly one result or one dead letter (lost = neither, duplicated =
 more than one result or both).
 
 Usage::
 
-    python benchmarks/faults.py                 # all five, the sizes in the README
+    python benchmarks/faults.py                 # all seven, the sizes in the README
     python benchmarks/faults.py --quick         # CI size (tests/chaos/test_faults_bench.py)
     python benchmarks/faults.py --only poison store
+    python benchmarks/faults.py --scenario two-producers redis-restart   # same as --only
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +61,8 @@ import redis  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from benchmarks.soak import SoakConfig, SoakRedis, admin, start_fake  # noqa: E402
+from benchmarks.soak import SoakConfig, SoakRedis, admin, running_batches, start_fake  # noqa: E402
+from common import redis_keys  # noqa: E402
 from common.ledger import RunLedger  # noqa: E402
 from common.paths import SAMPLE_CSV  # noqa: E402
 from common.records import make_headline  # noqa: E402
@@ -77,10 +87,13 @@ class Outcome:
     recovered: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # what else the scenario must show (the run finalized, the ledger counts what was sent)
+    checks: dict[str, bool] = field(default_factory=dict)
+    recovery_s: float | None = None  # after the fault, until the batches it hit were recorded
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0
+        return self.lost == 0 and self.duplicated == 0 and all(self.checks.values())
 
 
 def titles(n: int, tag: str) -> list[str]:
@@ -163,6 +176,15 @@ class Bench:
                 tick()
             time.sleep(0.5)
 
+    def wait_or_note(self, n: int, timeout: float, out: Outcome,
+                     tick: Callable[[], None] | None = None) -> None:
+        """``wait_ended``, but a run that stops short is noted and audited (its lost headlines
+        counted in the table) instead of ending the benchmark with a traceback."""
+        try:
+            self.wait_ended(n, timeout, tick)
+        except TimeoutError as e:
+            out.notes.append(f"FAILED: {e}")
+
     def audit(self, texts: list[str], out: Outcome) -> Outcome:
         """Count each headline's results and dead letters in the store itself."""
         ids = {make_headline({"title": t}, "faults").id for t in texts}
@@ -177,6 +199,27 @@ class Bench:
         out.duplicated = sum(1 for i in ids if seen.get(i, 0) > 1 or (i in seen and i in dead))
         out.seconds = round(time.monotonic() - self.t0, 1)
         return out
+
+    def finalized(self, wait_s: float = 0.0, settle_s: float = 1.0) -> tuple[bool, int]:
+        """Whether the run finalized (within ``wait_s``), and how many curation messages it
+        sent: the ``curate`` queue has no worker here, so each finalizing leaves one. The flag
+        is set a moment before its message is published, so both are waited for; then
+        ``settle_s`` more, so that a second message would be counted too."""
+        client = redis.Redis.from_url(self.redis.url)
+        flag = f"{redis_keys.run(self.run_id)}:finalized"
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if client.exists(flag) and client.llen("curate"):
+                break
+            time.sleep(0.2)
+        time.sleep(settle_s)
+        return bool(client.exists(flag)), int(client.llen("curate"))
+
+    def store_batches(self) -> set[str]:
+        """Batch ids with an outcome in the store (a results shard, a dead letter or both)."""
+        base = Path(self.results) / self.run_id
+        return ({p.name.removesuffix(".jsonl") for p in (base / "results").glob("*.jsonl")}
+                | {p.stem for p in (base / "dead").glob("*.json")})
 
     def close(self) -> None:
         for p in self.procs:
@@ -385,9 +428,133 @@ def train_kill(ttl_s: float = 8.0) -> Outcome:
         b.close()
 
 
+def two_producers(n: int) -> Outcome:
+    """Both producers claim batches from one ledger while both wait for room (3 batches in
+    flight for the run), so their claims interleave for the whole run."""
+    b = Bench("two-producers", latency=0.05, batch_size=8, concurrency=4,
+              max_batches_in_flight=3, auto_curate="true")
+    texts = titles(n, b.run_id)
+    q = n // 4  # a: the first 3/4, b: the last 3/4 backwards; they share the middle half
+    sources = (write_csv(b.base / "a.csv", texts[: n - q]),
+               write_csv(b.base / "b.csv", reversed(texts[q:])))
+    out = Outcome("6 two producers at once, sources sharing half their headlines", "annotate", n)
+    try:
+        for _ in range(2):
+            b.worker(concurrency=2)
+        ledger = b.ledger()
+        at_once = 0
+        with ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(b.cli, "produce", str(src), "--run", b.run_id, "--json")
+                    for src in sources]
+            while not all(r.done() for r in runs):
+                at_once = max(at_once, ledger.live_producers())
+                time.sleep(0.05)
+        reports = []
+        for r in (f.result() for f in runs):
+            assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+            reports.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        b.wait_or_note(n, 60 + n * 0.5, out)
+        finalized, curations = b.finalized(wait_s=30)
+        st = ledger.stats()
+        sent = len(b.store_batches())
+        claimed = sum(rep["enqueued"] + rep["resent_pending"] for rep in reports)
+        calls = admin(b.fake_url)
+        out.faults = {"producers at once": at_once,
+                      "headlines in both files": sum(rep["rows"] for rep in reports) - n}
+        out.checks = {
+            "both producers ran at once": at_once == 2,
+            "batches_enqueued = batches sent": st["batches_enqueued"] == sent
+            == st["batches_finished"],
+            "headlines_enqueued = distinct headlines": st["headlines_enqueued"] == n == claimed,
+            "finalized once": finalized and curations == 1,
+            "one endpoint call per headline": calls["total_calls"] == n
+            and calls["calls_max"] == 1,
+        }
+        out.notes.append(f"batches: ledger {st['batches_enqueued']}, in the store {sent}; "
+                         f"headlines sent by each producer {[rep['enqueued'] for rep in reports]}"
+                         f", skipped as claimed by the other "
+                         f"{[rep['duplicates'] for rep in reports]}; finalized {finalized} "
+                         f"({curations} curation message); endpoint calls "
+                         f"{calls['total_calls']} (max {calls['calls_max']} per headline)")
+        out.notes += [f"FAILED: {k}" for k, ok in out.checks.items() if not ok]
+        return b.audit(texts, out)
+    finally:
+        b.close()
+
+
+def redis_restart(n: int, down_s: float = 3.0) -> Outcome:
+    """Two batches of n/2 headlines, one per worker, at 2 requests at a time and 1 s per
+    request (n = 40: 10 s a batch); Redis goes down 1.5 s into both, so nothing else is queued
+    and the recovery time is theirs alone."""
+    b = Bench("redis-restart", latency=1.0, batch_size=max(1, n // 2), concurrency=2,
+              auto_curate="true")
+    texts = titles(n, b.run_id)
+    out = Outcome("7 Redis shut down and restarted (AOF) during long batches", "annotate", n)
+    try:
+        ws = [b.worker(concurrency=1) for _ in range(2)]
+        for w in ws:
+            wait_until(lambda w=w: "ready." in w.tail(4000), 90, "worker", w)
+        r = b.cli("produce", str(write_csv(b.base / "in.csv", texts)), "--run", b.run_id)
+        assert r.returncode == 0, r.stderr[-2000:]
+        wait_until(lambda: sum(running_batches(w.log_path) for w in ws) >= 2, 60, "batches")
+        time.sleep(1.5)
+        ledger = b.ledger()
+        # the batches Redis interrupts: those whose lease a running copy holds
+        running = {k.rsplit(":", 1)[-1] for k in
+                   ledger.r.scan_iter(redis_keys.batch_lease(b.run_id, "*"))}
+        ended_before = b.ended()
+        t_down = time.monotonic()
+        b.redis.restart_after_shutdown(down_s=down_s)
+        t_up = time.monotonic()
+        first_after: float | None = None
+        interrupted_after: float | None = None
+        exits = 0
+
+        def tick() -> None:  # a supervisor restarts a worker that exits (compose, systemd)
+            nonlocal first_after, interrupted_after, exits
+            try:
+                if first_after is None and b.ended() > ended_before:
+                    first_after = time.monotonic() - t_up
+                if interrupted_after is None and all(map(ledger.is_finished, running)):
+                    interrupted_after = time.monotonic() - t_up
+            except redis.RedisError:
+                pass
+            for i, w in enumerate(ws):
+                if not w.alive():
+                    exits += 1
+                    ws[i] = b.worker(concurrency=1)
+
+        b.wait_or_note(n, 120 + n, out, tick=tick)
+        tick()
+        all_after = time.monotonic() - t_up
+        finalized, curations = b.finalized(wait_s=30)
+        st = ledger.stats()
+        calls = admin(b.fake_url)
+        out.faults = {"Redis SHUTDOWN + restart": 1, "batches running": len(running),
+                      "worker exits": exits}
+        out.checks = {"finalized once": finalized and curations == 1,
+                      "ledger = store": st["batches_finished"] == st["batches_enqueued"]
+                      == len(b.store_batches())}
+        out.recovery_s = interrupted_after
+        out.notes.append(f"Redis down {t_up - t_down:.1f} s with {len(running)} batches "
+                         f"running; once it was back: the first batch recorded after "
+                         f"{first_after or 0:.1f} s, the interrupted ones after "
+                         f"{interrupted_after or 0:.1f} s (recovery), the last headline after "
+                         f"{all_after:.1f} s; finalized {finalized} "
+                         f"({curations} curation message); endpoint calls "
+                         f"{calls['total_calls']} for {n} headlines (the interrupted batches "
+                         "ask again what the response cache had not kept)")
+        out.notes += [f"FAILED: {k}" for k, ok in out.checks.items() if not ok]
+        return b.audit(texts, out)
+    finally:
+        b.close()
+
+
 # -- the report ----------------------------------------------------------------------------
-SIZES = {"full": dict(visibility=64, store=1000, redis_tag=3000, poison=300),
-         "quick": dict(visibility=16, store=200, redis_tag=400, poison=60)}
+SIZES = {"full": dict(visibility=64, store=1000, redis_tag=3000, poison=300, two_producers=400,
+                      redis_restart=40),
+         "quick": dict(visibility=16, store=200, redis_tag=400, poison=60, two_producers=96,
+                       redis_restart=20)}
 
 
 def run_all(size: str = "full", only: Iterable[str] | None = None,
@@ -396,15 +563,21 @@ def run_all(size: str = "full", only: Iterable[str] | None = None,
     from training.baselines import build_spacy
 
     n = SIZES[size]
-    model = WORK / "spacy-model"
-    if not (model / "tickertag.json").exists():
-        build_spacy(str(model))
+
+    def spacy_model() -> Path:  # built only when a scenario needs it
+        model = WORK / "spacy-model"
+        if not (model / "tickertag.json").exists():
+            build_spacy(str(model))
+        return model
+
     runs: dict[str, Callable[[], Outcome]] = {
         "visibility": lambda: visibility(n["visibility"]),
         "store": lambda: store_full(n["store"]),
-        "redis-tag": lambda: redis_tag(n["redis_tag"], model),
+        "redis-tag": lambda: redis_tag(n["redis_tag"], spacy_model()),
         "poison": lambda: poison(n["poison"]),
         "train-kill": train_kill,
+        "two-producers": lambda: two_producers(n["two_producers"]),
+        "redis-restart": lambda: redis_restart(n["redis_restart"]),
     }
     outs = []
     for name, fn in runs.items():
@@ -419,12 +592,13 @@ def run_all(size: str = "full", only: Iterable[str] | None = None,
 def table(outs: list[Outcome]) -> Table:
     t = Table(title="Fault scenarios (benchmarks/faults.py)")
     for c in ("scenario", "queue", "headlines", "faults", "lost", "duplicated", "dead-lettered",
-              "recovered", "seconds", "notes"):
+              "recovered", "recovery s", "seconds", "notes"):
         t.add_column(c)
     for o in outs:
         t.add_row(o.scenario, o.queue, str(o.headlines),
                   ", ".join(f"{k} {v}" for k, v in o.faults.items()), str(o.lost),
-                  str(o.duplicated), str(o.dead_lettered), str(o.recovered), str(o.seconds),
+                  str(o.duplicated), str(o.dead_lettered), str(o.recovered),
+                  "-" if o.recovery_s is None else f"{o.recovery_s:.1f}", str(o.seconds),
                   "; ".join(o.notes))
     return t
 
@@ -432,8 +606,8 @@ def table(outs: list[Outcome]) -> Table:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="CI sizes (a few minutes)")
-    ap.add_argument("--only", nargs="*", help="scenario names: visibility store redis-tag "
-                                              "poison train-kill")
+    ap.add_argument("--only", "--scenario", nargs="*", help="scenario names: visibility "
+                    "store redis-tag poison train-kill two-producers redis-restart")
     ap.add_argument("--keep", action="store_true", help="keep var/faults/ (logs, stores)")
     args = ap.parse_args()
     outs = run_all("quick" if args.quick else "full", args.only)

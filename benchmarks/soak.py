@@ -229,6 +229,13 @@ class SoakRedis:
         time.sleep(down_s)
         self.proc = self._up()
 
+    def restart_after_shutdown(self, down_s: float = 1.0) -> None:
+        """A clean stop (SIGTERM: Redis flushes its AOF and exits, as a service restart or an
+        upgrade does), then the same server again on the same port and data directory."""
+        self.proc.stop(timeout=30)
+        time.sleep(down_s)
+        self.proc = self._up()
+
     def stop(self) -> None:
         self.proc.stop()
 

@@ -62,6 +62,7 @@ REQUEUE_PAUSE_S = 2.0
 
 _RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
             "end return 0")
+RELEASE_RETRY_S = 0.5  # a release that could not reach Redis is tried again this often
 
 
 class BatchLease:
@@ -102,11 +103,27 @@ class BatchLease:
             return False
 
     def release(self) -> None:
+        """Free the lease for the next copy. A copy that hands its batch back because Redis is
+        restarting cannot reach it to release: with persistence the lease outlives the restart,
+        and every copy of the batch went back to the queue until the TTL ran out (30 s by
+        default; ``benchmarks/faults.py --scenario redis-restart``). So the release is retried
+        in the background until Redis answers, for at most one TTL (it has lapsed by then)."""
         self._stop.set()
+        if not self._delete():
+            threading.Thread(target=self._release_later, daemon=True).start()
+
+    def _delete(self) -> bool:
+        """Delete the lease if this copy still holds it; False when Redis cannot be reached."""
         try:
             self.r.eval(_RELEASE, 1, self.key, self.token)
+            return True
         except redis.RedisError:
-            pass  # it lapses by its TTL
+            return False
+
+    def _release_later(self) -> None:
+        deadline = time.monotonic() + self.ttl_ms / 1000
+        while time.monotonic() < deadline and not self._delete():
+            time.sleep(RELEASE_RETRY_S)
 
 
 class Fence:

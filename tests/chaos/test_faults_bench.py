@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 def test_each_fault_scenario_loses_nothing_and_runs_nothing_twice(tmp_path, monkeypatch):
     monkeypatch.setattr(faults, "WORK", tmp_path)
-    outs = {o.scenario.split()[0]: o for o in faults.run_all("quick")}
+    outs = {o.scenario.split()[0]: o for o in faults.run_all("quick", only=(
+        "visibility", "store", "redis-tag", "poison", "train-kill"))}
     assert set(outs) == {"1", "2", "3", "4", "5"}
     for o in outs.values():
         assert o.lost == 0 and o.duplicated == 0, o
