@@ -433,12 +433,12 @@ def two_producers(n: int) -> Outcome:
     flight for the run), so their claims interleave for the whole run."""
     b = Bench("two-producers", latency=0.05, batch_size=8, concurrency=4,
               max_batches_in_flight=3, auto_curate="true")
-    texts = titles(n, b.run_id)
-    q = n // 4  # a: the first 3/4, b: the last 3/4 backwards; they share the middle half
-    sources = (write_csv(b.base / "a.csv", texts[: n - q]),
-               write_csv(b.base / "b.csv", reversed(texts[q:])))
     out = Outcome("6 two producers at once, sources sharing half their headlines", "annotate", n)
     try:
+        texts = titles(n, b.run_id)
+        q = n // 4  # a: the first 3/4, b: the last 3/4 backwards; they share the middle half
+        sources = (write_csv(b.base / "a.csv", texts[: n - q]),
+                   write_csv(b.base / "b.csv", reversed(texts[q:])))
         for _ in range(2):
             b.worker(concurrency=2)
         ledger = b.ledger()
@@ -488,9 +488,9 @@ def redis_restart(n: int, down_s: float = 3.0) -> Outcome:
     and the recovery time is theirs alone."""
     b = Bench("redis-restart", latency=1.0, batch_size=max(1, n // 2), concurrency=2,
               auto_curate="true")
-    texts = titles(n, b.run_id)
     out = Outcome("7 Redis shut down and restarted (AOF) during long batches", "annotate", n)
     try:
+        texts = titles(n, b.run_id)
         ws = [b.worker(concurrency=1) for _ in range(2)]
         for w in ws:
             wait_until(lambda w=w: "ready." in w.tail(4000), 90, "worker", w)
