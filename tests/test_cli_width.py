@@ -193,3 +193,29 @@ def test_review_tables_keep_headers_and_values_whole(verb: str, console80: Any,
         words = ["dataset", "review first", "left out",
                  "tickertag-a-rather-long-run-name-train (new)"]
     assert cut_words(out, words) == [], out
+
+
+def test_demo_closing_table_keeps_every_cell_whole(monkeypatch: pytest.MonkeyPatch):
+    """``make demo``'s last table, built from the rows ``run_demo`` returns (the real
+    ``summary_rows`` at the default prices), read at 80 columns: no cell cut or ellipsised."""
+    import io
+
+    from rich.console import Console
+
+    from common.settings import Settings
+    from tickertag import cli_demo
+    from tickertag.demo import summary_rows
+
+    c = Console(width=80, record=True, file=io.StringIO())
+    monkeypatch.setattr(cli_demo, "console", c)
+    rows = summary_rows({"f1": 0.4123, "ci95": [0.3011, 0.5209], "headlines": 30,
+                         "headlines_per_s": 0.87},
+                        {"f1": 0.8061, "ci95": [0.7512, 0.8544], "headlines": 608},
+                        {"headlines_per_s": 412.3}, Settings())
+    header, cells = cli_demo.closing_table(rows)
+    cli_demo.print_fitted(c, header, cells, title="LLM vs compact model (measured in this demo)")
+    assert c.export_text(clear=False).count("┏") == 1  # one table, not split in pieces
+    out = c.export_text()
+    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines()), out
+    assert cut_words(out, [*header, *(x for r in cells for x in r)]) == [], out
+    assert "0.412 [0.301, 0.521]" in out and "SmolLM2-135M" in out

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from common.paths import SAMPLE_CSV
 from common.settings import get_settings
 from tickertag.cli_common import SHIPPED_SAMPLE, RunOpt, fail
+from tickertag.tables import print_fitted
 
 console = Console()
 
@@ -54,20 +54,33 @@ def demo(
     if as_json:
         print(json.dumps(rows, default=str))
         return
-    t = Table(title="LLM vs compact model (measured in this demo)")
-    for c in ("system", "F1", "95% CI", "scored on", "headlines/s", "$/h", "$ per million"):
-        t.add_column(c, justify="right")
-    for r in rows:
-        rate, usd = r["headlines_per_s"], r["usd_per_million"]
-        t.add_row(r["system"], f"{r['f1']:.3f}", f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]",
-                  r["on"], "n/a" if rate is None else f"{rate:.1f}", f"{r['price']:g}",
-                  "n/a" if usd is None else f"{usd:,.2f}")
-    console.print(t)
+    print_fitted(console, *closing_table(rows), title="LLM vs compact model (measured in this "
+                 "demo)")
     if all(r["usd_per_million"] for r in rows):
         console.print(f"The compact model tags a million headlines for "
                       f"{rows[0]['usd_per_million'] / rows[1]['usd_per_million']:,.0f}x less than "
                       "the LLM endpoint at these prices (TICKERTAG_ENDPOINT_PRICE_PER_HOUR, "
                       "TICKERTAG_NER_PRICE_PER_HOUR).")
+
+
+def closing_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the demo's closing table, one column per system and one row per
+    measure: two systems side by side fit an 80-column terminal with every value whole, where
+    one row per system needs seven columns and rich cut them ("headlines…")."""
+    def cell(value: float | None, fmt: str) -> str:
+        return "n/a" if value is None else format(value, fmt)
+
+    header = ["", *(r["role"] for r in rows)]
+    measures = [
+        ("model", [r["model"] for r in rows]),
+        ("F1 [95% CI]", [f"{r['f1']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+                         for r in rows]),
+        ("scored on", [r["on"] for r in rows]),
+        ("headlines/s", [cell(r["headlines_per_s"], ".1f") for r in rows]),
+        ("$ per hour", [f"{r['price']:g}" for r in rows]),
+        ("$ per million headlines", [cell(r["usd_per_million"], ",.2f") for r in rows]),
+    ]
+    return header, [[name, *values] for name, values in measures]
 
 
 def register(app: typer.Typer) -> None:

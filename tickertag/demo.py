@@ -51,8 +51,7 @@ def follow(run, source_rows, source_name: str, procs, tick: Tick | None, what: s
 def annotate_and_curate(o: DemoOptions, s: Settings, procs: list, say: Say,
                         tick: Tick | None) -> dict[str, Any]:
     from common.celery_app import app
-    from common.ledger import RunLedger
-    from common.store import ResultStore
+    from common.run import Run
     from common.summary import run_price_per_hour, run_summary
     from producer.produce import Producer
     from producer.sources import iter_source
@@ -61,16 +60,16 @@ def annotate_and_curate(o: DemoOptions, s: Settings, procs: list, say: Say,
 
     rep = follow(Producer(app, s, o.run_id), iter_source(o.source, o.limit), Path(o.source).name,
                  procs, tick, "1/5 annotate (local LLM)")
-    ledger = RunLedger.from_url(s.redis_dsn(), o.run_id)
+    run = Run(o.run_id, s)
+    ledger, store = run.ledger, run.store
     summ = run_summary(ledger, run_price_per_hour(ledger, s))
-    store = ResultStore(s.results_dir, o.run_id)
     out = store.run_file("annotations.jsonl")
     n = store.export(str(out))
     say(f"[1/5] annotated {rep.enqueued} new headlines ({rep.already_done} already done): "
         f"{summ['headlines_done']} results, {summ['headlines_dead']} dead letters -> {out} ({n} "
         f"rows); re-send dead letters with `tickertag requeue --run {o.run_id}`")
     cur = curate_run(o.run_id, SampleOptions(), s)
-    say(f"      curated: {Path(store.url) / 'curated'}/ (clusters, review sample, year splits; "
+    say(f"      curated: {cur['output']}/ (clusters, review sample, year splits; "
         f"{cur.get('sampled', cur.get('results', '?'))} headlines)")
     return summ
 
@@ -80,7 +79,7 @@ def llm_on_gold(o: DemoOptions, s: Settings, procs: list, say: Say,
     """The local LLM on the first N headlines of the first test file, through the queue."""
     from common.celery_app import app
     from common.metrics import score
-    from common.store import ResultStore
+    from common.run import Run
     from producer.produce import Producer
     from training.data import read_jsonl, spans_of
 
@@ -90,7 +89,7 @@ def llm_on_gold(o: DemoOptions, s: Settings, procs: list, say: Say,
     follow(Producer(app, s, run), ({"title": g["text"], "date": g.get("date")} for g in gold),
            "gold-test", procs, tick, "2/5 LLM on gold test")
     secs = time.perf_counter() - t0
-    by_text = {r["text"]: r for r in ResultStore(s.results_dir, run).iter_results()}
+    by_text = {r["text"]: r for r in Run(run, s).store.iter_results()}
     have = [g for g in gold if g["text"] in by_text]
     sc = score([spans_of(g) for g in have], [by_text[g["text"]]["entities"] for g in have],
                bootstrap=1000)
@@ -140,7 +139,7 @@ def evaluate_compact(o: DemoOptions, say: Say) -> dict[str, Any]:
 def tag_sample(o: DemoOptions, s: Settings, procs: list, say: Say,
                tick: Tick | None) -> dict[str, Any]:
     from common.celery_app import app
-    from common.ledger import RunLedger
+    from common.run import Run
     from common.summary import run_summary
     from common.task_names import NER_TASK
     from producer.produce import Producer
@@ -151,7 +150,7 @@ def tag_sample(o: DemoOptions, s: Settings, procs: list, say: Say,
                     task_kwargs={"model_dir": to_shared(o.model_dir),
                                  "threshold": None}),
            iter_source(str(SAMPLE_CSV)), SAMPLE_CSV.name, procs, tick, "5/5 tag (ner queue)")
-    summ = run_summary(RunLedger.from_url(s.redis_dsn(), run), s.ner_price_per_hour)
+    summ = run_summary(Run(run, s).ledger, s.ner_price_per_hour)
     say(f"[5/5] tagged {summ['headlines_done']} sample headlines through the ner queue in "
         f"{summ['wall_s']:.1f} s ({summ['headlines_per_s']:.0f}/s, including queue overhead), "
         f"{summ['headlines_dead']} dead; results: {Path(s.results_dir) / run}/results/")
@@ -164,11 +163,13 @@ def summary_rows(llm: dict, compact: dict, tagged: dict, s: Settings) -> list[di
         return price / (rate * 3600) * 1e6 if rate else None
 
     return [
-        {"system": "local LLM (SmolLM2-135M, llama.cpp)", "f1": llm["f1"], "ci95": llm["ci95"],
+        {"system": "local LLM (SmolLM2-135M, llama.cpp)", "role": "LLM",
+         "model": "SmolLM2-135M, llama.cpp", "f1": llm["f1"], "ci95": llm["ci95"],
          "on": f"{llm['headlines']} test headlines", "headlines_per_s": llm["headlines_per_s"],
          "usd_per_million": usd(s.endpoint_price_per_hour, llm["headlines_per_s"]),
          "price": s.endpoint_price_per_hour},
-        {"system": "compact spaCy NER (ner queue)", "f1": compact["f1"], "ci95": compact["ci95"],
+        {"system": "compact spaCy NER (ner queue)", "role": "compact model",
+         "model": "spaCy NER, ner queue", "f1": compact["f1"], "ci95": compact["ci95"],
          "on": f"{compact['headlines']} test headlines",
          "headlines_per_s": tagged["headlines_per_s"],
          "usd_per_million": usd(s.ner_price_per_hour, tagged["headlines_per_s"]),
