@@ -18,9 +18,11 @@ batch, and ledger = store" is kept:
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+from common.folder import Folder
 from common.ledger import RunLedger
 from common.settings import Settings
 from common.store import ResultStore
@@ -40,12 +42,25 @@ class Run:
 
     def __init__(self, run_id: str, settings: Settings) -> None:
         self.run_id, self.settings = run_id, settings
-        self.ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
-        self.store = ResultStore(settings.results_dir, run_id)
+
+    # Built on first use: a verb that only reads counters makes no result directories, and one
+    # that only reads files opens no Redis connection.
+    @cached_property
+    def ledger(self) -> RunLedger:
+        return RunLedger.from_url(self.settings.redis_dsn(), self.run_id)
+
+    @cached_property
+    def store(self) -> ResultStore:
+        return ResultStore(self.settings.results_dir, self.run_id)
 
     def stage_dir(self, stage: str) -> Path:
-        """``results``, ``dead``, ``curated``, ``reviewed``: where a stage's files live."""
+        """``results``, ``dead``, ``curated``, ``reviewed``: where a stage's files live, on a
+        store on local disk (``stage`` works on any)."""
         return self.store.stage_dir(stage)
+
+    def stage(self, stage: str) -> Folder:
+        """A stage's folder through the store's filesystem: a local directory or fsspec URL."""
+        return self.store.stage(stage)
 
     # -- a batch's outcome ---------------------------------------------------------------
     def finished(self, bid: str) -> bool:

@@ -6,6 +6,8 @@ Layout of one run (``ROOT/RUN/``)::
     dead/<batch_id>.json       a batch (or the part of one) that failed for good, with its error
     dead/requeued/...          dead letters that ``tickertag requeue`` sent back
     rejected.jsonl             source records that never became headlines, with the reason
+    curated/, reviewed/        curation's splits and reports, review pulls (``stage``: read and
+                               written through the same filesystem as the results)
 
 A batch id is a hash of its headline ids, so a redelivered batch rewrites the same shard: writes
 are idempotent and a crash between write and ack produces no duplicate. Object stores
@@ -19,7 +21,6 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import fsspec
 
 from common import jsonl
+from common.folder import Folder, is_local, write_atomic
 
 
 def batch_id(headline_ids: Iterable[str]) -> str:
@@ -47,7 +49,7 @@ class ResultStore:
         self.root = root.rstrip("/")
         self.run_id = run_id
         self.fs, self.base = fsspec.core.url_to_fs(f"{self.root}/{run_id}")
-        self.local = self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
+        self.local = is_local(self.fs)
         for sub in ("results", "dead", "dead/requeued"):
             self.fs.makedirs(f"{self.base}/{sub}", exist_ok=True)
 
@@ -60,15 +62,7 @@ class ResultStore:
         return "/".join([self.base, *parts])
 
     def _write_atomic(self, path: str, data: bytes) -> None:
-        if self.local:
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        else:
-            self.fs.pipe_file(path, data)
+        write_atomic(self.fs, path, data)
 
     # -- the run's stage directories (one place names them) -------------------------------
     STAGES = ("results", "dead", "curated", "reviewed")
@@ -76,10 +70,21 @@ class ResultStore:
     def stage_dir(self, stage: str) -> Path:
         """A local path for a stage's files: ``results``, ``dead``, ``curated`` (curation's
         splits and reports), ``reviewed`` (review pulls); also ``annotations.jsonl`` and
-        ``aliases.json`` live at the run's root (``run_file``)."""
+        ``aliases.json`` live at the run's root (``run_file``). Only for a store on a local
+        disk; ``stage`` reads and writes a stage wherever the store is."""
         if stage not in self.STAGES:
             raise ValueError(f"unknown stage {stage!r}; choose from {self.STAGES}")
+        if not self.local:
+            raise ValueError(f"{self.url} is not a local directory: use ResultStore.stage")
         return Path(self.url) / stage
+
+    def stage(self, stage: str) -> Folder:
+        """A stage's folder through the store's filesystem (a local directory or any fsspec
+        URL), so curated and reviewed output lives next to the results wherever they are."""
+        if stage not in self.STAGES:
+            raise ValueError(f"unknown stage {stage!r}; choose from {self.STAGES}")
+        url = str(self.stage_dir(stage)) if self.local else f"{self.url}/{stage}"
+        return Folder(self.fs, self._p(stage), url)
 
     def run_file(self, name: str) -> Path:
         """A file at the root of the run's directory (the merged export, the alias table)."""

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from common.clustering import Clustering, Mention, cluster_mentions
+from common.folder import Folder
+from common.run import Run
 from common.settings import Settings, get_settings
 from common.spans import clean_mention
 from common.store import ResultStore
@@ -128,13 +130,12 @@ def plan_sample(facts: dict[str, Facts], opts: SampleOptions
     return cl, chosen, stats
 
 
-def record_failure(out: Path, run_id: str, e: EmptyCuration) -> None:
+def record_failure(out: Folder, run_id: str, e: EmptyCuration) -> None:
     """``curated/error.json``: the cause where the run's curated files would be, so a failed
     auto-curation (a queue task nobody watches) is still visible next to the run's data."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ERROR_FILE).write_text(json.dumps(
+    out.write_text(ERROR_FILE, json.dumps(
         {"run_id": run_id, "cause": e.cause, "error": e.message, "failed_at": time.time()},
-        ensure_ascii=False) + "\n", encoding="utf-8")
+        ensure_ascii=False) + "\n")
 
 
 def label_row(row: dict[str, Any], cl: Clustering) -> dict[str, Any]:
@@ -180,14 +181,14 @@ def curate_run(run_id: str, options: SampleOptions | dict[str, Any] | None = Non
     """
     opts = options if isinstance(options, SampleOptions) else SampleOptions(**(options or {}))
     settings = settings or get_settings()
-    store = ResultStore(settings.results_dir, run_id)
-    out = store.stage_dir("curated")
+    store = Run(run_id, settings).store
+    out = store.stage("curated")
     try:
         report = _curate(store, opts, settings, track or _no_track)
     except EmptyCuration as e:
         record_failure(out, run_id, e)
         raise
-    (out / ERROR_FILE).unlink(missing_ok=True)
+    out.remove(ERROR_FILE)
     return report
 
 
@@ -226,19 +227,19 @@ def _curate(store: ResultStore, opts: SampleOptions, settings: Settings, track: 
             f"all {len(conv.invalid_spans)} sampled headlines of run {run_id} have entity spans "
             "that do not fit their text, so every split would be empty: check `entities` "
             "(start, end, text) in the run's results", "invalid_spans")
-    out = store.stage_dir("curated")
-    out.mkdir(parents=True, exist_ok=True)
-    exported = write_splits(conv, out)
-    (out / "cluster_report.md").write_text(cluster_report(cl), encoding="utf-8")
-    write_clusters(cl, out / "clusters.jsonl")
-    report = {"run_id": run_id, "output": str(out), "options": opts.model_dump(),
-              "splits_source": source,
-              "results": n_results, **stats, **exported,
-              "seconds": round(time.time() - t0, 2),
-              "largest": [(cl.representative[c], n) for c, n in cl.sizes()[:10]],
-              "merged_examples": [(cl.representative[c], forms[:6])
-                                  for c, forms in cl.merged()[:10]]}
-    (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    folder = store.stage("curated")
+    with folder.local_dir() as out:  # the splits' writers (datasets among them) take a path
+        exported = write_splits(conv, out)
+        (out / "cluster_report.md").write_text(cluster_report(cl), encoding="utf-8")
+        write_clusters(cl, out / "clusters.jsonl")
+        report = {"run_id": run_id, "output": folder.url, "options": opts.model_dump(),
+                  "splits_source": source,
+                  "results": n_results, **stats, **exported,
+                  "seconds": round(time.time() - t0, 2),
+                  "largest": [(cl.representative[c], n) for c, n in cl.sizes()[:10]],
+                  "merged_examples": [(cl.representative[c], forms[:6])
+                                      for c, forms in cl.merged()[:10]]}
+        (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     return report
 
 
@@ -247,7 +248,6 @@ def link_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     training files: what ``tickertag predict/serve --aliases`` and the ner workers link with."""
     from linking.build import build_run_table
 
-    settings = settings or get_settings()
-    store = ResultStore(settings.results_dir, run_id)
+    store = Run(run_id, settings or get_settings()).store
     out = store.run_file("aliases.json")
     return build_run_table(store.iter_results(), out)

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from common.jsonl import read_jsonl, write_jsonl
+from common.folder import Folder
 from common.metrics import score
 from common.progress import Tick, no_tick
 from common.settings import get_settings
@@ -59,16 +59,20 @@ PULL_TICK_EVERY = 50  # records between two pull progress reports
 # -- push ------------------------------------------------------------------------------------
 
 
-def curated_dir(run: str) -> Path:
-    from common.store import ResultStore
+def run_folder(run: str, stage: str, where: str | Path | None = None) -> Folder:
+    """``where`` (a local folder or fsspec URL) if given, else the run's ``curated`` or
+    ``reviewed`` stage in its result store, wherever the results root is."""
+    if where:
+        return Folder.at(where)
+    from common.run import Run
 
-    return ResultStore(get_settings().results_dir, run).stage_dir("curated")
+    return Run(run, get_settings()).stage(stage)
 
 
-def reviewed_dir(run: str) -> Path:
-    from common.store import ResultStore
-
-    return ResultStore(get_settings().results_dir, run).stage_dir("reviewed")
+def write_reviewed(out: Folder, split: str, rows: list[dict[str, Any]]) -> str:
+    """``{split}.jsonl`` of reviewed rows in ``out``; returns its name for the report."""
+    out.write_jsonl(f"{split}.jsonl", rows)
+    return out.name_of(f"{split}.jsonl")
 
 
 def find_dataset(client: rg.Argilla, name: str, workspace: str) -> rg.Dataset | None:
@@ -97,34 +101,35 @@ def _ensure_dataset(client: rg.Argilla, name: str, workspace: str, settings: rg.
     return ds, False
 
 
-def push(run: str, input_dir: Path | None = None, splits: Sequence[str] = SPLITS,
+def push(run: str, input_dir: str | Path | None = None, splits: Sequence[str] = SPLITS,
          settings: ArgillaSettings | None = None, client: rg.Argilla | None = None,
          guidelines_path: Path = GUIDELINES_PATH, progress: Tick | None = None
          ) -> dict[str, Any]:
     """Create or update ``<prefix>-<run>-<split>`` for each split file found; return the report.
 
-    ``input_dir`` defaults to the curated output of ``run``. A missing split file is skipped
+    ``input_dir`` (a folder or fsspec URL) defaults to the curated output of ``run`` in its
+    result store. A missing split file is skipped
     (reported), a missing directory is an error. ``progress("push <split>", records logged,
     records)`` before the first and after each batch of ``settings.batch_size`` records.
     """
     s = settings or ArgillaSettings()
     tick = progress or no_tick
-    src = Path(input_dir) if input_dir else curated_dir(run)
+    src = run_folder(run, "curated", input_dir)
     if not src.is_dir():
-        raise ReviewError(f"no curated splits at {src}: run `tickertag curate {run}` or pass "
-                          "--input-dir")
+        raise ReviewError(f"no curated splits at {src.url}: run `tickertag curate {run}` or "
+                          "pass --input-dir")
     client = client or connect(s)
     ws = workspace_of(client, s)
     rg_settings = build_settings(guidelines(guidelines_path), s.min_submitted)
-    report: dict[str, Any] = {"run": run, "input_dir": str(src), "workspace": ws, "splits": {}}
+    report: dict[str, Any] = {"run": run, "input_dir": src.url, "workspace": ws, "splits": {}}
     t_all = time.perf_counter()
     for split in splits:
-        path = src / f"{split}.jsonl"
-        if not path.exists():
-            report["splits"][split] = {"skipped": f"{path} not found"}
+        name = f"{split}.jsonl"
+        if not src.exists(name):
+            report["splits"][split] = {"skipped": f"{src.name_of(name)} not found"}
             continue
         t0 = time.perf_counter()
-        records, rejected = build_records(read_jsonl(path))
+        records, rejected = build_records(src.read_jsonl(name))
         name = dataset_name(run, split, s)
         ds, created = _ensure_dataset(client, name, ws, rg_settings)
         if records:
@@ -150,9 +155,10 @@ def _iter_records(ds: rg.Dataset) -> Iterator[rg.Record]:
     return iter(ds.records(with_suggestions=True, with_responses=True))
 
 
-def pull_split(ds: rg.Dataset, out_path: Path | None, progress: Tick | None = None,
+def pull_split(ds: rg.Dataset, out: Folder | None, split: str, progress: Tick | None = None,
                what: str = "pull") -> dict[str, Any]:
-    """Progress and agreement of one dataset; reviewed rows written to ``out_path``.
+    """Progress and agreement of one dataset; reviewed rows written to ``{split}.jsonl`` in
+    ``out`` (``write_reviewed``).
     ``progress(what, records read, None)`` at the start and every ``PULL_TICK_EVERY`` records,
     and ``(what, n, n)`` at the end."""
     rows: list[dict[str, Any]] = []
@@ -192,19 +198,18 @@ def pull_split(ds: rg.Dataset, out_path: Path | None, progress: Tick | None = No
         rows.append(row)
     tick(what, counts["total"], counts["total"])
     rows.sort(key=lambda r: (r.get("date") or "", r["id"]))
-    if out_path is not None:
-        write_jsonl(out_path, rows)
+    written = write_reviewed(out, split, rows) if out is not None else None
     llm = score(llm_gold, llm_pred) if llm_gold else None
     return {
         "dataset": ds.name, "records": counts["total"], "submitted": counts["submitted"],
         "pending": counts["pending"], "discarded": counts["discarded"],
         "invalid_responses": invalid, "reviewers_agreement": pairwise_agreement(multi),
         "llm_vs_reviewed": llm.as_dict() if llm else None,
-        "output": str(out_path) if out_path else None,
+        "output": written,
     }
 
 
-def pull(run: str, out_dir: Path | None = None, splits: Sequence[str] = SPLITS,
+def pull(run: str, out_dir: str | Path | None = None, splits: Sequence[str] = SPLITS,
          settings: ArgillaSettings | None = None, client: rg.Argilla | None = None,
          write: bool = True, progress: Tick | None = None) -> dict[str, Any]:
     """Pull every split's submitted reviews; ``write=False`` only reports progress.
@@ -212,7 +217,7 @@ def pull(run: str, out_dir: Path | None = None, splits: Sequence[str] = SPLITS,
     s = settings or ArgillaSettings()
     client = client or connect(s)
     ws = workspace_of(client, s)
-    out = Path(out_dir) if out_dir else reviewed_dir(run)
+    out = run_folder(run, "reviewed", out_dir)
     report: dict[str, Any] = {"run": run, "workspace": ws, "splits": {}}
     t0 = time.perf_counter()
     for split in splits:
@@ -221,11 +226,10 @@ def pull(run: str, out_dir: Path | None = None, splits: Sequence[str] = SPLITS,
         if ds is None:
             report["splits"][split] = {"dataset": name, "missing": True}
             continue
-        report["splits"][split] = pull_split(ds, out / f"{split}.jsonl" if write else None,
-                                             progress, f"pull {split}")
+        report["splits"][split] = pull_split(ds, out if write else None, split, progress,
+                                             f"pull {split}")
     report["seconds"] = round(time.perf_counter() - t0, 2)
     if write:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "progress.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+        out.write_text("progress.json", json.dumps(report, indent=1))
     return report
 
