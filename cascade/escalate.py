@@ -52,7 +52,6 @@ def ask_llm(rows_file: Path, out: Path, settings: Settings, pool_headlines: int,
     """
     from common.celery_app import app
     from common.services import ensure_redis, free_port, start_worker, worker_env
-    from common.store import ResultStore
     from common.summary import escalation_cost
     from producer.follow import produce_and_follow, step_tick
     from producer.produce import Producer
@@ -86,7 +85,7 @@ def ask_llm(rows_file: Path, out: Path, settings: Settings, pool_headlines: int,
     finally:
         for p in reversed(started):
             p.stop()
-    store = ResultStore(settings.results_dir, run_id)
+    store = producer.store
     n = store.export(str(out))
     dead_reasons: dict[str, int] = {}
     for entry in store.iter_dead():

@@ -32,7 +32,6 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
     consuming the queue on other hosts take batches too."""
     from common.celery_app import app
     from common.services import ensure_redis, start_worker, worker_env
-    from common.store import ResultStore
     from common.task_names import NER_TASK
     from producer.follow import produce_and_follow, step_tick
     from producer.produce import Producer
@@ -66,7 +65,7 @@ def tag_with_teacher(teacher: str, pool: Path, out: Path, settings: Settings, wo
     finally:
         for p in reversed(started):
             p.stop()
-    n = ResultStore(settings.results_dir, run_id).export(str(out))
+    n = producer.store.export(str(out))
     # relative to the home (or @data/): silver.json stays true when var/ and models/ move
     return {"teacher": to_shared(teacher_dir), "fingerprint": fingerprint, "run": run_id,
             "tagged": n, "enqueued": rep.enqueued, "already_done": rep.already_done,

@@ -22,12 +22,11 @@ from typing import Any
 import redis
 from celery import Celery
 
-from common.ledger import RunLedger
 from common.publish import send_batch
 from common.records import InvalidRecord, make_headline
 from common.run import Run
 from common.settings import Settings
-from common.store import ResultStore, batch_id
+from common.store import batch_id
 from common.task_names import ANNOTATE_TASK
 from producer.sources import BAD_ROW, SOURCE_FIELDS, missing_title
 
@@ -60,8 +59,8 @@ class Producer:
         self.task, self.task_kwargs = task, task_kwargs or {}
         self.s = settings
         self.run_id = run_id or settings.run_id
-        self.ledger = RunLedger.from_url(settings.redis_dsn(), self.run_id)
-        self.store = ResultStore(settings.results_dir, self.run_id)
+        self.handle = Run(self.run_id, settings)  # ledger, store, finalize of the run
+        self.ledger, self.store = self.handle.ledger, self.handle.store
         self.on_progress = on_progress
         self.report = ProduceReport()
         import uuid
@@ -126,7 +125,7 @@ class Producer:
             try:
                 self.ledger.producer_done(self.producer_id)
                 if self.task == ANNOTATE_TASK:  # this may have been the last producer
-                    Run(self.run_id, self.s).maybe_finalize(self.app)
+                    self.handle.maybe_finalize(self.app)
             except redis.RedisError:
                 pass  # its heartbeat lapses by itself
 
@@ -175,7 +174,7 @@ class Producer:
     def _over_budget(self) -> bool:
         """Whether the run's LLM spend reached ``budget_usd``: then nothing more is sent, and
         what is unsent is read again (and sent) by the next ``produce`` of the run."""
-        if self.task != ANNOTATE_TASK or not Run(self.run_id, self.s).over_budget():
+        if self.task != ANNOTATE_TASK or not self.handle.over_budget():
             return False
         self.report.budget_reached = True
         return True

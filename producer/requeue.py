@@ -19,6 +19,7 @@ from celery import Celery
 
 from common.ledger import RunLedger
 from common.publish import send_batch
+from common.run import Run
 from common.settings import Settings
 from common.store import ResultStore
 from common.task_names import ANNOTATE_TASK
@@ -35,8 +36,8 @@ def requeue_dead(app: Celery, settings: Settings, run_id: str,
                  error_type: str | None = None) -> tuple[int, int]:
     """Re-send every dead letter of a run (optionally one error type); returns (batches,
     headlines) that this call sent, not counting letters another requeue took."""
-    store = ResultStore(settings.results_dir, run_id)
-    ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
+    run = Run(run_id, settings)
+    store, ledger = run.store, run.ledger
     token = uuid.uuid4().hex
     batches = headlines = 0
     for bid in store.dead_ids():

@@ -184,6 +184,43 @@ def test_the_layout_checks_find_a_breach(tmp_path):
     assert long_modules(tmp_path) == {"newstage/big.py": 401}
 
 
+RUN_HANDLE_OWNERS = ("common/run.py", "common/ledger.py", "common/store.py")
+RUN_PARTS = ("RunLedger.from_url(", "ResultStore(")
+
+
+def run_parts_built_outside_run(root: Path = ROOT) -> dict[str, list[str]]:
+    """Product modules that build a run's ledger or store themselves -> what they build. One
+    handle per run (``common.run.Run``) owns both; a module that builds its own drifts from it
+    (a store on a path of its own, a ledger without the run's finalize)."""
+    out = {}
+    for pkg in product_packages(root):
+        for p in sorted((root / pkg).rglob("*.py")):
+            rel = p.relative_to(root).as_posix()
+            if rel in RUN_HANDLE_OWNERS:
+                continue
+            found = [part for part in RUN_PARTS if part in p.read_text()]
+            if found:
+                out[rel] = found
+    return out
+
+
+def test_only_the_run_handle_builds_a_ledger_or_a_store():
+    assert run_parts_built_outside_run() == {}
+
+
+def test_the_run_handle_check_finds_a_breach(tmp_path):
+    for pkg, files in {"common": {"run.py": "ResultStore(root, run)\n"},
+                       "workers": {"curate.py": "s = ResultStore(root, run)\n",
+                                   "sweep.py": "RunLedger.from_url(url, run)\n"},
+                       "tests": {"test_x.py": "ResultStore(root, run)\n"}}.items():
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+        for name, text in files.items():
+            (tmp_path / pkg / name).write_text(text)
+    assert run_parts_built_outside_run(tmp_path) == {
+        "workers/curate.py": ["ResultStore("], "workers/sweep.py": ["RunLedger.from_url("]}
+
+
 def test_every_long_module_says_why_at_its_top():
     long = []
     for pkg in (*PACKAGES, "benchmarks"):

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from common.paths import SAMPLE_CSV
 from common.settings import get_settings
-from tickertag.cli_common import SHIPPED_SAMPLE, JsonOpt, RunOpt, emit_json, run_ledger
+from tickertag.cli_common import SHIPPED_SAMPLE, JsonOpt, RunOpt, emit_json
 
 console = Console()
 
@@ -137,11 +137,11 @@ def export(
     One row per headline/model/prompt, with a
     dataset card for the Hub next to it (README.md, or <stem>.README.md if that is taken)."""
     from common.cards import write_dataset_card
-    from common.store import ResultStore
+    from common.run import Run
 
     s = get_settings()
     run_id = run or s.run_id
-    n = ResultStore(s.results_dir, run_id).export(str(output))
+    n = Run(run_id, s).store.export(str(output))
     card = write_dataset_card(output, run_id)
     if as_json:
         emit_json({"run_id": run_id, "output": str(output), "results": n})
@@ -158,16 +158,17 @@ def reset(
     """Forget a run in Redis so it can start over.
 
     Its counters and dedup set go; the LLM answer cache stays."""
-    from common.store import ResultStore
+    from common.run import Run
 
     s = get_settings()
     run_id = run or s.run_id
     if not yes:
         typer.confirm(f"reset run {run_id!r}{' and delete its results' if results else ''}?",
                       abort=True)
-    run_ledger(run_id).reset()
+    r = Run(run_id, s)
+    r.ledger.reset()
     if results:
-        ResultStore(s.results_dir, run_id).delete()
+        r.store.delete()
     console.print(f"run {run_id} reset")
 
 

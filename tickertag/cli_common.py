@@ -50,11 +50,11 @@ SHIPPED_SAMPLE = "data/sample/benzinga_sample.csv"
 def run_ledger(run: str | None) -> Any:
     """The ``RunLedger`` of ``run`` (default: settings.run_id), for the verbs that read or reset
     a run's counters."""
-    from common.ledger import RunLedger
+    from common.run import Run
     from common.settings import get_settings
 
     s = get_settings()
-    return RunLedger.from_url(s.redis_dsn(), run or s.run_id)
+    return Run(run or s.run_id, s).ledger
 
 
 def emit_json(obj: Any) -> None:

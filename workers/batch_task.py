@@ -185,7 +185,7 @@ class BatchTask(Task):
         settings = get_settings()
         attempt = int(self.request.retries or 0)
         try:
-            ledger = RunLedger.from_url(settings.redis_dsn(), run_id)
+            ledger = Run(run_id, settings).ledger
             lease = BatchLease(ledger.r, run_id, batch_id, settings.batch_lease_s)
             if not lease.acquire():
                 if ledger.is_finished(batch_id):
