@@ -89,12 +89,14 @@ async def measure(url: str, a: argparse.Namespace) -> dict:
     return {"alone": alone, "mixed": mixed, "large": large_lat}
 
 
-def run_checkout(root: Path, model: str, a: argparse.Namespace) -> dict:
+def run_checkout(root: Path, model: str, a: argparse.Namespace, max_chars: int | None = None
+                 ) -> dict:
     """The service of ``root`` (its packages first on the path: ``-P`` keeps the working
     directory off it) on ``model``, measured."""
     port = free_port()
     srv = ManagedProcess("serve", [sys.executable, "-P", "-m", "tickertag", "serve", "--model",
-                                   model, "--port", str(port), "--max-batch", str(a.max_batch)],
+                                   model, "--port", str(port), "--max-batch", str(a.max_batch),
+                                   *(["--max-chars", str(max_chars)] if max_chars else [])],
                          LOGS / "serve_mixed.log", env={"PYTHONPATH": str(root)})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -128,6 +130,8 @@ def main() -> None:
     ap.add_argument("--large-chars", type=int, default=2000)
     ap.add_argument("--large-clients", type=int, default=1)
     ap.add_argument("--max-batch", type=int, default=64, help="the service's --max-batch")
+    ap.add_argument("--max-chars", type=int, nargs="+", default=[None], metavar="N",
+                    help="the service's --max-chars; several: one row per value, same checkout")
     ap.add_argument("--checkouts", nargs="+", default=[f"after={ROOT}"], metavar="NAME=DIR",
                     help="checkouts whose service to run, in this order")
     a = ap.parse_args()
@@ -141,8 +145,10 @@ def main() -> None:
         model = str(Path(model).resolve())
         runs = []
         for name, d in (c.split("=", 1) for c in a.checkouts):
-            runs.append((name, run_checkout(Path(d).resolve(), model, a)))
-            print(f"{name}: done", file=sys.stderr, flush=True)
+            for chars in a.max_chars:
+                label = name if chars is None else f"{name}, --max-chars {chars}"
+                runs.append((label, run_checkout(Path(d).resolve(), model, a, chars)))
+                print(f"{label}: done", file=sys.stderr, flush=True)
     print(f"one-headline requests to tickertag serve ({model}, --max-batch {a.max_batch}), "
           f"{a.small_requests} alone and {a.small_requests} while {a.large_clients} client(s) "
           f"send {a.large_texts} x {a.large_chars}-character requests\n")

@@ -18,6 +18,9 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     max_batch: Annotated[int, typer.Option(help="Most texts per model call.")] = 64,
+    max_chars: Annotated[int | None, typer.Option(
+        help="Most characters per model call (default 8,000): bounds how long a small request "
+             "waits behind large ones (lower: shorter waits, slower large requests).")] = None,
     max_wait_ms: Annotated[float, typer.Option(
         help="Hold a batch open this long for more requests (0: batch only what arrived while "
              "the model was busy; a lone request starts at once).")] = 0.0,
@@ -35,7 +38,7 @@ def serve(
     import uvicorn
 
     from training.inference import servable_manifest
-    from workers.ner.service import create_app
+    from workers.ner.service import MAX_CALL_CHARS, create_app
 
     try:
         servable_manifest(model)
@@ -46,7 +49,8 @@ def serve(
     from common.settings import get_settings
 
     uvicorn.run(create_app(str(model), max_batch, max_wait_ms,
-                           aliases or get_settings().aliases), host=host, port=port,
+                           aliases or get_settings().aliases, max_chars=max_chars or MAX_CALL_CHARS),
+                host=host, port=port,
                 log_level="warning")
 
 
