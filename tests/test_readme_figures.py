@@ -126,3 +126,60 @@ def test_the_batch_api_table_equals_its_result_file():
         f"{batch['usd_per_million']:.2f} "
         f"({batch['usd_per_million'] / online['usd_per_million']:.2f}x)"]
     assert f"({r['date']}, {r['commit']}; `{r['command']}`" in text
+
+
+# The dated record each "What it achieves" row was copied from (the served student's row is
+# checked against report.json above, the cost row is recomputed from the speed rows below).
+ACHIEVEMENT_SOURCES = {
+    "its two GLiNER teachers voting": "training/RESULTS.md",
+    "spaCy NER trained on gold only (no teachers)": "training/RESULTS.md",
+    "student - spaCy on gold": "training/RESULTS.md",
+    "student bulk speed, 2 procs x 1 thread, batch 256": "training/RESULTS.md",
+    "student over HTTP, one headline per request": "training/RESULTS.md",
+    "linking names to tickers": "docs/linking.md",
+    "annotation at scale": "benchmarks/RESULTS_soak.md",
+    "across hosts": "benchmarks/RESULTS_multihost.md",
+}
+CHECKED_ELSEWHERE = {"served student, F1 on test+test2", "cost per million headlines"}
+NUMBER = re.compile(r"[+-]?\d[\d,]*(?:\.\d+)?%?")
+
+
+def untraced_figures(text: str) -> list[str]:
+    """Figures of the "What it achieves" table missing from the result file of their row (a
+    figure: a number with a decimal point or at least three characters)."""
+    out = []
+    for row in _table_after(text, "## What it achieves"):
+        if row[0] in CHECKED_ELSEWHERE:
+            continue
+        source = ACHIEVEMENT_SOURCES.get(row[0])
+        if source is None:
+            out.append(f"{row[0]!r}: no result file named for this row")
+            continue
+        body = (ROOT / source).read_text()
+        for n in (m.strip(",") for m in NUMBER.findall(row[1])):
+            if (len(n.lstrip("+-")) >= 3 or "." in n) and n not in body:
+                out.append(f"{row[0]!r}: {n} is not in {source}")
+    return out
+
+
+def test_every_achievement_figure_is_in_its_result_file():
+    assert untraced_figures(README.read_text()) == []
+
+
+def test_the_cost_row_follows_from_the_speeds():
+    rows = {r[0]: r[1] for r in _table_after(README.read_text(), "## What it achieves")}
+    cost = rows["cost per million headlines"]
+    rate = float(re.search(r"([\d,]+) headlines/s", rows[
+        "student bulk speed, 2 procs x 1 thread, batch 256"]).group(1).replace(",", ""))
+    price = float(re.search(r"at \$([\d.]+)/h \(", cost).group(1))
+    assert f"student ${price / (rate * 3600) * 1e6:.3f}" in cost
+    llm_rate = float(re.search(r"\((\d+) headlines/s\)", cost).group(1))
+    llm_price = float(re.search(r"~\$\d+ at \$([\d.]+)/h", cost).group(1))
+    assert f"~${llm_price / (llm_rate * 3600) * 1e6:.0f} at" in cost
+
+
+def test_an_untraced_achievement_figure_is_caught():
+    text = README.read_text()
+    assert "**2,798 headlines/s**" in text
+    assert untraced_figures(text.replace("**2,798 headlines/s**", "**2,897 headlines/s**"))
+    assert untraced_figures(text.replace("| across hosts |", "| across many hosts |"))
