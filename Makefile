@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install chromium compose demo test test-fast lint bench clean
+.PHONY: install chromium compose demo test test-fast lint bench mutate clean
 
 install: $(VENV)/.installed chromium compose
 
@@ -42,8 +42,16 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 
+# Mutation testing of the invariant-holding modules against their fast tests ([tool.mutmut] in
+# pyproject.toml names both). One mutant at a time: every test session flushes the test Redis db,
+# so two at once would fail each other's tests. Results are kept in mutants/ between runs;
+# survivors and why they are accepted: docs/mutation.md.
+mutate: install
+	$(BIN)/mutmut run --max-children 1
+	$(BIN)/mutmut results
+
 bench: install
 	$(BIN)/python benchmarks/dispatch.py
 
 clean:
-	rm -rf runs var .pytest_cache
+	rm -rf runs var .pytest_cache mutants

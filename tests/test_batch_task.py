@@ -12,6 +12,7 @@ import pytest
 import redis
 from celery.exceptions import Reject
 
+from common import redis_keys
 from common.ledger import RunLedger
 from common.store import ResultStore
 from workers import batch_task
@@ -113,6 +114,8 @@ def test_a_batch_that_keeps_killing_its_worker_is_dead_lettered_as_worker_lost(
     assert out["dead"] is True and out["error_type"] == "worker_lost"
     (dead,) = ResultStore(env.results_dir, env.run_id).iter_dead()
     assert dead["error_type"] == "worker_lost" and dead["task"] == getattr(mod, name).name
+    assert dead["kwargs"] == ({} if queue == "annotate" else  # what requeue sends it back with
+                              {"model_dir": "", "threshold": None, "fingerprint": None})
     st = RunLedger.from_url(env.redis_dsn(), env.run_id).stats()
     assert st["batches_dead"] == 1 and st["headlines_dead"] == 2
 
@@ -285,3 +288,240 @@ def test_a_copy_that_dies_between_the_ledger_and_its_files_is_finished_by_the_ne
     assert Run(env.run_id, env).finished("bd")
     assert [x["id"] for x in run.store.iter_results()] == ["h0", "h1", "h2"]
     assert run.ledger.pending_commit("bd") is None
+
+
+# -- the contract in detail: what goes back, what is returned, what a dead letter holds -------
+def _work_args(monkeypatch: pytest.MonkeyPatch, queue: str, outcome: Any) -> list[tuple]:
+    """Replace the queue's work function; returns the list of the calls it gets."""
+    mod, _, work = TASKS[queue]
+    calls: list[tuple] = []
+
+    def fake(*a: Any, **k: Any) -> Any:
+        calls.append(a)
+        return outcome(*a) if callable(outcome) else outcome
+
+    monkeypatch.setattr(mod, work, fake)
+    return calls
+
+
+def test_a_second_copy_goes_back_while_the_first_runs_and_is_skipped_once_recorded(
+        env, monkeypatch):
+    calls = _work_args(monkeypatch, "annotate", {"batch_id": "b1"})
+    task = annotate.annotate_batch
+    first = batch_task.BatchLease(redis.Redis.from_url(env.redis_dsn()), env.run_id, "b1", 30)
+    assert first.acquire()
+    with pytest.raises(Reject) as err:
+        _run(task, env.run_id, 0)
+    assert err.value.requeue is True and "b1" in str(err.value.reason)
+    RunLedger.from_url(env.redis_dsn(), env.run_id).finish_batch("b1", {"headlines_done": 2})
+    assert _run(task, env.run_id, 0) == {"batch_id": "b1", "skipped": "already finished"}
+    first.release()
+    assert calls == []  # neither copy ran the batch's work
+
+
+def test_the_work_gets_the_settings_and_an_open_fence(env, monkeypatch):
+    calls = _work_args(monkeypatch, "annotate", lambda *a: {"fence_open": a[4]()})
+    assert _run(annotate.annotate_batch, env.run_id, 0) == {"fence_open": True}
+    ((run_id, bid, heads, settings, fence),) = calls
+    assert (run_id, bid, heads, settings) == (env.run_id, "b1", HEADLINES, env)
+    assert isinstance(fence, batch_task.Fence) and fence.batch_id == "b1"
+
+
+def test_redis_unreachable_at_the_start_hands_the_batch_back(env, make_settings, monkeypatch):
+    down = make_settings(redis_url="redis://127.0.0.1:1/0")
+    monkeypatch.setattr(batch_task, "get_settings", lambda: down)
+    calls = _work_args(monkeypatch, "annotate", {})
+    with pytest.raises(Reject) as err:
+        _run(annotate.annotate_batch, env.run_id, 0)
+    assert err.value.requeue is True and isinstance(err.value.reason, redis.ConnectionError)
+
+    def cannot_count(*a: Any) -> int:
+        raise redis.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(batch_task, "get_settings", lambda: env)
+    monkeypatch.setattr(RunLedger, "delivered", cannot_count)
+    with pytest.raises(Reject) as err:
+        _run(annotate.annotate_batch, env.run_id, 0)
+    assert err.value.requeue is True and "reset by peer" in str(err.value.reason)
+    assert calls == []
+
+
+def test_a_retry_waits_twice_as_long_each_time_up_to_a_minute(env, monkeypatch):
+    from celery.exceptions import Retry
+
+    _work_args(monkeypatch, "annotate", _broken)
+    task = annotate.annotate_batch
+    asked: list[tuple[BaseException, int]] = []
+
+    def retry(exc: BaseException, countdown: int) -> Retry:
+        asked.append((exc, countdown))
+        return Retry("scheduled")
+
+    monkeypatch.setattr(task, "retry", retry)
+    monkeypatch.setattr(task, "max_retries", 10)
+    for attempt in (0, 1, 2, 6):
+        with pytest.raises(Retry):
+            _run(task, env.run_id, attempt, bid=f"b{attempt}")
+    assert [c for _, c in asked] == [2, 4, 8, 60]
+    assert all(isinstance(e, RuntimeError) and "model raised" in str(e) for e, _ in asked)
+
+
+def test_reasons_and_causes_travel_with_a_batch_handed_back(env, monkeypatch):
+    mod, name, work = TASKS["annotate"]
+    task = getattr(mod, name)
+    monkeypatch.setattr(mod, work, _broken)
+    monkeypatch.setattr(batch_task, "dead_letter_whole_batch", _loading)
+    monkeypatch.setattr(task, "apply_async", _loading)
+    with pytest.raises(Reject) as err:  # the retry could not be published
+        _run(task, env.run_id, 0)
+    assert "loading the dataset" in str(err.value.reason)
+    with pytest.raises(Reject) as err:  # the dead letter could not be written
+        _run(task, env.run_id, 3)
+    assert "loading the dataset" in str(err.value.reason)
+    assert isinstance(err.value.__cause__, RuntimeError)  # the batch's own error
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+
+    def no_room(*a: Any, **k: Any) -> dict:
+        raise full
+
+    monkeypatch.setattr(mod, work, no_room)
+    with pytest.raises(Reject) as err:  # a transient store error while recording
+        _run(task, env.run_id, 0)
+    assert err.value.reason is full
+
+
+@pytest.mark.parametrize("queue", sorted(TASKS))
+def test_a_dead_letter_holds_what_requeue_needs(queue, env, monkeypatch):
+    """Sent back by ``tickertag requeue``, a dead letter needs its task, the task's own
+    arguments, its headlines and how many attempts it had; the task says what it did."""
+    mod, name, work = TASKS[queue]
+    task = getattr(mod, name)
+    long_error = "x" * 3000
+
+    def broken(*a: Any, **k: Any) -> dict:
+        raise RuntimeError(long_error)
+
+    monkeypatch.setattr(mod, work, broken)
+    finished: list[str] = []
+    monkeypatch.setattr(task, "on_run_finished", lambda run: finished.append(run.run_id))
+    monkeypatch.setattr(task, "max_retries", 0)  # the first failure is the last
+    out = _run(task, env.run_id, 0)
+    assert out == {"batch_id": "b1", "dead": True, "error": f"RuntimeError: {long_error}",
+                   "error_type": "task"}
+    (dead,) = ResultStore(env.results_dir, env.run_id).iter_dead()
+    assert dead["task"] == task.name and dead["headlines"] == HEADLINES
+    assert dead["attempts"] == 1 and dead["error"] == f"RuntimeError: {long_error}"[:2000]
+    assert dead["kwargs"] == ({} if queue == "annotate" else
+                              {"model_dir": "", "threshold": None, "fingerprint": None})
+    assert finished == [env.run_id]
+    monkeypatch.setattr(task, "max_retries", 3)
+    _run(task, env.run_id, 3, bid="b2")
+    dead = next(d for d in ResultStore(env.results_dir, env.run_id).iter_dead()
+                if d["batch_id"] == "b2")
+    assert dead["attempts"] == 4
+
+
+@pytest.mark.parametrize("path", ["task", "worker_lost"])
+def test_a_copy_that_loses_its_lease_while_dead_lettering_records_nothing(
+        path, env, monkeypatch):
+    """The dead letter, like a result, is recorded only while this copy holds the batch's
+    lease: a copy cut off while writing it leaves the batch to the copy that took the lease."""
+    mod, name, work = TASKS["annotate"]
+    task = getattr(mod, name)
+    monkeypatch.setattr(mod, work, _broken)
+    finished: list[str] = []
+    monkeypatch.setattr(task, "on_run_finished", lambda run: finished.append(run.run_id))
+    r = redis.Redis.from_url(env.redis_dsn())
+    real_write_dead = ResultStore.write_dead
+
+    def write_then_lose_the_lease(self: ResultStore, *a: Any, **k: Any) -> None:
+        real_write_dead(self, *a, **k)
+        r.set(redis_keys.batch_lease(env.run_id, "b1"), "another-copy")
+
+    monkeypatch.setattr(ResultStore, "write_dead", write_then_lose_the_lease)
+    ledger = RunLedger.from_url(env.redis_dsn(), env.run_id)
+    if path == "worker_lost":
+        for _ in range(env.max_deliveries):
+            ledger.delivered("b1", 0)
+    out = _run(task, env.run_id, 0 if path == "worker_lost" else 3)
+    assert out == {"batch_id": "b1", "skipped": "recorded by another copy"}
+    assert not ledger.is_finished("b1") and finished == []
+    store = ResultStore(env.results_dir, env.run_id)
+    assert not list(store.iter_dead()) and not list(store.iter_results())
+
+
+def test_a_batch_recorded_by_another_copy_while_it_failed_is_not_dead_lettered(env, monkeypatch):
+    ledger = RunLedger.from_url(env.redis_dsn(), env.run_id)
+
+    def recorded_elsewhere_then_fails(*a: Any) -> dict:
+        ledger.finish_batch("b1", {"headlines_done": 2})
+        raise RuntimeError("the model raised on this batch")
+
+    _work_args(monkeypatch, "annotate", recorded_elsewhere_then_fails)
+    out = _run(annotate.annotate_batch, env.run_id, 3)
+    assert out == {"batch_id": "b1", "skipped": "recorded by another copy"}
+    assert not list(ResultStore(env.results_dir, env.run_id).iter_dead())
+
+
+# -- the lease ------------------------------------------------------------------------------
+def test_the_lease_is_one_key_per_batch_with_a_ttl(env):
+    r = redis.Redis.from_url(env.redis_dsn())
+    a = batch_task.BatchLease(r, env.run_id, "b1", ttl_s=2.5)
+    assert a.key == redis_keys.batch_lease(env.run_id, "b1") and a.ttl_ms == 2500
+    assert batch_task.BatchLease(r, env.run_id, "b1", ttl_s=0.2).ttl_ms == 1000  # at least 1 s
+    assert a.acquire()
+    assert 0 < r.pttl(a.key) <= 2500
+    b = batch_task.BatchLease(r, env.run_id, "b1", ttl_s=2.5)
+    assert not b.acquire() and r.get(a.key).decode() == a.token  # held: the second waits
+    r.delete(a.key)  # lapsed, nobody took it
+    assert a.reclaim() and 0 < r.pttl(a.key) <= 2500
+    b.release()  # not the holder: nothing happens
+    assert r.get(a.key).decode() == a.token
+    a.release()
+    assert not r.exists(a.key)
+
+
+def test_the_lease_is_renewed_while_held_also_after_a_redis_error(env):
+    real = redis.Redis.from_url(env.redis_dsn())
+
+    class Blip:  # the first renewal meets a connection error, as during a Redis restart
+        gets = 0
+
+        def get(self, k: str) -> Any:
+            Blip.gets += 1
+            if Blip.gets == 1:
+                raise redis.ConnectionError("Connection reset by peer")
+            return real.get(k)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    lease = batch_task.BatchLease(Blip(), env.run_id, "b-renew", ttl_s=3)  # renewed every 1 s
+    assert lease.acquire()
+    import time
+
+    deadline = time.monotonic() + 30
+    while Blip.gets < 4:  # the failed renewal and three more
+        assert time.monotonic() < deadline, Blip.gets
+        time.sleep(0.05)
+    # 4 s after it was taken, a 3 s lease is still there: the renewals reached Redis
+    assert real.get(lease.key).decode() == lease.token and real.pttl(lease.key) > 0
+    lease.release()
+
+
+def test_a_fence_or_reclaim_that_cannot_reach_redis_says_no(env):
+    class Down:
+        def __getattr__(self, name: str) -> Any:
+            def fail(*a: Any, **k: Any) -> None:
+                raise redis.ConnectionError("Connection refused")
+            return fail
+
+    lease = batch_task.BatchLease(Down(), env.run_id, "b1", ttl_s=5)
+    assert lease.reclaim() is False
+    ledger = RunLedger.from_url(env.redis_dsn(), env.run_id)
+    ledger.r = Down()
+    live = batch_task.BatchLease(redis.Redis.from_url(env.redis_dsn()), env.run_id, "b1", 5)
+    assert live.acquire()
+    assert batch_task.make_fence(ledger, "b1", live)() is False
+    live.release()

@@ -231,3 +231,125 @@ def test_an_in_flight_copy_lives_from_send_to_finish(redis_url: str) -> None:
     assert lg.requeued("b2", 1, "b2-r2", copy) is False  # a second requeue writes nothing
     assert set(lg.inflight_copies()) == {"b2-r1"}
     lg.reset()
+
+
+def test_the_sweep_rewrites_an_in_flight_record_and_only_that(redis_url: str) -> None:
+    """``mark_inflight`` replaces the copy of a batch still in flight with what the sweep saw;
+    a batch that is not in flight (never sent, or finished) gets no record."""
+    lg = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")
+    copy = {"task": "tickertag.annotate.batch", "kwargs": {}, "headlines": [{"id": "h1"}]}
+    assert lg.claim_batch([{"id": "h1"}], lambda _ids: "b1") is not None
+    assert lg.sent("b1", 1, copy)
+    lg.mark_inflight("b1", {**copy, "missing_since": 1.0})
+    assert lg.inflight_copies() == {"b1": {**copy, "missing_since": 1.0}}
+    lg.mark_inflight("never-sent", copy)
+    assert set(lg.inflight_copies()) == {"b1"}
+    lg.reset()
+
+
+def test_a_claimed_batch_is_named_by_its_new_headlines_only(redis_url: str) -> None:
+    """The batch id is made from the headlines this claim takes, not from candidates another
+    batch already took: a resent batch keeps its id, a partly new one gets its own."""
+    lg = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")
+    heads = [{"id": f"h{i}"} for i in range(4)]
+
+    def make_id(ids: list[str]) -> str:
+        return "+".join(ids)
+
+    assert lg.claim_batch(heads[:2], make_id) == ("h0+h1", heads[:2])
+    assert lg.claim_batch(heads, make_id) == ("h2+h3", heads[2:])
+    assert lg.claim_batch(heads, make_id) is None  # nothing left to claim
+    assert set(lg.pending_batches()) == {"h0+h1", "h2+h3"}
+    lg.reset()
+
+
+def test_a_claim_that_races_another_producer_retries_without_what_it_took(redis_url: str) -> None:
+    """Another producer claims a candidate between this claim's read and its write: the write
+    is refused (WATCH) and the claim is made again, without that headline, not given up."""
+    lg = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")
+    other = redis.Redis.from_url(redis_url)
+    asked: list[list[str]] = []
+
+    def make_id(ids: list[str]) -> str:
+        if not asked:  # the first attempt: another producer takes h0 meanwhile
+            other.sadd(f"{lg.k}:enqueued", "h0")
+        asked.append(ids)
+        return "+".join(ids)
+
+    heads = [{"id": "h0"}, {"id": "h1"}]
+    assert lg.claim_batch(heads, make_id) == ("h1", heads[1:])
+    assert asked == [["h0", "h1"], ["h1"]]
+    lg.reset()
+
+
+def test_run_meta_counters_rejections_and_copies(redis_url: str) -> None:
+    """The small writes beside the batch scripts: the run's task and meta, counters not tied
+    to a batch (whole and fractional), first-seen rejected rows, a send without a copy, and
+    dropping a copy."""
+    lg = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")
+    assert lg.task() is None
+    lg.set_task("tickertag.ner.batch")
+    lg.set_meta(pool=1200, note="escalation")
+    lg.set_meta()  # nothing to write
+    assert lg.task() == "tickertag.ner.batch"
+    assert lg.meta() == {"task": "tickertag.ner.batch", "pool": "1200", "note": "escalation"}
+    lg.count("retries")
+    lg.count("retries", 2)
+    lg.count("llm_seconds", 0.25)
+    lg.count("prompt_tokens", 3.0)
+    st = lg.stats()
+    assert (st["retries"], st["llm_seconds"], st["prompt_tokens"]) == (3, 0.25, 3)
+    assert lg.first_rejections([]) == []
+    assert lg.first_rejections(["src#1", "src#2"]) == [True, True]
+    assert lg.first_rejections(["src#2", "src#3"]) == [False, True]
+    for bid in ("b1", "b2"):
+        assert lg.claim_batch([{"id": bid}], lambda _ids, b=bid: b) is not None
+    assert lg.sent("b1", 1)  # no copy given: none kept
+    assert lg.inflight_copies() == {} and lg.in_flight() == 1
+    assert lg.sent("b2", 1, {"task": "t", "kwargs": {}, "headlines": []})
+    lg.drop_inflight("b2")
+    assert lg.inflight_copies() == {} and lg.in_flight() == 2
+    lg.reset()
+    assert lg.stats()["batches_enqueued"] == 0 and lg.meta() == {}
+
+
+def test_enqueue_counts_claims_deliveries_and_reset_stay_in_their_run(redis_url: str) -> None:
+    import time
+
+    from common import redis_keys
+    from common.ledger import PRODUCER_TTL_S, REQUEUE_CLAIM_S
+
+    lg = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")
+    other = RunLedger.from_url(redis_url, f"t-{uuid.uuid4().hex[:8]}")
+    other.batch_enqueued(1)
+    lg.batch_enqueued(3)
+    started = lg.stats()["started_at"]
+    lg.batch_enqueued(2)
+    st = lg.stats()
+    assert (st["batches_enqueued"], st["headlines_enqueued"], st["started_at"]) == (2, 5, started)
+    assert type(st["batches_enqueued"]) is int and started > 0  # whole counts read as ints
+    assert lg.r.sismember(redis_keys.RUNS, lg.run_id)
+    lg.finish_batch("b1", {"headlines_done": 3})
+    assert lg.pending_commit("b1") is None  # no outcome given: none kept
+    assert lg.stats()["batches_dead"] == 0  # a batch is not dead unless it says so
+    # a requeue without a copy keeps no in-flight record
+    lg.finish_batch("b2", {"headlines_dead": 2}, dead=True)
+    assert lg.requeued("b2", 2, "b2-r1") and lg.inflight_copies() == {}
+    # a requeue claim lapses: a requeue killed mid-send does not hold the letter for ever
+    assert lg.claim_dead("b2", "me")
+    assert 0 < lg.r.ttl(f"{lg.k}:requeue-claim:b2") <= REQUEUE_CLAIM_S
+    # a start handed back is one start taken back; the deliveries live a week
+    assert lg.delivered("b3", 0) == 1
+    lg.undeliver("b3", 0)
+    assert lg.delivered("b3", 0) == 1
+    assert 7 * 24 * 3600 - 60 < lg.r.ttl(f"{lg.k}:deliveries") <= 7 * 24 * 3600
+    # finalizing asks about producers at the time it is given
+    lg.producer_alive("A")
+    lg.mark_produced()
+    lg.finish_batch("b2-r1", {"headlines_done": 2})
+    assert not lg.try_finalize()  # A is alive now
+    assert lg.try_finalize(now=time.time() + PRODUCER_TTL_S + 1)  # ... and gone by then
+    lg.reset()
+    assert lg.stats()["batches_enqueued"] == 0
+    assert other.stats()["batches_enqueued"] == 1  # another run is untouched
+    other.reset()

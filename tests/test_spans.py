@@ -87,3 +87,41 @@ def test_two_letter_mentions_match_only_as_written():
     # ... which is only a fallback: where the exact string is present, other cases are not tagged
     t2 = "Alcoa Rises; ALCOA Shares Up"
     assert texts(t2, align_spans(t2, ["Alcoa"])) == [(0, 5, "Alcoa")]
+
+
+def test_a_one_letter_ticker_needs_both_parentheses():
+    """"(A)" marks a ticker; an opening or a closing parenthesis alone does not."""
+    assert align_spans("Results (A Unit Of Agilent) Rise", ["A"]).spans == []
+    assert align_spans("Agilent Names Plan A) Today", ["A"]).spans == []
+    assert [s.start for s in align_spans("Agilent (A) Rises", ["A"]).spans] == [9]
+
+
+def test_non_string_answers_are_skipped_and_labels_kept():
+    """An LLM answer list may hold numbers or nulls: they are neither spans nor hallucinations.
+    The label asked for is the label given."""
+    al = align_spans("Apple Rises", [None, 7, "Apple"], label="ORG")
+    assert [(s.start, s.end, s.label) for s in al.spans] == [(0, 5, "ORG")]
+    assert al.hallucinated == []
+
+
+def test_a_match_must_start_at_a_word_boundary():
+    assert align_spans("XApple Rises", ["Apple"]).spans == []  # one character before it
+    al = align_spans("PineApple Rises; Apple Falls", ["Apple"])
+    assert [s.start for s in al.spans] == [17]
+
+
+def test_touching_matches_both_stay():
+    """Two answers that touch (one ends where the other starts, both at word boundaries) do
+    not overlap: both are spans, whichever is longer."""
+    t = "Foo.-Barbaz Rises"
+    assert [s.text for s in align_spans(t, ["Foo.", "-Barbaz"]).spans] == ["Foo.", "-Barbaz"]
+    t = "Fooqux.-Bar Rises"
+    assert [s.text for s in align_spans(t, ["Fooqux.", "-Bar"]).spans] == ["Fooqux.", "-Bar"]
+
+
+def test_check_spans_refuses_empty_spans_and_accepts_touching_ones():
+    t = "AppleTesla"
+    with pytest.raises(ValueError, match="out of range"):
+        check_spans(t, [Span(start=2, end=2, text="")])
+    ok = check_spans(t, [Span(start=0, end=5, text="Apple"), Span(start=5, end=10, text="Tesla")])
+    assert [s.text for s in ok] == ["Apple", "Tesla"]

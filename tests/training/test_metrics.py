@@ -197,3 +197,67 @@ def test_paired_bootstrap_ci_and_p_value_are_those_of_the_paired_resamples():
     assert d.ci95 == expected
     assert d.p_not_better == float(np.mean(deltas <= 0))
     assert 0 < d.p_not_better < 1  # a close race: the share is a real number, not 0 or 1
+
+
+def test_span_keys_lower_case_labels():
+    from common.metrics import span_keys
+
+    assert span_keys([sp(0, 5, "COMPANY"), Span(start=6, end=9, text="Inc")]) == {
+        (0, 5, "company"), (6, 9, "company")}
+
+
+def test_nothing_found_or_only_false_positives_score_zero_not_one():
+    s = score([[sp(0, 5)]], [[]])  # a company missed, nothing predicted
+    assert (s.precision, s.recall, s.f1) == (0.0, 0.0, 0.0)
+    s = score([[]], [[sp(0, 5)]])  # nothing to find, something predicted
+    assert (s.precision, s.recall, s.f1) == (0.0, 0.0, 0.0)
+
+
+def test_score_as_dict_errors_and_defaults():
+    gold, pred = [[sp(0, 3)], [sp(4, 7)]], [[sp(0, 3)], [sp(4, 6)]]
+    s = score(gold, pred, texts=["ABC", "xyz DEF"])
+    assert s.ci95 is None  # no bootstrap unless asked
+    assert s.as_dict() == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "tp": 1, "fp": 1, "fn": 1,
+                           "n_docs": 2, "f1_ci95": None}
+    assert s.errors == [{"doc": 1, "text": "xyz DEF", "false_positives": ["DE"],
+                         "false_negatives": ["DEF"]}]
+    b = score(gold, pred, bootstrap=50)
+    assert b.as_dict()["f1_ci95"] == list(b.ci95)
+    gold40, pred40 = _docs(COUNTS_A)  # enough documents for seeds to give different intervals
+    assert score(gold40, pred40, bootstrap=50).ci95 == score(gold40, pred40, bootstrap=50,
+                                                             seed=0).ci95  # the default seed
+    assert score(gold40, pred40, bootstrap=50, seed=1).ci95 != score(gold40, pred40,
+                                                                     bootstrap=50).ci95
+    import pytest
+
+    with pytest.raises(ValueError, match="1 gold documents but 2 predicted"):
+        score([[]], [[], []])
+
+
+def test_paired_bootstrap_defaults_dict_and_refusals():
+    import pytest
+
+    gold, pred_a = _docs(COUNTS_A)
+    _, pred_b = _docs(COUNTS_B)
+    d = paired_bootstrap(gold, pred_a, pred_b)
+    assert d == paired_bootstrap(gold, pred_a, pred_b, n=1000, seed=0)
+    assert d.as_dict() == {"f1_a": d.f1_a, "f1_b": d.f1_b, "delta": d.delta,
+                           "delta_ci95": list(d.ci95), "p_not_better": d.p_not_better,
+                           "n_docs": 40}
+    with pytest.raises(ValueError, match="no documents to compare"):
+        paired_bootstrap([], [], [])
+    with pytest.raises(ValueError):  # a system with a document missing is not compared
+        paired_bootstrap(gold, pred_a[:-1], pred_b)
+
+
+def test_small_bootstrap_takes_the_nearest_rank_below():
+    """With 41 resamples the 2.5th percentile is the 2nd smallest value (index 0.025 x 40 = 1),
+    a rank that a slightly different formula misses."""
+    gold, pred = _docs(COUNTS_A)
+    fs, _ = _resampled_f1(COUNTS_A, COUNTS_A, 41, seed=2)
+    assert sorted(fs)[0] != sorted(fs)[1]
+    assert score(gold, pred, bootstrap=41, seed=2).ci95 == _percentile_ci(fs)
+    _, pred_b = _docs(COUNTS_B)
+    fa, fb = _resampled_f1(COUNTS_A, COUNTS_B, 41, seed=2)
+    assert sorted(fa - fb)[0] != sorted(fa - fb)[1]
+    assert paired_bootstrap(gold, pred, pred_b, n=41, seed=2).ci95 == _percentile_ci(fa - fb)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from common.metrics import paired_bootstrap
@@ -136,3 +138,97 @@ def test_overlapping_voted_spans_keep_the_higher_scored_one():
     assert by_id["h1"] == [_ent(t, 0, 13, 0.5), _ent(t, 29, 34, 1.0)]
     # h2: (0, 19) scores 2/3 x 0.9 = 0.6, (0, 13) 1/3 x 0.6 = 0.2
     assert by_id["h2"] == [_ent(t, 0, 19, 0.6), _ent(t, 29, 34, 1.0)]
+
+
+def test_adjacent_voted_spans_both_stay():
+    """Spans that touch (one ends where the next starts) do not overlap: both stay, whichever
+    scores higher."""
+    t = "Alphabet-Google Merger"  # (0, 8) and (8, 15) touch at the hyphen
+    left_first = _tagged("h1", t, [(0, 8, 0.9), (8, 15, 0.8)])
+    right_first = _tagged("h2", t, [(0, 8, 0.8), (8, 15, 0.9)])
+    silver, _ = combine_silver([[left_first, right_first]], set())
+    assert [[(e["start"], e["end"]) for e in r["entities"]] for r in silver] == [
+        [(0, 8), (8, 15)], [(0, 8), (8, 15)]]
+
+
+def _row(text: str, *names: str, at: int = 0) -> dict:
+    """A labelled row tagging each name's first occurrence at or after ``at``."""
+    ents = []
+    for n in names:
+        s = text.index(n, at)
+        ents.append({"start": s, "end": s + len(n), "label": "Company", "text": n})
+    return {"id": text, "text": text, "entities": ents}
+
+
+def test_silver_quality_scores_exact_spans_and_realigns_a_respaced_title(tmp_path):
+    """Per labelled file: the shared headlines, and exact-span P/R/F1 rounded to 4 places. A
+    silver title spaced differently from the gold one is moved onto the gold text; one spaced
+    the same keeps its own offsets (a second "Ford" stays the second)."""
+    ford = "Ford Rallies As Ford Dealers Cheer"
+    gold = [_row(ford, "Ford", at=5),  # only the second Ford is a span here
+            _row("Shares Of Apple Rise", "Apple"),
+            _row("Dow Falls 300 Points"),
+            _row("Microsoft And Google Team Up With Intel And IBM", "Microsoft", "Google",
+                 "Intel", "IBM"),
+            _row("Nobody Tagged This In Silver", "Nobody")]
+    gold_file = tmp_path / "gold.jsonl"
+    gold_file.write_text("".join(json.dumps(r) + "\n" for r in gold))
+    silver = [_row(ford, "Ford", at=5),  # tp
+              _row("Shares  Of Apple Rise", "Apple"),  # tp once realigned (11 -> 10)
+              _row("Dow Falls 300 Points", "Dow"),  # fp
+              _row("Microsoft And Google Team Up With Intel And IBM"),  # 4 fn
+              _row("A Headline Gold Does Not Have", "A")]
+    q = silver_quality(silver, [gold_file])
+    # tp 2, fp 1, fn 4: P 2/3, R 1/3, F1 4/9
+    assert q == {"gold.jsonl": {"headlines": 4, "precision": 0.6667, "recall": 0.3333,
+                                "f1": 0.4444}}
+
+
+def test_pool_counts_every_dropped_row_and_stops_at_the_limit(tmp_path):
+    test_title = read_jsonl(TEST_FILES[1])[0]["text"]
+    rows = [{"title": "Apple Beats"}, {"title": "apple beats"}, {"title": "APPLE  BEATS"},
+            {"title": test_title}, {"title": test_title.lower()}, {"title": ""}, {"title": " "},
+            {"title": "Ford Recalls"}, {"title": "Tesla Rallies"}, {"title": "Never Read"}]
+    rep = build_pool(rows, tmp_path / "pool.jsonl", protected_texts(), limit=3)
+    assert [r["text"] for r in read_jsonl(tmp_path / "pool.jsonl")] == [
+        "Apple Beats", "Ford Recalls", "Tesla Rallies"]
+    # the 10th row is never read: the limit was reached at the 9th
+    assert (rep.rows, rep.kept, rep.protected, rep.duplicates, rep.rejected) == (9, 3, 2, 2, 2)
+
+
+def test_silver_rows_carry_the_headline_and_count_every_complete_headline():
+    """A silver row keeps the headline's text, date and symbol; unscored spans count as sure
+    (1.0); a headline without any span is agreed on; a headline one teacher lacks is skipped
+    and the ones after it are still combined."""
+    t1, t2, t3 = "Apple Beats Estimates", "Dow Falls", "Ford Recalls Cars"
+    a = [{"id": "h1", "text": t1, "date": "2020-01-02", "stock_symbol": "AAPL",
+          "entities": [{"start": 0, "end": 5, "label": "Company", "text": "Apple"}]},
+         {"id": "h2", "text": t2, "entities": []},
+         {"id": "h3", "text": t3, "date": "2020-01-03", "stock_symbol": "F", "entities": []}]
+    b = [a[0], a[2]]  # h2 was dead-lettered for this teacher
+    silver, disagree = combine_silver([a, b], set())
+    assert silver == [
+        {"id": "h1", "text": t1, "date": "2020-01-02", "stock_symbol": "AAPL",
+         "entities": [{"start": 0, "end": 5, "label": "Company", "text": "Apple", "score": 1.0}],
+         "teachers": 2, "agreement": 1.0},
+        {"id": "h3", "text": t3, "date": "2020-01-03", "stock_symbol": "F", "entities": [],
+         "teachers": 2, "agreement": 1.0}]
+    assert disagree == []
+
+
+def test_a_respaced_title_takes_the_first_occurrence_of_each_name(tmp_path):
+    gold = [_row("Ford Says Ford Wins", "Ford")]  # the first Ford, at 0
+    gold_file = tmp_path / "gold.jsonl"
+    gold_file.write_text(json.dumps(gold[0]) + "\n")
+    q = silver_quality([_row("Ford Says  Ford Wins", "Ford")], [gold_file])
+    assert q["gold.jsonl"]["f1"] == 1.0
+
+
+def test_write_silver_and_read_it_back(tmp_path):
+    from training.silver import read_tagged, write_silver
+
+    row = _row("Apple Beats", "Apple")
+    write_silver(tmp_path, [row], [], {"teachers": 2})
+    assert read_tagged(tmp_path / "silver.jsonl") == [row]
+    assert read_tagged(tmp_path / "disagreements.jsonl") == []
+    assert json.loads((tmp_path / "silver.json").read_text()) == {"teachers": 2}

@@ -1,0 +1,70 @@
+"""``common.run.Run``: starting curation once a run is complete, the spending stop, and a
+dead letter whose promotion the next copy finishes. Real Redis (the test db), a real store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from common.run import Run
+from common.store import ResultStore
+from common.task_names import CURATE_TASK
+
+
+class _App:
+    """Records what would be sent to the broker."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list, str, str]] = []
+
+    def send_task(self, name: str, args: list, queue: str, routing_key: str) -> None:
+        self.sent.append((name, args, queue, routing_key))
+
+
+def test_curation_starts_once_when_the_run_is_complete_and_only_if_asked(make_settings):
+    app = _App()
+    off = Run("unused", make_settings(auto_curate=False))
+    off.ledger.mark_produced()
+    assert off.maybe_finalize(app) is False and app.sent == []
+    run = Run(make_settings(auto_curate=True).run_id, make_settings(auto_curate=True))
+    run.ledger.batch_enqueued(2)
+    run.ledger.mark_produced()
+    assert run.maybe_finalize(app) is False  # a batch still in flight
+    run.ledger.finish_batch("b1", {"headlines_done": 2})
+    assert run.maybe_finalize(app) is True
+    assert run.maybe_finalize(app) is False  # once
+    assert app.sent == [(CURATE_TASK, [run.run_id], "curate", "curate")]
+
+
+def test_the_budget_stops_at_the_configured_spend_and_says_so(make_settings):
+    s = make_settings(price_input_per_mtok=1.0, price_output_per_mtok=1.0, budget_usd=0.5)
+    assert Run(s.run_id, make_settings()).over_budget() is False  # no budget: never over
+    run = Run(s.run_id, s)
+    run.ledger.count("prompt_tokens", 400_000)
+    assert run.spent_usd() == 0.4 and run.over_budget() is False
+    assert "budget_reached" not in run.ledger.meta()
+    run.ledger.count("completion_tokens", 100_000)  # exactly the budget: stop
+    assert run.spent_usd() == 0.5 and run.over_budget() is True
+    assert run.ledger.meta()["budget_reached"] == "0.5"
+
+
+def test_a_dead_letter_recorded_but_not_promoted_is_promoted_by_the_next_copy(
+        make_settings, monkeypatch: pytest.MonkeyPatch):
+    s = make_settings()
+    run = Run(s.run_id, s)
+    heads = [{"id": "h1", "text": "Ford Recalls"}]
+
+    def dies(*a: Any, **k: Any) -> None:
+        raise SystemExit("killed between the ledger and the rename")
+
+    monkeypatch.setattr(ResultStore, "promote", dies)
+    with pytest.raises(SystemExit):
+        run.record_batch("bd", [], {"headlines_dead": 1}, dead={
+            "headlines": heads, "error": "http: 500", "error_type": "http", "attempts": 4})
+    monkeypatch.undo()
+    assert not list(run.store.iter_dead())  # staged, not in place yet
+    assert Run(s.run_id, s).finished("bd")
+    (dead,) = run.store.iter_dead()
+    assert dead["headlines"] == heads and dead["attempts"] == 4
+    assert run.stage_dir("dead") == run.store.stage_dir("dead")
