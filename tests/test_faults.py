@@ -115,7 +115,9 @@ def test_global_rate_limiter_is_shared_between_workers(redis_url, run_id):
 
     grants, over = asyncio.run(go())
     assert grants == [0.0, 0.0, 0.0]
-    assert 0.5 < over <= 1.0  # the 4th request in the same second must wait ~1 s, wherever it runs
+    # the 4th request must wait, wherever it runs, and never longer than one token takes (1 s);
+    # how long it waits depends on how fast the first three came (benchmarks/ratelimit.py)
+    assert 0 < over <= 1.0
 
 
 def test_a_batch_far_larger_than_the_concurrency_cap(fake_llm, make_settings):

@@ -258,7 +258,8 @@ def test_tickertag_flower_command_starts_flower(redis_url, tmp_path):
 def test_workers_keep_the_global_rate_limit_and_honour_retry_after(fake_llm, make_settings,
                                                                    workers, celery_app):
     """Two worker processes share one global limit of 4 requests/s (observed at the endpoint,
-    not just computed by the limiter), and a 429's Retry-After (1 s) is waited out."""
+    not just computed by the limiter), and a 429's Retry-After (1 s) is waited out. The limit
+    is checked by counting requests; the rate the bucket achieves is benchmarks/ratelimit.py's."""
     s = make_settings(llm_base_url=fake_llm.url, batch_size=6, concurrency=8, rate_limit_rps=4,
                       max_retries=3, backoff_base_s=0.01, backoff_max_s=5)
     titles = [f"Globex Rate Test {s.run_id} {i}" for i in range(23)]
@@ -269,10 +270,12 @@ def test_workers_keep_the_global_rate_limit_and_honour_retry_after(fake_llm, mak
     assert st["headlines_done"] == 24 and st["headlines_dead"] == 0
     times = sorted(t for x in titles for t in fake_llm.arrivals[x])
     assert len(times) == 25  # 24 headlines + the one retry
-    # a token bucket of capacity 4 admits a burst of 4, then 4/s: 25 requests take >= 5.25 s
-    span = times[-1] - times[0]
-    assert span >= (25 - 4) / 4 * 0.95, f"25 requests in {span:.2f} s: faster than 4/s"
-    for k in range(len(times) - 8):  # no window of 9 requests shorter than (9 - 4) / 4 s
-        assert times[k + 8] - times[k] >= 1.2, times[k:k + 9]
+    # a token bucket of capacity 4 refilled at 4/s lets at most 4 + 4 t requests through in
+    # any t seconds: count them in every window that starts and ends at a request (one more
+    # is allowed for the trip from the limiter to the endpoint, which is not the same for all)
+    for i in range(len(times)):
+        for j in range(i + 1, len(times)):
+            n, t = j - i + 1, times[j] - times[i]
+            assert n <= 4 + 4 * t + 1, f"{n} requests within {t:.2f} s: more than 4/s allows"
     first, retry = fake_llm.arrivals[titles[-1]]
     assert retry - first >= 1.0  # Retry-After: 1

@@ -48,9 +48,8 @@ def test_quick_multihost_run_loses_nothing_and_duplicates_nothing(tmp_path: Path
         assert r.lost == 0 and r.duplicated == 0, detail
     one, two = rep.rows[0], rep.rows[1]
     assert (one.procs, one.hosts, two.procs, two.hosts) == (1, 1, 2, 2)
-    # latency-bound: a second process on a second host adds throughput (the rates themselves
-    # are the benchmark's business, not this test's)
-    assert two.rate > 1.3 * one.rate, detail
+    # whether a second process on a second host adds throughput is the benchmark's table
+    # (benchmarks/multihost.py, benchmarks/RESULTS_multihost.md), not this test's
     cut = rep.rows[2]
     assert cut.detail["batches_held_by_cut_host"] >= 1, detail
     # every batch the cut host held was redelivered and finished by the other host

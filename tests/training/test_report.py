@@ -74,7 +74,8 @@ def test_report_on_two_test_files_with_pairs_frontier_and_silver_curve(tmp_path:
     tests = [str(LABELED_DIR / "benzinga_gold_test.jsonl"),
              str(LABELED_DIR / "benzinga_gold_test2.jsonl")]
     from linking.build import build_table
-    from linking.evaluate import report_figures
+    from linking.evaluate import evaluate_table, report_figures
+    from linking.table import AliasTable
 
     aliases = build_table([LABELED_DIR / "benzinga_gold_train.jsonl"]).save(tmp_path / "al.json")
     md = build_report({"gazetteer": str(tmp_path / "gz"), "spacy ORG": str(tmp_path / "sp")},
@@ -97,7 +98,12 @@ def test_report_on_two_test_files_with_pairs_frontier_and_silver_curve(tmp_path:
         assert (tmp_path / "rep" / png).stat().st_size > 1000
     assert str(tmp_path) not in text  # no absolute paths of this machine in the report
     assert "## Linking names to tickers" in text
-    assert rep["linking"]["spans"] == 713 and 0 <= rep["linking"]["coverage"] <= 1
+    fresh = evaluate_table(AliasTable.load(aliases), tests)  # the same table, scored afresh
+    assert rep["linking"]["spans"] == fresh["spans"] == 713
+    assert rep["linking"]["linked_spans"] == fresh["linked_spans"] > 0
+    assert rep["linking"]["coverage"] == fresh["coverage"] == round(
+        fresh["linked_spans"] / fresh["spans"], 4)
+    assert f"| {fresh['coverage']:.3f} | {fresh['linked_spans']}/713 |" in text
 
     # a report that reuses this one keeps the rows and the silver curve it does not remeasure
     build_report({"gazetteer": str(tmp_path / "gz")}, tests, str(tmp_path / "rep2"),
