@@ -6,13 +6,22 @@ JSON. The ideal rate is (worker processes x per-process concurrency) / latency; 
 never be the bottleneck. Also reports the broker overhead per headline (latency 0: producer +
 Redis + Celery + result store, no LLM time).
 
+With ``--against TREE`` (a checkout of an earlier commit, e.g. ``git worktree add
+/tmp/dispatch-old <commit>``) every configuration also runs with workers started from that tree
+(same venv, same Redis, same fake endpoint), the two back to back in alternating order, and the
+table shows both rows and their ratio: the machine's load varies too much for figures taken at
+different times to be compared.
+
 Usage: python benchmarks/dispatch.py [--latency 0.2] [--seconds 8] [--quick]
+       [--against /tmp/dispatch-old] [--configs 2x100,1x100] [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -47,7 +56,9 @@ def start_fake(latency: float) -> tuple[ManagedProcess, str]:
 
 
 def one(n_workers: int, concurrency: int, latency: float, url: str, seconds: float,
-        results_dir: Path) -> dict:
+        results_dir: Path, tree: Path = ROOT) -> dict:
+    """One configuration; the workers run the code in ``tree`` (Celery imports the app from
+    its working directory, so a worker started there runs that tree's modules)."""
     from common.celery_app import app
 
     ideal = n_workers * concurrency / latency if latency else float("inf")
@@ -59,7 +70,8 @@ def one(n_workers: int, concurrency: int, latency: float, url: str, seconds: flo
     env = {"TICKERTAG_REDIS_URL": BENCH_REDIS, "TICKERTAG_RESULTS_DIR": str(results_dir),
            "TICKERTAG_LLM_BASE_URL": url, "TICKERTAG_LLM_MODEL": "fake",
            "TICKERTAG_CONCURRENCY": str(concurrency), "TICKERTAG_RESPONSE_FORMAT": "llama.cpp"}
-    ws = [start_worker("annotate", LOGS, concurrency=8, env=env) for _ in range(n_workers)]
+    with contextlib.chdir(tree):
+        ws = [start_worker("annotate", LOGS, concurrency=8, env=env) for _ in range(n_workers)]
     try:
         time.sleep(3)  # workers up and consuming before the clock starts
         rows = [{"title": f"Acme {run} Holdings Beats Estimates In Quarter {i}"} for i in range(n)]
@@ -86,16 +98,75 @@ def one(n_workers: int, concurrency: int, latency: float, url: str, seconds: flo
             "overhead_ms_per_headline": 1000 * wall / n}
 
 
+def compare(a: argparse.Namespace, console: Console, results_dir: Path) -> None:
+    """Each configuration on the earlier tree and on this one, back to back, alternating which
+    goes first; the mean of ``--repeat`` runs of each, and new / old."""
+    configs = [tuple(int(x) for x in c.split("x")) for c in a.configs.split(",")]
+    old_tree = Path(a.against).resolve()
+    runs: dict[tuple[str, int, int, float], list[dict]] = {}
+
+    def both(w: int, c: int, latency: float, url: str, rep: int) -> None:
+        order = [("old", old_tree), ("new", ROOT)]
+        for name, tree in order if rep % 2 == 0 else order[::-1]:
+            r = one(w, c, latency, url, a.seconds, results_dir, tree)
+            runs.setdefault((name, w, c, latency), []).append(r)
+            console.print(name, {k: round(v, 3) if isinstance(v, float) else v
+                                 for k, v in r.items()})
+
+    fake, url = start_fake(a.latency)
+    try:
+        for rep in range(a.repeat):
+            for w, c in configs:
+                both(w, c, a.latency, url, rep)
+    finally:
+        fake.stop()
+    fake0, url0 = start_fake(0.0)
+    try:
+        for rep in range(a.repeat):
+            both(1, 50, 0.0, url0, rep)
+    finally:
+        fake0.stop()
+
+    def mean(name: str, w: int, c: int, latency: float, field: str) -> float:
+        return statistics.fmean(r[field] for r in runs[(name, w, c, latency)])
+
+    t = Table(title=f"dispatch, {old_tree.name} (old) vs this tree (new): fake endpoint at "
+                    f"{a.latency * 1000:.0f} ms, {os.cpu_count()} cores, mean of {a.repeat}")
+    for col in ("worker procs", "concurrency/proc", "ideal req/s", "old req/s", "new req/s",
+                "old % of ideal", "new % of ideal", "new/old"):
+        t.add_column(col, justify="right")
+    for w, c in configs:
+        o, n = (mean(x, w, c, a.latency, "achieved") for x in ("old", "new"))
+        ideal = w * c / a.latency
+        t.add_row(str(w), str(c), f"{ideal:.0f}", f"{o:.0f}", f"{n:.0f}",
+                  f"{100 * o / ideal:.0f}%", f"{100 * n / ideal:.0f}%", f"{n / o:.2f}x")
+    console.print(t)
+    o, n = (mean(x, 1, 50, 0.0, "overhead_ms_per_headline") for x in ("old", "new"))
+    console.print(f"overhead per headline at 0 ms latency (1 proc, concurrency 50, end to end): "
+                  f"old {o:.2f} ms, new {n:.2f} ms, new/old {n / o:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--quick", action="store_true", help="fewer configurations")
+    ap.add_argument("--against", help="an earlier tree to compare with (a git worktree)")
+    ap.add_argument("--configs", default="2x100,1x100",
+                    help="with --against: worker procs x concurrency, comma separated")
+    ap.add_argument("--repeat", type=int, default=2, help="with --against: runs of each")
     a = ap.parse_args()
     console = Console()
     proc = ensure_redis(BENCH_REDIS, LOGS)
     redis.Redis.from_url(BENCH_REDIS).flushdb()
     results_dir = ROOT / "var" / "bench-runs"
+    if a.against:
+        try:
+            compare(a, console, results_dir)
+        finally:
+            if proc:
+                proc.stop()
+        return
     configs = [(1, 20), (1, 50), (1, 100), (2, 50), (2, 100)]
     if a.quick:
         configs = [(1, 20), (2, 50)]

@@ -12,6 +12,8 @@ together is read together.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from typing import Any
 
@@ -114,6 +116,22 @@ COUNTERS = (
 )
 
 
+_clients: dict[tuple[int, str], redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(url: str) -> redis.Redis:
+    """One client (one connection pool) per Redis URL and process, safe across threads. Why: a
+    batch task made three ledgers (the task, its run, the sweep), each with a pool of its own,
+    so every batch opened new TCP connections to Redis (``benchmarks/dispatch.py``)."""
+    key = (os.getpid(), url)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = redis.Redis.from_url(url, decode_responses=True)
+        return client
+
+
 class RunLedger:
     """Shared state of one run, safe to use from any number of producers and workers."""
 
@@ -127,7 +145,7 @@ class RunLedger:
 
     @classmethod
     def from_url(cls, url: str, run_id: str) -> RunLedger:
-        return cls(redis.Redis.from_url(url, decode_responses=True), run_id)
+        return cls(shared_client(url), run_id)
 
     # -- what the run is -------------------------------------------------------------------
     def set_task(self, task: str) -> None:

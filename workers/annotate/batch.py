@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +29,11 @@ from common.task_names import ANNOTATE_TASK
 from workers.annotate import aio
 from workers.annotate.aio import process_semaphore
 from workers.annotate.batch_api import ask_batch_api, run_mode
-from workers.annotate.llm import LLMAnswer, LLMCaller, LLMError, make_client
+from workers.annotate.cache_writes import GroupedSets
+from workers.annotate.llm import LLMAnswer, LLMCaller, LLMError, endpoint_token, make_client
 from workers.annotate.llm_schema import parse_answer
 from workers.annotate.prompt import PROMPT_VERSION
+from workers.annotate.rate_limit import EndpointLimits
 from workers.batch_task import Fence
 
 log = get_task_logger(__name__)
@@ -87,6 +91,52 @@ def build_result(h: Headline, ans: LLMAnswer, settings: Settings, style: str) ->
     }
 
 
+@dataclass
+class BatchClients:
+    """What a batch talks through: Redis (response cache, rate-limit gates), the endpoint's
+    HTTP client, the gates and the grouped cache writes over that Redis."""
+
+    redis: aioredis.Redis
+    http: Any  # workers.annotate.llm.PooledInferenceClient
+    limits: EndpointLimits
+    writes: GroupedSets
+
+    @classmethod
+    def open(cls, settings: Settings) -> BatchClients:
+        # A blocking pool: a burst waits for a connection instead of failing the batch.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_dsn(), decode_responses=True,
+            max_connections=max(8, settings.concurrency), timeout=60)
+        r = aioredis.Redis(connection_pool=pool)
+        limits = EndpointLimits(r, settings.llm_base_url, settings.rate_limit_rps,
+                                settings.rate_limit_tpm)
+        return cls(r, make_client(settings), limits, GroupedSets(r))
+
+    async def close(self) -> None:
+        await self.http.close()
+        await self.redis.aclose()
+
+
+@asynccontextmanager
+async def batch_clients(settings: Settings) -> AsyncIterator[BatchClients]:
+    """The clients of the process loop, opened by its first batch and kept (their keep-alive
+    connections serve every later batch); on a loop of the caller's own, clients opened for
+    this batch and closed after it. Keyed by everything they are built from, so a batch with
+    other settings gets its own."""
+    key = ("annotate", settings.redis_dsn(), settings.concurrency, settings.llm_base_url,
+           endpoint_token(settings), settings.request_timeout_s, settings.rate_limit_rps,
+           settings.rate_limit_tpm)
+    shared = aio.loop_shared(key, lambda: BatchClients.open(settings))
+    if shared is not None:
+        yield shared
+        return
+    own = BatchClients.open(settings)
+    try:
+        yield own
+    finally:
+        await own.close()
+
+
 async def annotate_headlines(headlines: list[Headline], settings: Settings,
                              batch_api: tuple[RunLedger, str] | None = None) -> BatchOutcome:
     """Annotate a batch concurrently; per-headline failures are collected, not raised.
@@ -96,35 +146,26 @@ async def annotate_headlines(headlines: list[Headline], settings: Settings,
     ``batch_api`` (the run's ledger and this task's batch id): the uncached headlines are asked
     as one remote batch (``workers.annotate.batch_api``) instead of one call each.
     """
-    # A blocking pool: a burst waits for a connection instead of failing the batch.
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_dsn(), decode_responses=True, max_connections=max(8, settings.concurrency),
-        timeout=60,
-    )
-    r = aioredis.Redis(connection_pool=pool)
-    try:
-        async with make_client(settings) as client:
-            caller = LLMCaller(settings, r, client, process_semaphore(settings.concurrency))
+    async with batch_clients(settings) as c:
+        caller = LLMCaller(settings, c.redis, c.http, process_semaphore(settings.concurrency),
+                           limits=c.limits, writes=c.writes)
+        hits = await caller.cached([h.text for h in headlines])
+        asked: dict[str, LLMAnswer | LLMError] = {}
+        extra: dict[str, float] = {}
+        if batch_api is not None:
+            asked, extra = await ask_batch_api(
+                caller, [h for h in headlines if h.text not in hits], settings, *batch_api)
 
-            hits = await caller.cached([h.text for h in headlines])
-            asked: dict[str, LLMAnswer | LLMError] = {}
-            extra: dict[str, float] = {}
-            if batch_api is not None:
-                asked, extra = await ask_batch_api(
-                    caller, [h for h in headlines if h.text not in hits], settings, *batch_api)
+        async def one(h: Headline) -> dict[str, Any] | LLMError:
+            try:
+                ans = hits.get(h.text) or asked.get(h.id) or await caller.call(h.text)
+                if isinstance(ans, LLMError):
+                    return ans
+                return build_result(h, ans, settings, caller.style)
+            except LLMError as e:
+                return e
 
-            async def one(h: Headline) -> dict[str, Any] | LLMError:
-                try:
-                    ans = hits.get(h.text) or asked.get(h.id) or await caller.call(h.text)
-                    if isinstance(ans, LLMError):
-                        return ans
-                    return build_result(h, ans, settings, caller.style)
-                except LLMError as e:
-                    return e
-
-            answers = await asyncio.gather(*(one(h) for h in headlines))
-    finally:
-        await r.aclose()
+        answers = await asyncio.gather(*(one(h) for h in headlines))
     out = BatchOutcome(extra=extra)
     for h, a in zip(headlines, answers, strict=True):
         if isinstance(a, LLMError):

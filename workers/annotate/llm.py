@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import hashlib
 import json
 import random
@@ -23,10 +24,12 @@ import aiohttp
 import redis.asyncio as aioredis
 from huggingface_hub import AsyncInferenceClient
 from huggingface_hub.errors import InferenceTimeoutError
+from huggingface_hub.inference._providers import get_provider_helper
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from common import redis_keys
 from common.settings import Settings
+from workers.annotate.cache_writes import GroupedSets
 from workers.annotate.llm_schema import companies_schema, parse_answer, resolve_style, response_format
 from workers.annotate.prompt import PROMPT_VERSION, build_messages
 from workers.annotate.rate_limit import EndpointLimits, Permit
@@ -91,25 +94,47 @@ class LLMCaller:
     """Everything needed to turn one headline into one raw LLM answer, reliably."""
 
     def __init__(self, settings: Settings, redis_client: aioredis.Redis,
-                 client: AsyncInferenceClient, semaphore: asyncio.Semaphore | None = None) -> None:
+                 client: AsyncInferenceClient, semaphore: asyncio.Semaphore | None = None,
+                 limits: EndpointLimits | None = None, writes: GroupedSets | None = None
+                 ) -> None:
+        """``limits`` and ``writes`` (the rate-limit gates, the grouped cache writes) may be
+        shared by every batch of a process (``workers.annotate.batch``); by default they are
+        this caller's own, over ``redis_client``."""
         self.s = settings
         self.r = redis_client
         self.client = client
         self.style = resolve_style(settings.response_format, settings.llm_base_url)
         self.schema = companies_schema(settings.max_companies)
         self.response_format = response_format(self.style, self.schema)
-        self.limits = EndpointLimits(
+        self.limits = limits or EndpointLimits(
             redis_client, settings.llm_base_url, settings.rate_limit_rps, settings.rate_limit_tpm
         )
+        self.writes = writes or GroupedSets(redis_client)
+        self._key_head: str | None = None
+        self._payload_tail: str | None = None
         self.sem = semaphore or asyncio.Semaphore(max(1, settings.concurrency))
 
     def cache_key(self, text: str) -> str:
-        """Fingerprint of everything that determines the answer (as `datasets` fingerprints)."""
-        blob = json.dumps(
-            [self.s.llm_model, PROMPT_VERSION, self.style, self.s.temperature, self.s.max_tokens,
-             self.schema, text], sort_keys=True,
-        )
+        """Fingerprint of everything that determines the answer (as `datasets` fingerprints):
+        the JSON of ``[model, prompt version, style, temperature, max tokens, schema, text]``.
+        All but the text are the caller's own, so their JSON is written once (the schema's
+        was most of the cost, twice per headline) and the text's appended: the same bytes,
+        hence the same keys, as encoding the whole list each time."""
+        if self._key_head is None:
+            self._key_head = json.dumps(
+                [self.s.llm_model, PROMPT_VERSION, self.style, self.s.temperature,
+                 self.s.max_tokens, self.schema], sort_keys=True)[:-1] + ", "
+        blob = self._key_head + json.dumps(text) + "]"
         return redis_keys.llm_cache(hashlib.sha256(blob.encode()).hexdigest())
+
+    def request_payload(self, text: str) -> bytes:
+        """``request_body`` as the JSON the online call sends (``"stream": false`` added), its
+        constant part (model, sampling, the grammar's schema) encoded once per caller."""
+        if self._payload_tail is None:
+            rest = {k: v for k, v in self.request_body("").items() if k != "messages"}
+            self._payload_tail = ", " + json.dumps({**rest, "stream": False})[1:]
+        messages = ", ".join(_message_json(m["role"], m["content"]) for m in build_messages(text))
+        return ('{"messages": [' + messages + "]" + self._payload_tail).encode()
 
     def request_body(self, text: str) -> dict[str, Any]:
         """The chat completion request for one headline: prompt, model, sampling and grammar.
@@ -128,9 +153,9 @@ class LLMCaller:
         stream, an overloaded server): caching it would hand the same bad answer to every
         rerun and requeue for the cache's lifetime."""
         if parse_answer(ans.content)[0] is not None:
-            await self.r.set(self.cache_key(text), json.dumps(
+            await self.writes.set(self.cache_key(text), json.dumps(
                 {"content": ans.content, "pt": ans.prompt_tokens, "ct": ans.completion_tokens}),
-                ex=self.s.cache_ttl_s)
+                self.s.cache_ttl_s)
 
     async def _send(self, text: str, permit: Permit) -> tuple[str, int, int]:
         """``_call``, then what the response (an error included) says the endpoint grants."""
@@ -144,9 +169,15 @@ class LLMCaller:
                 await self.limits.learn(seen, permit)
 
     async def _call(self, text: str) -> tuple[str, int, int]:
-        out = await self.client.chat_completion(**self.request_body(text))
-        content = out.choices[0].message.content or ""
-        usage = getattr(out, "usage", None)
+        if isinstance(self.client, PooledInferenceClient):
+            out = await self.client.complete_chat(self.request_body(text),
+                                                  self.request_payload(text))
+            usage = out.get("usage") or {}
+            return (out["choices"][0]["message"].get("content") or "",
+                    usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+        answer = await self.client.chat_completion(**self.request_body(text))
+        content = answer.choices[0].message.content or ""
+        usage = getattr(answer, "usage", None)
         return (content, getattr(usage, "prompt_tokens", 0) or 0,
                 getattr(usage, "completion_tokens", 0) or 0)
 
@@ -225,6 +256,17 @@ class LLMCaller:
             raise LLMError(f"{type(e).__name__}: {e}", "connection", transient=True) from None
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
+@functools.lru_cache(maxsize=8)
+def _message_json(role: str, content: str) -> str:
+    """One chat message as JSON. Cached because the system prompt (1.7 kB) is the same in
+    every request and took most of a request's encoding time; used on every call, it stays
+    the most recent entry while the headlines' messages pass through."""
+    return json.dumps({"role": role, "content": content})
+
+
 class PooledInferenceClient(AsyncInferenceClient):
     """``AsyncInferenceClient`` that keeps one aiohttp session (and its keep-alive connections)
     for all calls instead of opening a new session and TCP connection per request, and lets
@@ -239,6 +281,35 @@ class PooledInferenceClient(AsyncInferenceClient):
     # False: never send an Authorization header. huggingface_hub fills one in from HF_TOKEN or
     # the cached login whenever no token is given, and refuses ``token=False``.
     send_auth: bool = True
+
+    _chat_request: tuple[str, dict[str, str]] | None = None  # URL and headers, built once
+
+    async def complete_chat(self, body: dict[str, Any], payload: bytes) -> dict[str, Any]:
+        """One non-streaming chat completion: ``chat_completion``'s request on the pooled
+        session, its answer as the plain JSON dict. Why not ``chat_completion``: per request it
+        asked the provider helper for the URL and headers (reading the HF token file each
+        time) and parsed the answer into dataclasses, most of a worker's CPU per headline
+        once connections were reused (``benchmarks/dispatch.py``). The URL and headers are
+        the helper's own, built on the first call; errors are ``_inner_post``'s
+        (``aiohttp.ClientResponseError`` with the response's headers,
+        ``InferenceTimeoutError``). ``payload``: ``body`` as JSON, with ``"stream": false``
+        (``LLMCaller.request_payload``)."""
+        if self._chat_request is None:
+            params = get_provider_helper(self.provider, task="conversational",
+                                         model=self.model).prepare_request(
+                inputs=body["messages"], parameters={k: v for k, v in body.items()
+                                                     if k != "messages"},
+                headers=self.headers, model=self.model, api_key=self.token)
+            self._chat_request = (params.url, dict(params.headers))
+        url, headers = self._chat_request
+        session = self._get_client_session(headers=headers)
+        try:
+            async with session.post(url, data=payload, proxy=self.proxies,
+                                    headers=_JSON) as response:
+                response.raise_for_status()
+                return json.loads(await response.read())
+        except TimeoutError as e:
+            raise InferenceTimeoutError(f"Inference call timed out: {url}") from e
 
     def _get_client_session(self, headers: dict | None = None) -> aiohttp.ClientSession:
         if self._pooled is None or self._pooled.closed:
