@@ -13,7 +13,8 @@ from fake_llm import FakeLLM
 
 from common.ledger import RunLedger
 from producer.produce import Producer
-from workers.annotate.llm import LLMCaller, make_client
+from workers.annotate.client import make_client
+from workers.annotate.llm import LLMCaller
 from workers.annotate.rate_headers import Grant
 from workers.annotate.rate_limit import EndpointLimits, RedisRateLimiter
 

@@ -187,7 +187,7 @@ def test_hf_token_goes_only_to_hugging_face_hosts(fake_llm, make_settings, monke
     an endpoint's own key, named for it, does; a Hugging Face host gets the HF token."""
     import asyncio
 
-    from workers.annotate.llm import endpoint_token, make_client
+    from workers.annotate.client import endpoint_token, make_client
 
     CANARY = "hf_canary_scope_7f3a"
     monkeypatch.setenv("HF_TOKEN", CANARY)  # huggingface_hub would read it by itself

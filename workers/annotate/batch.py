@@ -30,7 +30,8 @@ from workers.annotate import aio
 from workers.annotate.aio import process_semaphore
 from workers.annotate.batch_api import ask_batch_api, run_mode
 from workers.annotate.cache_writes import GroupedSets
-from workers.annotate.llm import LLMAnswer, LLMCaller, LLMError, endpoint_token, make_client
+from workers.annotate.client import endpoint_token, make_client
+from workers.annotate.llm import LLMAnswer, LLMCaller, LLMError
 from workers.annotate.llm_schema import parse_answer
 from workers.annotate.prompt import PROMPT_VERSION
 from workers.annotate.rate_limit import EndpointLimits
@@ -97,7 +98,7 @@ class BatchClients:
     HTTP client, the gates and the grouped cache writes over that Redis."""
 
     redis: aioredis.Redis
-    http: Any  # workers.annotate.llm.PooledInferenceClient
+    http: Any  # workers.annotate.client.PooledInferenceClient
     limits: EndpointLimits
     writes: GroupedSets
 

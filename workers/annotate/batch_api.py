@@ -35,7 +35,8 @@ from common.batch_jobs import CHAT_ENDPOINT, TERMINAL
 from common.ledger import RunLedger
 from common.records import Headline
 from common.settings import Settings
-from workers.annotate.llm import RETRIABLE_STATUS, LLMAnswer, LLMCaller, LLMError, endpoint_token
+from workers.annotate.client import endpoint_token
+from workers.annotate.llm import RETRIABLE_STATUS, LLMAnswer, LLMCaller, LLMError
 
 T = TypeVar("T")
 META_PREFIX = "batch_api:"
