@@ -87,8 +87,16 @@ class ResultStore:
         return Folder(self.fs, self._p(stage), url)
 
     def run_file(self, name: str) -> Path:
-        """A file at the root of the run's directory (the merged export, the alias table)."""
+        """A file at the root of the run's directory (the merged export, the alias table), as a
+        local path: only for a store on a local disk; ``run_folder`` reaches it anywhere."""
+        if not self.local:
+            raise ValueError(f"{self.url} is not a local directory: use ResultStore.run_folder")
         return Path(self.url) / name
+
+    def run_folder(self) -> Folder:
+        """The run's own folder through the store's filesystem: the files that belong to the
+        whole run (the alias table) live there wherever the store is."""
+        return Folder(self.fs, self.base, str(Path(self.url)) if self.local else self.url)
 
     def delete(self) -> None:
         """Remove the whole run from the store (results, dead letters, rejected, curated...):

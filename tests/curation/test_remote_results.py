@@ -19,7 +19,7 @@ from curation_data import as_results, labeled_rows
 from common.run import Run
 from common.settings import Settings, get_settings
 from common.store import batch_id
-from workers.curate.pipeline import ERROR_FILE, EmptyCuration, curate_run
+from workers.curate.pipeline import ERROR_FILE, EmptyCuration, curate_run, link_run
 from workers.review.argilla import run_folder, write_reviewed
 
 SPLITS = ("train", "valid", "test")
@@ -73,6 +73,11 @@ def test_results_curated_and_reviewed_output_live_on_the_remote_root(remote: Set
     written = write_reviewed(run_folder(s.run_id, "reviewed"), "train", reviewed)
     assert written == f"{base}/reviewed/train.jsonl"
     assert _read(written) == reviewed
+    # the link step after curation: the run's alias table next to its results
+    linked = link_run(s.run_id, s)
+    assert linked["output"] == f"{base}/aliases.json" and linked["run_rows"] > 0
+    table = json.loads(fs.cat_file(f"{base}/aliases.json"))
+    assert table and linked["names"] > 0
     assert list(tmp_path.iterdir()) == []  # nothing of the run on the local disk
 
 

@@ -249,5 +249,7 @@ def link_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     from linking.build import build_run_table
 
     store = Run(run_id, settings or get_settings()).store
-    out = store.run_file("aliases.json")
-    return build_run_table(store.iter_results(), out)
+    root = store.run_folder()
+    with root.local_dir() as d:  # a remote store gets the file when the block ends
+        rep = build_run_table(store.iter_results(), d / "aliases.json")
+    return {**rep, "output": root.name_of("aliases.json")}
