@@ -35,7 +35,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-# Unit-level tests only (no servers, workers or training): about a minute.
+# The tests not marked slow (no training, few servers): about 5 minutes on 2 cores.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
