@@ -79,28 +79,6 @@ def test_permanent_failures_are_dead_lettered_then_requeued(fake_llm, make_setti
     assert st["headlines_enqueued"] == st["headlines_done"] + st["headlines_dead"]
 
 
-def test_redelivered_batch_is_counted_once(fake_llm, make_settings):
-    s = make_settings(llm_base_url=fake_llm.url)
-    items = headlines("Apple Beats", "Google Misses")
-    bid, out, ledger, store = run(s, items)
-    calls = fake_llm.total_calls
-    again = run_batch(s.run_id, bid, items, s)
-    assert again["skipped"] == "already finished" and fake_llm.total_calls == calls
-    assert ledger.stats()["headlines_done"] == 2 and len(list(store.iter_results())) == 2
-
-
-def test_cache_means_no_second_call(fake_llm, make_settings):
-    s = make_settings(llm_base_url=fake_llm.url)
-    items = headlines("Qualcomm Jumps After Deal")
-    run(s, items)
-    calls = fake_llm.total_calls
-    s2 = make_settings(llm_base_url=fake_llm.url, run_id=s.run_id + "-b")
-    _, out, ledger, store = run(s2, items)
-    assert fake_llm.total_calls == calls
-    (r,) = list(store.iter_results())
-    assert r["cached"] and ledger.stats()["cache_hits"] == 1
-
-
 def test_global_rate_limiter_is_shared_between_workers(redis_url, run_id):
     async def go():
         r1 = aioredis.Redis.from_url(redis_url, decode_responses=True)
