@@ -6,11 +6,11 @@ read from the server's own ``/stats``; real Redis and result store."""
 from __future__ import annotations
 
 import httpx
+from test_faults import run  # one batch through run_batch with its ledger and store
 
 from cascade.replay import RECORDING, Recording
-from common.ledger import RunLedger
 from common.records import make_headline
-from common.store import ResultStore, batch_id
+from common.store import ResultStore
 from workers.annotate.batch import run_batch
 
 
@@ -30,14 +30,6 @@ def settings_for(make_settings, replay: str, **over):
     s = make_settings(**over)
     # a model name of this run's own: answers another test cached are not this test's
     return s.model_copy(update={"llm_base_url": replay, "llm_model": f"replay-{s.run_id}"})
-
-
-def run(settings, items):
-    ledger = RunLedger.from_url(settings.redis_dsn(), settings.run_id)
-    bid = batch_id(h["id"] for h in items)
-    ledger.batch_enqueued(len(items))
-    out = run_batch(settings.run_id, bid, items, settings)
-    return bid, out, ledger, ResultStore(settings.results_dir, settings.run_id)
 
 
 def test_redelivered_batch_is_counted_once_and_asks_nothing(replay, make_settings):
