@@ -34,6 +34,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.default_model import model_or_baseline  # noqa: E402
+
 GOLD = ROOT / "data" / "labeled" / "benzinga_gold_train.jsonl"
 _SYLLABLES = ("ka", "zo", "vex", "tri", "lum", "qua", "nor", "bel", "dra", "fen", "gal", "hex",
               "ix", "jor", "kel", "mar", "nix", "ost", "pra", "rul", "sen", "tor", "ul", "vin",
@@ -187,13 +191,7 @@ def main() -> None:
         print(json.dumps(child(model, int(n), int(batch), int(rebuild_after) or None)))
         return
     with tempfile.TemporaryDirectory(prefix="tt-serve-mem-") as tmp:
-        model = a.model
-        if model is None:
-            from training.baselines import build_spacy
-
-            model = str(Path(tmp) / "spacy")
-            build_spacy(model)
-        model = str(Path(model).resolve())
+        model = model_or_baseline(a.model, tmp)
         roots = [(name, Path(d).resolve())
                  for name, d in (c.split("=", 1) for c in a.checkouts)]
         runs = []

@@ -32,16 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from benchmarks.default_model import model_or_baseline  # noqa: E402
+from benchmarks.serve import LOGS, pct  # noqa: E402
 from common.jsonl import iter_jsonl  # noqa: E402
 from common.paths import LABELED_DIR  # noqa: E402
 from common.services import ManagedProcess, free_port, wait_until  # noqa: E402
-
-LOGS = ROOT / "var" / "bench-logs"
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p * len(xs)))]
 
 
 def _headlines() -> list[str]:
@@ -136,13 +131,7 @@ def main() -> None:
                     help="checkouts whose service to run, in this order")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="tt-serve-mixed-") as tmp:
-        model = a.model
-        if model is None:
-            from training.baselines import build_spacy
-
-            model = str(Path(tmp) / "spacy")
-            build_spacy(model)
-        model = str(Path(model).resolve())
+        model = model_or_baseline(a.model, tmp)
         runs = []
         for name, d in (c.split("=", 1) for c in a.checkouts):
             for chars in a.max_chars:
