@@ -32,6 +32,7 @@ STAGE_MODULES = (  # in this order in --help
     "tickertag.cli_cascade",
     "tickertag.cli_link",
     "tickertag.cli_push",
+    "tickertag.cli_spacy",
 )
 
 

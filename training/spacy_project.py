@@ -1,0 +1,157 @@
+"""The spaCy student's recipe in spaCy's own terms: a ``config.cfg`` and ``.spacy`` corpora that
+``python -m spacy train`` trains, and the way back to a tickertag model directory.
+
+Why: spaCy users read, change and package a pipeline through its config and its training loop,
+not through ``training/spacy_trainer.py``. The config is rendered from the same TOML recipe
+(``training/configs/student.toml``) with the same architecture blocks (``_blank_ner``), so the
+two cannot describe different models; ``training/configs/student.cfg`` is that rendering,
+checked against it by a test. The corpora hold the rows the custom loop trains and selects on
+(``prepare_run``: labelled files first, valid headlines out of training), with the spans that
+cut a spaCy token left out, as the custom loop leaves them out.
+
+What spaCy's loop does differently, on purpose (it is spaCy's idiom): the batch-size schedule
+runs across epochs instead of restarting each epoch, and the pipeline is evaluated every
+``eval_frequency`` steps (about once an epoch here) by its own ``ents_f`` on the dev corpus.
+``import_pipeline`` scores the chosen pipeline with the project's one scorer on the raw valid
+rows, so both loops are compared on the same figure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from common.spans import LABEL
+from training.config import TrainConfig
+
+CONFIG_NAME = "config.cfg"
+TRAIN_CORPUS = "train.spacy"
+DEV_CORPUS = "dev.spacy"
+
+
+def _steps_per_epoch(n: int, start: float, stop: float, growth: float) -> int:
+    """Batches in a first epoch of ``n`` headlines under spaCy's compounding schedule."""
+    steps, seen, size = 0, 0, start
+    while seen < n:
+        seen += int(min(size, stop))
+        size *= growth
+        steps += 1
+    return max(steps, 1)
+
+
+def spacy_config(cfg: TrainConfig, train_headlines: int | None = None) -> Any:
+    """spaCy's ``Config`` for a ``kind = "spacy"``, ``start = "blank"`` recipe: the blank
+    pipeline's own ``[nlp]`` and ``[components]`` blocks, and ``[training]`` set from the
+    recipe (epochs, seed, dropout, the compounding batch schedule, averaged weights)."""
+    from training.spacy_trainer import _blank_ner
+
+    o = cfg.spacy
+    if cfg.kind != "spacy" or o.start != "blank":
+        raise ValueError(f"spaCy's own loop renders blank spaCy recipes; this one is kind "
+                         f"{cfg.kind!r}, start {o.start!r}")
+    config = _blank_ner(o).config.copy()
+    stop = float(cfg.batch_size or 32)
+    per_epoch = _steps_per_epoch(train_headlines, o.batch_start, stop, o.batch_growth) \
+        if train_headlines else 200
+    config["paths"]["train"] = TRAIN_CORPUS
+    config["paths"]["dev"] = DEV_CORPUS
+    config["system"]["seed"] = cfg.seed
+    t = config["training"]
+    t.update({"dropout": o.dropout, "max_epochs": int(cfg.epochs or 1), "max_steps": 0,
+              "patience": 0, "eval_frequency": per_epoch})
+    t["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "get_length": None,
+                    "size": {"@schedules": "compounding.v1", "start": o.batch_start,
+                             "stop": stop, "compound": o.batch_growth, "t": 0.0}}
+    t["optimizer"]["use_averages"] = o.averages
+    if cfg.learning_rate:
+        t["optimizer"]["learn_rate"] = cfg.learning_rate
+    return config
+
+
+def write_corpus(nlp: Any, rows: list[dict], path: Path) -> int:
+    """Rows as a ``DocBin`` of ``Company`` entities; returns how many spans were left out
+    because they cut a spaCy token (the custom loop cannot learn them either)."""
+    from spacy.tokens import DocBin
+
+    from training.data import spans_of
+
+    db, dropped = DocBin(store_user_data=False), 0
+    for r in rows:
+        doc = nlp.make_doc(r["text"])
+        ents = [doc.char_span(s.start, s.end, label=LABEL) for s in spans_of(r)]
+        kept = [e for e in ents if e is not None]
+        dropped += len(ents) - len(kept)
+        try:
+            doc.ents = kept
+        except ValueError:  # overlapping spans: keep the first of each overlap
+            doc.ents = _non_overlapping(kept)
+        db.add(doc)
+    db.to_disk(path)
+    return dropped
+
+
+def _non_overlapping(spans: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for s in sorted(spans, key=lambda s: (s.start, -len(s))):
+        if not out or s.start >= out[-1].end:
+            out.append(s)
+    return out
+
+
+def export_project(cfg: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
+    """Write ``config.cfg``, ``train.spacy`` and ``dev.spacy`` to ``out_dir`` (relative paths
+    inside the config, so the folder moves whole) and return what was written."""
+    import spacy
+
+    from training.data import read_training_rows, read_valid_rows, subset
+
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
+    valid_rows = read_valid_rows(cfg.valid) if cfg.valid else []
+    if not valid_rows:
+        raise ValueError("spaCy's loop selects the pipeline on a dev corpus: give the recipe "
+                         "a valid file")
+    config = spacy_config(cfg, len(train_rows))
+    config.to_disk(d / CONFIG_NAME)
+    nlp = spacy.blank("en")
+    dropped = write_corpus(nlp, train_rows, d / TRAIN_CORPUS)
+    write_corpus(nlp, valid_rows, d / DEV_CORPUS)
+    return {"config": str(d / CONFIG_NAME), "train_headlines": len(train_rows),
+            "valid_headlines": len(valid_rows), "spans_dropped": dropped,
+            "eval_frequency": config["training"]["eval_frequency"],
+            "command": f"python -m spacy train {d / CONFIG_NAME} --output {d / 'output'} "
+                       f"--paths.train {d / TRAIN_CORPUS} --paths.dev {d / DEV_CORPUS}"}
+
+
+def import_pipeline(pipeline: str | Path, out_dir: str | Path, cfg: TrainConfig
+                    ) -> dict[str, Any]:
+    """Copy a pipeline ``spacy train`` wrote (``model-best``) into a tickertag model directory
+    that ``predict``, ``serve`` and the ``ner`` queue take, scored on the recipe's valid rows
+    with the project's scorer (``valid_f1`` in its manifest)."""
+    import shutil
+
+    import spacy
+
+    from common.metrics import score
+    from training.data import read_valid_rows, spans_of
+    from training.manifest import write_manifest
+    from training.registry import family
+    from training.spacy_trainer import PIPELINE_DIR, predict_spans
+
+    out = Path(out_dir)
+    if (out / PIPELINE_DIR).exists():
+        shutil.rmtree(out / PIPELINE_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(pipeline, out / PIPELINE_DIR)
+    valid_rows = read_valid_rows(cfg.valid) if cfg.valid else []
+    f1 = None
+    if valid_rows:
+        nlp = spacy.load(out / PIPELINE_DIR)
+        pred = predict_spans(nlp, [r["text"] for r in valid_rows])
+        f1 = score([spans_of(r) for r in valid_rows], pred).f1
+    manifest = {"kind": "spacy", "family": family("spacy").name, "model": PIPELINE_DIR,
+                "entity_labels": [LABEL], "threshold": 0.0,
+                "valid_f1": f1,
+                "trained_by": "python -m spacy train", "config": cfg.model_dump()}
+    return write_manifest(out, manifest)
