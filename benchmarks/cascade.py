@@ -112,6 +112,8 @@ def main() -> None:
     ap.add_argument("--round", dest="first_round", type=int, default=1)
     ap.add_argument("--budget", type=int)
     ap.add_argument("--max-share", type=float, default=0.10)
+    ap.add_argument("--teacher-jobs", type=int, default=1,
+                    help="teachers retrained at once (each in its own process)")
     ap.add_argument("--step", action="append", help="cascade steps to run (default: all)")
     ap.add_argument("--no-run", action="store_true", help="only score what the rounds left")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "cascade.json"))
@@ -119,7 +121,8 @@ def main() -> None:
 
     plan = CascadePlan(teachers=a.teacher, output=a.output, work=a.work, rounds=a.rounds,
                        first_round=a.first_round, budget=a.budget, max_share=a.max_share,
-                       replay=str(RECORDING), review_from=str(REVIEWED))
+                       replay=str(RECORDING), review_from=str(REVIEWED),
+                       teacher_jobs=a.teacher_jobs)
     argilla = None
     if not a.no_run:
         import os

@@ -81,6 +81,7 @@ def test_two_cascade_rounds_through_the_queues_argilla_and_retrained_teachers(
                        output=str(tmp_path / "student"), work=str(tmp_path / "work"), rounds=2,
                        max_share=0.5, replay=str(RECORDING), review_from=str(REVIEWED),
                        workers=1, student_epochs=1, teacher_epochs=1, labelled=[str(labelled)],
+                       teacher_jobs=2,  # each retrained in its own process, side by side
                        valid=[str(LABELED_DIR / "benzinga_gold_valid.jsonl")])
     said: list[str] = []
     res = run_cascade(plan, s, say=said.append)
@@ -147,6 +148,9 @@ def test_two_cascade_rounds_through_the_queues_argilla_and_retrained_teachers(
     for d in nxt:
         assert read_manifest(Path(d))["config"]["train"][-1].endswith("escalated-labels.jsonl")
     assert len(read_jsonl(work / "round-2" / "escalated-labels.jsonl")) == len(llm)
+    # side by side (two processes), each teacher kept its own recipe and its place in the list
+    assert [read_manifest(Path(d))["config"]["seed"] for d in nxt] == [1, 2]
+    assert sum(1 for m in said if m.startswith("teacher ") and " retrained: " in m) == 2
     d2 = work / "round-2"
     t2 = [{x["id"]: x for x in read_jsonl(d2 / f"teacher-{k}.jsonl")} for k in range(2)]
     assert r2["llm"]["contested"] == sum(1 for h in t2[0] if _spans(t2[0][h]) != _spans(t2[1][h]))
