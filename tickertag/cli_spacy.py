@@ -51,7 +51,8 @@ def export_spacy(
     console.print(f"{res['config']}: {res['train_headlines']:,} train / "
                   f"{res['valid_headlines']:,} dev headlines, {res['spans_dropped']} spans "
                   f"that cut a token left out")
-    console.print(f"train with:\n  {res['command']}")
+    console.print("train with:")
+    print(f"  {res['command']}")  # one line, unwrapped: to copy
 
 
 def import_spacy(

@@ -29,14 +29,16 @@ TRAIN_CORPUS = "train.spacy"
 DEV_CORPUS = "dev.spacy"
 
 
-def _steps_per_epoch(n: int, start: float, stop: float, growth: float) -> int:
-    """Batches in a first epoch of ``n`` headlines under spaCy's compounding schedule."""
+def _steps_per_epoch(n: int, epochs: int, start: float, stop: float, growth: float) -> int:
+    """Mean batches per epoch when ``epochs`` passes over ``n`` headlines run under one
+    compounding schedule (spaCy's loop does not restart it each epoch), so evaluating every
+    that many steps scores the pipeline about once an epoch, as the custom loop does."""
     steps, seen, size = 0, 0, start
-    while seen < n:
+    while seen < n * epochs:
         seen += int(min(size, stop))
         size *= growth
         steps += 1
-    return max(steps, 1)
+    return max(steps // epochs, 1)
 
 
 def spacy_config(cfg: TrainConfig, train_headlines: int | None = None) -> Any:
@@ -51,13 +53,14 @@ def spacy_config(cfg: TrainConfig, train_headlines: int | None = None) -> Any:
                          f"{cfg.kind!r}, start {o.start!r}")
     config = _blank_ner(o).config.copy()
     stop = float(cfg.batch_size or 32)
-    per_epoch = _steps_per_epoch(train_headlines, o.batch_start, stop, o.batch_growth) \
-        if train_headlines else 200
+    epochs = int(cfg.epochs or 1)
+    per_epoch = _steps_per_epoch(train_headlines, epochs, o.batch_start, stop,
+                                 o.batch_growth) if train_headlines else 200
     config["paths"]["train"] = TRAIN_CORPUS
     config["paths"]["dev"] = DEV_CORPUS
     config["system"]["seed"] = cfg.seed
     t = config["training"]
-    t.update({"dropout": o.dropout, "max_epochs": int(cfg.epochs or 1), "max_steps": 0,
+    t.update({"dropout": o.dropout, "max_epochs": epochs, "max_steps": 0,
               "patience": 0, "eval_frequency": per_epoch})
     t["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "get_length": None,
                     "size": {"@schedules": "compounding.v1", "start": o.batch_start,

@@ -42,8 +42,9 @@ def test_the_rendered_training_block_follows_the_recipe():
     size = t["batcher"]["size"]
     assert (size["start"], size["stop"], size["compound"]) == (8.0, 64.0, 1.001)
     assert t["batcher"]["@batchers"] == "spacy.batch_by_sequence.v1"  # headlines, not words
-    # about one evaluation an epoch: 1,000 headlines in batches growing from 8
-    assert 100 < t["eval_frequency"] < 1000 / 8 + 1
+    # about one evaluation an epoch: 7 x 1,000 headlines in batches growing from 8 towards 64
+    # under one schedule: fewer steps than in batches of 8, more than in batches of 64
+    assert 1000 / 64 < t["eval_frequency"] < 1000 / 8
 
 
 def test_a_recipe_spacy_cannot_train_from_blank_is_refused():
