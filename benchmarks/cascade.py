@@ -119,7 +119,10 @@ def main() -> None:
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "cascade.json"))
     a = ap.parse_args()
 
-    plan = CascadePlan(teachers=a.teacher, output=a.output, work=a.work, rounds=a.rounds,
+    # a later first round takes the teachers the round before retrained (teachers.json);
+    # --teacher still names round one's, scored as systems
+    plan = CascadePlan(teachers=a.teacher if a.first_round == 1 else [], output=a.output,
+                       work=a.work, rounds=a.rounds,
                        first_round=a.first_round, budget=a.budget, max_share=a.max_share,
                        replay=str(RECORDING), review_from=str(REVIEWED),
                        teacher_jobs=a.teacher_jobs)
