@@ -59,8 +59,8 @@ def local_argilla():
 
 def predictions(model: str, out_dir: Path) -> Path:
     """``tickertag predict`` on test + test2 (cached per model directory)."""
-    from training.evaluate import predict_file
     from training.inference import load_tagger
+    from workers.ner.predict_file import predict_file
 
     out = out_dir / f"{Path(model).resolve().as_posix().strip('/').replace('/', '_')}.jsonl"
     if not out.exists():

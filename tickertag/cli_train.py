@@ -43,8 +43,9 @@ def train(
              "...: training/configs/NAME.toml); options given here override it.")] = None,
     train_file: Annotated[list[str] | None, typer.Option(
         "--train", help="Training JSONL (repeatable; each headline once, first file wins).")] = None,
-    valid: Annotated[str | None, typer.Option(help="Validation JSONL (selects the epoch and "
-                                              "the threshold).")] = None,
+    valid: Annotated[list[str] | None, typer.Option(
+        help="Validation JSONL (repeatable: concatenated, each headline once; selects the epoch "
+             "and the threshold).")] = None,
     output: Annotated[str | None, typer.Option(help="Model directory to write (default "
                                                "models/<kind>; a relative one goes under "
                                                "TICKERTAG_HOME when set).")] = None,
@@ -78,7 +79,7 @@ def train(
     On CPU or CUDA, whichever is here."""
     from training.config import TrainConfig
 
-    cfg = TrainConfig.from_file(config, kind=kind.value, train=train_file, valid=valid,
+    cfg = TrainConfig.from_file(config, kind=kind.value, train=train_file, valid=valid or None,
                                 output=output, base=base, epochs=epochs, batch_size=batch_size,
                                 learning_rate=learning_rate, max_train=max_train,
                                 seed=seed, resume=resume or None, torch_threads=threads)
