@@ -112,6 +112,9 @@ def main() -> None:
     ap.add_argument("--round", dest="first_round", type=int, default=1)
     ap.add_argument("--budget", type=int)
     ap.add_argument("--max-share", type=float, default=0.10)
+    ap.add_argument("--round-teacher", action="append",
+                    help="with --round > 1: that round's teachers (e.g. ONNX exports of the "
+                         "retrained ones; default: the round's teachers.json)")
     ap.add_argument("--teacher-jobs", type=int, default=1,
                     help="teachers retrained at once (each in its own process)")
     ap.add_argument("--step", action="append", help="cascade steps to run (default: all)")
@@ -119,9 +122,10 @@ def main() -> None:
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "cascade.json"))
     a = ap.parse_args()
 
-    # a later first round takes the teachers the round before retrained (teachers.json);
-    # --teacher still names round one's, scored as systems
-    plan = CascadePlan(teachers=a.teacher if a.first_round == 1 else [], output=a.output,
+    # a later first round takes --round-teacher, else the teachers the round before retrained
+    # (teachers.json); --teacher still names round one's, scored as systems
+    first = a.teacher if a.first_round == 1 else (a.round_teacher or [])
+    plan = CascadePlan(teachers=first, output=a.output,
                        work=a.work, rounds=a.rounds,
                        first_round=a.first_round, budget=a.budget, max_share=a.max_share,
                        replay=str(RECORDING), review_from=str(REVIEWED),
