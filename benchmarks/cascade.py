@@ -105,7 +105,9 @@ def f1_table(rows: list[dict]) -> Table:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--teacher", action="append", required=True)
-    ap.add_argument("--baseline", help="the default distil student to compare against")
+    ap.add_argument("--baseline", help="the default student to compare against")
+    ap.add_argument("--baseline-name", default="distil student (baseline)",
+                    help="its row's name (keep 'baseline' in it)")
     ap.add_argument("--work", default=str(ROOT / "var" / "cascade" / "bench"))
     ap.add_argument("--output", default=str(ROOT / "models" / "cascade-student"))
     ap.add_argument("--rounds", type=int, default=1)
@@ -149,13 +151,14 @@ def main() -> None:
             reports.append(json.loads(p.read_text()))
     systems = {f"teacher {k + 1}": t for k, t in enumerate(a.teacher)}
     if a.baseline:
-        systems["distil student (baseline)"] = a.baseline
+        systems[a.baseline_name] = a.baseline
     for rep in reports:
         for k, t in enumerate(rep["teachers"]):
             if t not in systems.values():
                 systems[f"round {rep['round']} teacher {k + 1}"] = t
-        if rep.get("student"):
-            systems[f"cascade student, round {rep['round']}"] = rep["student"]["dir"]
+        student = rep.get("student", {}).get("dir")
+        if student and not (a.baseline and Path(student).resolve() == Path(a.baseline).resolve()):
+            systems[f"cascade student, round {rep['round']}"] = student
     rows = score_systems(systems, a.baseline, Path(a.work) / "predictions")
     console.print(rounds_table(reports))
     console.print(f1_table(rows))
