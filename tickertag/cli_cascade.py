@@ -100,20 +100,30 @@ def cascade(
 
 
 def rounds_table(reports: list[dict]) -> Table:
-    """One row a round: what was escalated, what it cost, what the student reached on valid."""
+    """One column a round, one row a figure (what was escalated, what it cost, what the student
+    reached on valid): ten figures side by side cut every header at 80 columns."""
     t = Table(title="cascade rounds")
-    for c in ("round", "contested", "LLM calls", "% of pool", "$ LLM", "$ whole pool",
-              "no answer", "to people", "answered", "student valid F1"):
-        t.add_column(c, justify="right")
+    t.add_column("figure")
     for r in reports:
+        t.add_column(f"round {r['round']}", justify="right")
+
+    def cells(r: dict) -> list[str]:
         llm, ppl, st = r.get("llm") or {}, r.get("people") or {}, r.get("student") or {}
         share = llm.get("calls_share_of_pool")
-        t.add_row(str(r["round"]), str(llm.get("contested", "")), str(llm.get("llm_calls", "")),
-                  "" if share is None else f"{share:.1%}",
-                  "" if "llm_cost_usd" not in llm else f"{llm['llm_cost_usd']:.4f}",
-                  "" if "whole_pool_cost_usd" not in llm else f"{llm['whole_pool_cost_usd']:.4f}",
-                  str(llm.get("dead", "")), str(ppl.get("sent", "")), str(ppl.get("answered", "")),
-                  "" if st.get("valid_f1") is None else f"{st['valid_f1']:.4f}")
+        return [str(llm.get("contested", "")), str(llm.get("escalated", "")),
+                str(llm.get("llm_calls", "")),
+                "" if share is None else f"{share:.1%}",
+                "" if "llm_cost_usd" not in llm else f"${llm['llm_cost_usd']:.4f}",
+                "" if "whole_pool_cost_usd" not in llm else f"${llm['whole_pool_cost_usd']:.4f}",
+                str(llm.get("dead", "")), str(ppl.get("sent", "")), str(ppl.get("answered", "")),
+                "" if st.get("valid_f1") is None else f"{st['valid_f1']:.4f}"]
+
+    columns = [cells(r) for r in reports]
+    names = ("contested headlines", "asked the LLM", "LLM calls answered", "answered, % of pool", "LLM $",
+             "LLM $, whole pool", "no LLM answer", "sent to people", "answered by people",
+             "student valid F1")
+    for k, name in enumerate(names):
+        t.add_row(name, *(c[k] for c in columns))
     return t
 
 
