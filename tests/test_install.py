@@ -70,6 +70,7 @@ def test_the_wheel_carries_the_bundled_data_and_recipes(installed: Path, tmp_pat
         assert Path(paths[k]).stat().st_size > 100_000, paths[k]
     assert (Path(paths["LABELED_DIR"]) / "benzinga_gold_test2.jsonl").exists()
     assert (Path(paths["CONFIGS_DIR"]) / "student.toml").exists()
+    assert (Path(paths["CONFIGS_DIR"]) / "student.cfg").exists()  # spaCy users read it
     # the Argilla server's installer and launcher travel too (scripts/ does not)
     assert (Path(paths["CODE_ROOT"]) / "workers" / "review" / "argilla_launcher.py").is_file()
     plan = subprocess.run([str(installed / "bin" / "tickertag"), "review", "install-server",
