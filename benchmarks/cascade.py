@@ -50,7 +50,10 @@ def local_argilla():
     from workers.review.server import start_server
 
     key = secrets.token_urlsafe(24)
-    s = ArgillaSettings(api_key=key, port=free_port(), home=ROOT / "var" / "bench-argilla")
+    # a home of its own per start: a server keeps its owner's key in its database, so a second
+    # run on an earlier run's home was refused with the new key
+    home = ROOT / "var" / "bench-argilla" / secrets.token_hex(4)
+    s = ArgillaSettings(api_key=key, port=free_port(), home=home)
     s.url = f"http://{s.host}:{s.port}"
     proc = start_server(s, LOGS / "argilla.log", key, secrets.token_urlsafe(12))
     os.environ["TICKERTAG_ARGILLA_URL"], os.environ["TICKERTAG_ARGILLA_API_KEY"] = s.url, key
