@@ -83,6 +83,14 @@ def subset(rows: list[T], n: int | None, seed: int = 0) -> list[T]:
     return random.Random(seed).sample(rows, n)
 
 
+def recipe_rows(cfg: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A recipe's training and valid rows, as every trainer and the spaCy project export read
+    them: labelled files first, valid headlines out of training, seeded subsets."""
+    train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
+    valid_rows = subset(read_valid_rows(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
+    return train_rows, valid_rows
+
+
 def spans_of(row: dict) -> list[Span]:
     return row.get("spans") or [Span(**e) for e in row.get("entities", [])]
 

@@ -168,13 +168,12 @@ def prepare_run(cfg, default_output: str) -> tuple[Path, list[dict], list[dict]]
     share (training rows exclude valid headlines; subsets are seeded)."""
     import torch
 
-    from training.data import read_training_rows, read_valid_rows, subset
+    from training.data import recipe_rows
 
     torch.manual_seed(cfg.seed)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     out = Path(cfg.output or default_output)
     out.mkdir(parents=True, exist_ok=True)
-    train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
-    valid_rows = subset(read_valid_rows(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
+    train_rows, valid_rows = recipe_rows(cfg)
     return out, train_rows, valid_rows

@@ -76,14 +76,13 @@ def write_corpus(nlp: Any, rows: list[dict], path: Path) -> int:
     because they cut a spaCy token (the custom loop cannot learn them either)."""
     from spacy.tokens import DocBin
 
-    from training.data import spans_of
+    from training.spacy_trainer import aligned_spans
 
     db, dropped = DocBin(store_user_data=False), 0
     for r in rows:
         doc = nlp.make_doc(r["text"])
-        ents = [doc.char_span(s.start, s.end, label=LABEL) for s in spans_of(r)]
-        kept = [e for e in ents if e is not None]
-        dropped += len(ents) - len(kept)
+        kept, n = aligned_spans(doc, r)
+        dropped += n
         try:
             doc.ents = kept
         except ValueError:  # overlapping spans: keep the first of each overlap
@@ -106,12 +105,11 @@ def export_project(cfg: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
     inside the config, so the folder moves whole) and return what was written."""
     import spacy
 
-    from training.data import read_training_rows, read_valid_rows, subset
+    from training.data import recipe_rows
 
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
-    train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
-    valid_rows = read_valid_rows(cfg.valid) if cfg.valid else []
+    train_rows, valid_rows = recipe_rows(cfg)
     if not valid_rows:
         raise ValueError("spaCy's loop selects the pipeline on a dev corpus: give the recipe "
                          "a valid file")

@@ -38,18 +38,26 @@ def predict_spans(nlp: Any, texts: list[str], batch_size: int = 64,
             for doc in nlp.pipe(texts, batch_size=batch_size)]
 
 
+def aligned_spans(doc: Any, row: dict) -> tuple[list[Any], int]:
+    """The row's spans as spaCy ``Company`` spans of ``doc``, and how many were left out because
+    they cut a spaCy token (a token-level NER cannot learn them; both the custom loop and the
+    exported spaCy corpus leave them out and count them)."""
+    ents = [doc.char_span(s.start, s.end, label=LABEL) for s in spans_of(row)]
+    kept = [e for e in ents if e is not None]
+    return kept, len(ents) - len(kept)
+
+
 def _examples(nlp: Any, rows: list[dict]) -> tuple[list[Any], int]:
-    """spaCy training examples; spans that cut a spaCy token cannot be learnt and are left out
-    (counted, so the manifest says how many)."""
+    """spaCy training examples and the number of spans left out (for the manifest)."""
     from spacy.training import Example
 
     out, dropped = [], 0
     for r in rows:
         doc = nlp.make_doc(r["text"])
-        ents = [(s.start, s.end, LABEL) for s in spans_of(r)]
-        ok = [e for e in ents if doc.char_span(*e) is not None]
-        dropped += len(ents) - len(ok)
-        out.append(Example.from_dict(doc, {"entities": ok}))
+        kept, n = aligned_spans(doc, r)
+        dropped += n
+        out.append(Example.from_dict(
+            doc, {"entities": [(e.start_char, e.end_char, LABEL) for e in kept]}))
     return out, dropped
 
 
