@@ -78,6 +78,26 @@ def multi_process(model: str, texts: list[str], processes: int, batch: int, name
             "headlines_per_s": rate, "p50_ms": float("nan"), "p99_ms": float("nan")}
 
 
+def _on_blis(a: argparse.Namespace, texts: list[str]) -> list[dict]:
+    """The bulk rows again with spaCy's products on BLIS (spawned workers inherit the
+    setting), so the kernel's gain is measured in the same run as the rest."""
+    import os
+
+    from training.spacy_ops import GEMM_ENV
+
+    before = os.environ.get(GEMM_ENV)
+    os.environ[GEMM_ENV] = "blis"
+    try:
+        return [multi_process(d, texts, a.processes, a.bulk_batch, f"{name} (blis)")
+                for name, d in (("model", a.model), (f"reference {Path(a.reference).name}",
+                                                     a.reference)) if d]
+    finally:
+        if before is None:
+            del os.environ[GEMM_ENV]
+        else:
+            os.environ[GEMM_ENV] = before
+
+
 def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> dict:
     lat: list[float] = []
 
@@ -136,6 +156,13 @@ def main() -> None:
     ap.add_argument("--reference", help="a model timed in the same run as the speed reference "
                     "(e.g. the spaCy NER trained on gold only): rows get a ratio against its "
                     "bulk row, since machines here vary ~2x from day to day")
+    ap.add_argument("--also", action="append", default=[], metavar="DIR",
+                    help="another model directory whose bulk row is timed in the same run "
+                         "(repeatable): e.g. the same architecture with other weights")
+    ap.add_argument("--gemm-before", action="store_true",
+                    help="also time the model's and the reference's bulk rows with spaCy on "
+                         "thinc's bundled BLIS kernel (TICKERTAG_SPACY_GEMM=blis), the "
+                         "kernel before training/spacy_ops.py")
     ap.add_argument("--serve-model", help="directory the HTTP service loads (default: --onnx "
                     "if given, else --model)")
     ap.add_argument("--requests", type=int, default=300)
@@ -169,6 +196,10 @@ def main() -> None:
     for name, d in models.items() if not a.http_only else ():
         rows += bulk(d, texts, a.batches, name)
         rows.append(multi_process(d, texts, a.processes, a.bulk_batch, name))
+    for d in a.also:
+        rows.append(multi_process(d, texts, a.processes, a.bulk_batch, Path(d).name))
+    if a.gemm_before:
+        rows += _on_blis(a, texts)
     if a.reference:  # timed again after the others: the ratio uses the mean of both runs
         ref2 = multi_process(a.reference, texts, a.processes, a.bulk_batch,
                              f"reference {Path(a.reference).name} (again)")

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # CPU threads per ner worker process for the compact model (None: one per core). Several
     # 1-thread processes beat one many-thread process on small batches.
     ner_threads: int | None = None
+    # The matrix-product kernel spaCy pipelines tag with (training/spacy_ops.py): "auto" times
+    # thinc's bundled BLIS against numpy's BLAS once per process and keeps the faster.
+    spacy_gemm: Literal["auto", "numpy", "blis"] = "auto"
 
     # Start curation (queue "curate") automatically when an annotation run is complete.
     auto_curate: bool = True

@@ -207,7 +207,10 @@ class SpacyTagger:
     def __init__(self, model_dir: str, manifest: dict[str, Any]) -> None:
         import spacy
 
-        self.nlp = spacy.load(spacy_pipeline(model_dir, manifest))
+        from training.spacy_ops import tagging_ops
+
+        with tagging_ops():  # the faster matrix-product kernel here (training/spacy_ops.py)
+            self.nlp = spacy.load(spacy_pipeline(model_dir, manifest))
         # the pipeline as loaded, kept in memory rather than read again from the directory,
         # which may hold another model by the time of a rebuild
         self._pristine = (self.nlp.config, self.nlp.to_bytes())
@@ -252,9 +255,12 @@ class SpacyTagger:
         with hash tables of their loaded size."""
         from spacy.util import load_model_from_config
 
+        from training.spacy_ops import tagging_ops
+
         config, data = self._pristine
         # built beside the old one and then swapped: a failed build leaves a working tagger
-        self.nlp = load_model_from_config(config).from_bytes(data)
+        with tagging_ops():
+            self.nlp = load_model_from_config(config).from_bytes(data)
         self.new_strings, self.warm_left = 0, self.warm_texts
         _give_back_freed_memory()
 

@@ -128,12 +128,15 @@ def read_manifest(model_dir: str | Path) -> dict[str, Any]:
 def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
     """Load a model directory written by ``tickertag train``, ``baseline`` or ``export-onnx``.
 
-    ``threads``: CPU threads for inference (torch and ONNX Runtime); ``None`` keeps torch's
+    ``threads``: CPU threads for inference (torch, ONNX Runtime and numpy's BLAS, which
+    spaCy's layers may multiply on: ``training/spacy_ops.py``); ``None`` keeps each library's
     default (one per core). Bulk workers run one process per core with ``threads=1``."""
     if threads:
         import torch
+        from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(threads)
+        threadpool_limits(threads, user_api="blas")  # for the life of the process
     from training.registry import tagger_class
 
     manifest = servable_manifest(model_dir)
