@@ -81,21 +81,14 @@ def multi_process(model: str, texts: list[str], processes: int, batch: int, name
 def _on_blis(a: argparse.Namespace, texts: list[str]) -> list[dict]:
     """The bulk rows again with spaCy's products on BLIS (spawned workers inherit the
     setting), so the kernel's gain is measured in the same run as the rest."""
-    import os
+    from training.spacy_ops import forced_gemm
 
-    from training.spacy_ops import GEMM_ENV
-
-    before = os.environ.get(GEMM_ENV)
-    os.environ[GEMM_ENV] = "blis"
-    try:
+    named = [("model", a.model)]
+    if a.reference:
+        named.append((f"reference {Path(a.reference).name}", a.reference))
+    with forced_gemm("blis"):
         return [multi_process(d, texts, a.processes, a.bulk_batch, f"{name} (blis)")
-                for name, d in (("model", a.model), (f"reference {Path(a.reference).name}",
-                                                     a.reference)) if d]
-    finally:
-        if before is None:
-            del os.environ[GEMM_ENV]
-        else:
-            os.environ[GEMM_ENV] = before
+                for name, d in named]
 
 
 def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> dict:

@@ -43,16 +43,11 @@ def _gflops(ops, m: int, k: int, n: int, repeat: int) -> float:
 
 
 def _tagging(model: str, kernel: str):
-    import os
-
-    from common.settings import get_settings
-    from training import spacy_ops
     from training.inference import load_tagger
+    from training.spacy_ops import forced_gemm
 
-    os.environ[spacy_ops.GEMM_ENV] = kernel
-    get_settings.cache_clear()
-    spacy_ops.chosen_gemm.cache_clear()
-    return load_tagger(model)
+    with forced_gemm(kernel):  # a pipeline's layers keep the ops they were loaded with
+        return load_tagger(model)
 
 
 def main() -> None:

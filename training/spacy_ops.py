@@ -16,6 +16,7 @@ compiled code on BLIS either way. Training keeps BLIS (its recorded results were
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from functools import cache
@@ -88,3 +89,25 @@ def tagging_ops() -> Iterator[str]:
         yield choice
     finally:
         set_current_ops(before)
+
+
+@contextlib.contextmanager
+def forced_gemm(kernel: str) -> Iterator[None]:
+    """Tag with ``kernel`` (``numpy`` or ``blis``) inside this block, in this process and in
+    the processes it spawns (the setting travels in the environment): for benchmarks that time
+    both kernels in one run. The setting as it was comes back after the block."""
+    from common.settings import get_settings
+
+    before = os.environ.get(GEMM_ENV)
+    os.environ[GEMM_ENV] = kernel
+    get_settings.cache_clear()
+    chosen_gemm.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(GEMM_ENV, None)
+        else:
+            os.environ[GEMM_ENV] = before
+        get_settings.cache_clear()
+        chosen_gemm.cache_clear()

@@ -11,26 +11,11 @@ import pytest
 from thinc.api import NumpyOps
 
 from common.paths import LABELED_DIR
-from common.settings import get_settings
-from common.spans import LABEL
 from training import spacy_ops
-from training.config import SpacyOptions
+from training.config import TrainConfig
 from training.data import read_jsonl
 from training.inference import load_tagger
-from training.manifest import write_manifest
-from training.spacy_trainer import PIPELINE_DIR, _blank_ner, _examples, _optimizer
-
-
-@pytest.fixture
-def gemm(monkeypatch):
-    """Set ``TICKERTAG_SPACY_GEMM`` for one test (the choice is cached per process)."""
-    def choose(value: str) -> None:
-        monkeypatch.setenv(spacy_ops.GEMM_ENV, value)
-        get_settings.cache_clear()
-        spacy_ops.chosen_gemm.cache_clear()
-    yield choose
-    get_settings.cache_clear()
-    spacy_ops.chosen_gemm.cache_clear()
+from training.runner import run_training
 
 
 def test_numpy_products_equal_blis_ones_for_every_transpose_and_output_buffer():
@@ -46,33 +31,25 @@ def test_numpy_products_equal_blis_ones_for_every_transpose_and_output_buffer():
         np.testing.assert_allclose(out, want, rtol=1e-5)
 
 
-def test_a_bad_setting_is_refused_naming_the_variable(gemm):
-    gemm("fast")
-    with pytest.raises(ValueError, match="spacy_gemm"):
+def test_a_bad_setting_is_refused_naming_the_variable():
+    with spacy_ops.forced_gemm("fast"), pytest.raises(ValueError, match="spacy_gemm"):
         spacy_ops.chosen_gemm()
 
 
-def test_auto_picks_one_of_the_two(gemm):
-    gemm("auto")
-    assert spacy_ops.chosen_gemm() in ("numpy", "blis")
+def test_auto_picks_one_of_the_two():
+    with spacy_ops.forced_gemm("auto"):
+        assert spacy_ops.chosen_gemm() in ("numpy", "blis")
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A small spaCy NER trained for a few epochs on gold rows: enough to find companies."""
-    o = SpacyOptions(start="blank", width=32, depth=2, embed_rows=[2000, 500, 500, 500])
-    nlp = _blank_ner(o)
-    nlp.get_pipe("ner").add_label(LABEL)
-    examples, _ = _examples(nlp, read_jsonl(LABELED_DIR / "benzinga_gold_train.jsonl")[:400])
-    opt = nlp.initialize(lambda: examples, sgd=_optimizer(nlp, o))
-    for _ in range(4):
-        for i in range(0, len(examples), 32):
-            nlp.update(examples[i:i + 32], sgd=opt, drop=0.1)
-    d = tmp_path_factory.mktemp("spacy-model")
-    nlp.to_disk(d / PIPELINE_DIR)
-    write_manifest(d, {"kind": "spacy", "model": PIPELINE_DIR, "entity_labels": [LABEL],
-                       "threshold": 0.0})
-    return d
+    """A small spaCy NER trained by the project's trainer on 400 gold rows: enough to find
+    companies."""
+    out = tmp_path_factory.mktemp("spacy-model")
+    run_training(TrainConfig(kind="spacy", output=str(out), max_train=400, epochs=4,
+                             spacy={"start": "blank", "width": 32, "depth": 2,
+                                    "embed_rows": [2000, 500, 500, 500]}))
+    return out
 
 
 def _layer_ops(tagger) -> set[str]:
@@ -83,15 +60,16 @@ def _layer_ops(tagger) -> set[str]:
             if n.name.startswith("maxout")}
 
 
-def test_the_tagger_finds_the_same_entities_on_either_kernel(gemm, model_dir):
+def test_the_tagger_finds_the_same_entities_on_either_kernel(model_dir):
     texts = [r["text"] for r in read_jsonl(LABELED_DIR / "benzinga_gold_valid.jsonl")]
     found = {}
     for kernel in ("blis", "numpy"):
-        gemm(kernel)
-        tagger = load_tagger(model_dir)
-        assert _layer_ops(tagger) == {"NumpyOps" if kernel == "blis" else "NumpyBlasOps"}
-        found[kernel] = [[(s.start, s.end) for s in spans] for spans in tagger.predict(texts)]
-        tagger.rebuild()  # a rebuilt pipeline keeps the kernel
-        assert _layer_ops(tagger) == {"NumpyOps" if kernel == "blis" else "NumpyBlasOps"}
+        want = {"NumpyOps" if kernel == "blis" else "NumpyBlasOps"}
+        with spacy_ops.forced_gemm(kernel):
+            tagger = load_tagger(model_dir)
+            assert _layer_ops(tagger) == want
+            found[kernel] = [[(s.start, s.end) for s in doc] for doc in tagger.predict(texts)]
+            tagger.rebuild()  # a rebuilt pipeline keeps the kernel
+            assert _layer_ops(tagger) == want
     assert sum(map(len, found["blis"])) > 50, "the model should find companies"
     assert found["numpy"] == found["blis"]
