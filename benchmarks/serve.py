@@ -6,7 +6,9 @@ Usage: python benchmarks/serve.py --model models/gliner-gold [--onnx models/glin
 
 Rows: in-process batches of 1, 8, 32, 128 (torch, and ONNX int8 when --onnx is given); bulk
 with one 1-thread process per core, as ``tickertag worker ner`` runs (the number that matters
-for tagging a stream); the HTTP service with 1 and 16 concurrent clients; the local LLM.
+for tagging a stream); the HTTP service with 1 and 16 concurrent clients (``--serve-workers
+1 2`` for uvicorn's workers, ``--ceiling`` for the HTTP stack's rate without the model); the
+local LLM.
 """
 
 from __future__ import annotations
@@ -91,8 +93,11 @@ def _on_blis(a: argparse.Namespace, texts: list[str]) -> list[dict]:
                 for name, d in named]
 
 
-def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> dict:
-    """``concurrency`` clients, each sending one headline a request and waiting for the answer.
+def http_load(url: str, texts: list[str], requests: int, concurrency: int,
+              per_request: int = 1, label: str = "") -> dict:
+    """``concurrency`` clients, each sending ``per_request`` headlines a request and waiting
+    for the answer; ``per_request`` 0 sends ``GET /healthz`` instead: the HTTP stack's own
+    rate (no body, no model), a ceiling that one-headline requests cannot pass.
 
     The clients are aiohttp's (one keep-alive connection each): the load generator shares the
     machine with the service, and httpx's async client spent 3.7 ms of CPU a request here
@@ -101,10 +106,16 @@ def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> di
 
     lat: list[float] = []
 
+    def call(s: aiohttp.ClientSession, i: int):
+        if not per_request:
+            return s.get(url + "/healthz")
+        body = [texts[(i * per_request + k) % len(texts)] for k in range(per_request)]
+        return s.post(url + "/v1/ner", json={"texts": body})
+
     async def worker(s: aiohttp.ClientSession, ids: list[int]) -> None:
         for i in ids:
             t = time.perf_counter()
-            async with s.post(url + "/v1/ner", json={"texts": [texts[i % len(texts)]]}) as r:
+            async with call(s, i) as r:
                 r.raise_for_status()
                 await r.read()
             lat.append(time.perf_counter() - t)
@@ -113,7 +124,7 @@ def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> di
         conn = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=conn,
                                          timeout=aiohttp.ClientTimeout(total=60)) as s:
-            async with s.post(url + "/v1/ner", json={"texts": texts[:1]}) as r:
+            async with call(s, 0) as r:
                 await r.read()
             t0 = time.perf_counter()
             await asyncio.gather(*[worker(s, list(range(k, requests, concurrency)))
@@ -121,9 +132,46 @@ def http_load(url: str, texts: list[str], requests: int, concurrency: int) -> di
             return time.perf_counter() - t0
 
     wall = asyncio.run(main())
-    return {"mode": f"HTTP, 1 headline/request, {concurrency} concurrent clients",
-            "headlines_per_s": requests / wall, "p50_ms": 1000 * statistics.median(lat),
-            "p99_ms": 1000 * pct(lat, 0.99)}
+    what = f"{per_request} headline{'s' if per_request > 1 else ''}/request" if per_request \
+        else "GET /healthz (no model)"
+    return {"mode": f"HTTP{label}, {what}, {concurrency} concurrent clients",
+            "headlines_per_s": requests * max(per_request, 1) / wall,
+            "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * pct(lat, 0.99)}
+
+
+def http_rows(a: argparse.Namespace, served: str, texts: list[str], workers: int) -> list[dict]:
+    """The HTTP rows against ``tickertag serve --workers workers``: one client, 16 clients at
+    each ``--per-request``, and with ``--ceiling`` 16 clients on ``/healthz``."""
+    port = free_port()
+    srv = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", served,
+                                   "--port", str(port), "--max-wait-ms", str(a.max_wait_ms),
+                                   "--workers", str(workers)], LOGS / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+    label = f" ({workers} workers)" if workers > 1 else ""
+    rows = []
+    try:
+        wait_until(lambda: _all_ready(url, workers), 180, "serve", srv)
+        rows.append(http_load(url, texts, a.requests, 1, label=label))
+        for k in a.per_request:
+            rows.append(http_load(url, texts, a.requests, 16, k, label=label))
+        if a.ceiling:
+            rows.append(http_load(url, texts, a.requests, 16, 0, label=label))
+    finally:
+        srv.stop()
+    return rows
+
+
+def _all_ready(url: str, workers: int, tries: int = 50) -> bool:
+    """Whether ``workers`` distinct processes answered ``/readyz`` 200 (each try a new
+    connection: the kernel hands it to whichever worker accepts first)."""
+    pids = set()
+    for _ in range(tries):
+        r = httpx.get(url + "/readyz", timeout=2)
+        if r.status_code == 200:
+            pids.add(r.json().get("pid"))
+        if len(pids) >= workers:
+            return True
+    return False
 
 
 def llm_rate(texts: list[str], n: int) -> dict:
@@ -177,6 +225,12 @@ def main() -> None:
     ap.add_argument("--max-wait-ms", type=float, default=0.0,
                     help="the service's --max-wait-ms (0: a lone request starts at once)")
     ap.add_argument("--http-only", action="store_true", help="skip the in-process rows")
+    ap.add_argument("--serve-workers", type=int, nargs="+", default=[1],
+                    help="the service's --workers: a set of HTTP rows for each")
+    ap.add_argument("--per-request", type=int, nargs="+", default=[1],
+                    help="headlines per request of the 16-client rows, a row each")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also 16 clients on GET /healthz: the HTTP stack without the model")
     ap.add_argument("--llm", action="store_true", help="also time the local LLM (slow)")
     ap.add_argument("--llm-headlines", type=int, default=20)
     ap.add_argument("--cpu-price", type=float, default=0.10)
@@ -210,18 +264,8 @@ def main() -> None:
         rows.append(ref2)
         ref_rate = (ref_rate + ref2["headlines_per_s"]) / 2
     served = a.serve_model or a.onnx or a.model
-    port = free_port()
-    srv = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", served,
-                                   "--port", str(port), "--max-wait-ms", str(a.max_wait_ms)],
-                          LOGS / "serve.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "serve",
-                   srv)
-        rows.append(http_load(url, texts, a.requests, 1))
-        rows.append(http_load(url, texts, a.requests, 16))
-    finally:
-        srv.stop()
+    for workers in a.serve_workers:
+        rows += http_rows(a, served, texts, workers)
     if a.llm:
         rows.append(llm_rate(texts, a.llm_headlines))
     t = Table(title=f"serving {a.model} on this machine (2 cores); HTTP rows: {served}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -28,10 +29,11 @@ def gazetteer_dir(tmp_path_factory) -> Path:
     return out
 
 
-def start_service(model: Path, log: Path, extra=()) -> tuple[ManagedProcess, str]:
+def start_service(model: Path, log: Path, extra=(), env: dict | None = None
+                  ) -> tuple[ManagedProcess, str]:
     port = free_port()
     p = ManagedProcess("serve", [sys.executable, "-m", "tickertag", "serve", "--model", str(model),
-                                 "--port", str(port), *extra], log)
+                                 "--port", str(port), *extra], log, env)
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200, 120, "serve", p)
     return p, url
@@ -257,3 +259,31 @@ def test_metrics_count_each_answer_by_status_and_time_it(service):
     grew = {s: after.get(s, 0) - before.get(s, 0) for s in after}
     assert {s: n for s, n in grew.items() if n} == {"200": 1, "422": 1, "413": 1}
     assert timed == sum(after.values())
+
+
+def test_two_workers_share_the_port_and_metrics_count_every_request(gazetteer_dir, tmp_path):
+    """``--workers 2``: two processes answer on one port, and ``/metrics``, whichever of them
+    answers the scrape, counts the requests of both (a stale value file of an earlier run in
+    the metrics directory is removed at start, as Prometheus' multiprocess mode requires)."""
+    metrics_dir = tmp_path / "prom"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_99999.db").write_bytes(b"left by an earlier run")
+    p, url = start_service(gazetteer_dir, tmp_path / "serve.log", ["--workers", "2"],
+                           {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    try:
+        pids: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(pids) < 2 and time.monotonic() < deadline:
+            r = httpx.get(url + "/readyz", timeout=5)  # a new connection each time
+            if r.status_code == 200:
+                pids.add(r.json()["pid"])
+        assert len(pids) == 2, f"one process answered: {pids}"
+        assert p.pid not in pids  # the parent only supervises
+        for i in range(30):
+            r = httpx.post(url + "/v1/ner", json={"texts": [f"Autodesk Rises {i}"]}, timeout=10)
+            assert r.status_code == 200
+        for _ in range(6):  # several scrapes: they land on either process
+            by_status, timed = _metrics(url)
+            assert by_status == {"200": 30.0} and timed == 30
+    finally:
+        p.stop()

@@ -16,6 +16,7 @@ app that feeds it change together: they are one mechanism."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from contextlib import asynccontextmanager
@@ -23,11 +24,12 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from common.records import MAX_TITLE_CHARS
 from workers.ner.docs import offline_redoc
+from workers.ner.metrics import exposition, service_metrics
 from workers.ner.middleware import MAX_BODY_BYTES, BodyLimit, RequestMetrics
 
 MAX_TEXTS = 256
@@ -230,16 +232,7 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
 
     from training.inference import load_tagger
 
-    reg = CollectorRegistry()
-    metrics = {
-        "requests": Counter("tickertag_ner_requests_total", "HTTP requests", ["status"],
-                            registry=reg),
-        "headlines": Counter("tickertag_ner_headlines_total", "Headlines tagged", registry=reg),
-        "latency": Histogram("tickertag_ner_request_seconds", "Request latency", registry=reg,
-                             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)),
-        "batch": Histogram("tickertag_ner_batch_size", "Texts per model call", registry=reg,
-                           buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)),
-    }
+    reg, metrics = service_metrics()
     state: dict = {"ready": False}
 
     @asynccontextmanager
@@ -311,10 +304,12 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
     async def readyz():
         if not state["ready"]:
             return JSONResponse({"status": "loading"}, 503)
-        return {"status": "ready", "model": state["kind"], "fingerprint": state["fingerprint"]}
+        # pid: which of ``serve --workers N``'s processes answered
+        return {"status": "ready", "model": state["kind"], "fingerprint": state["fingerprint"],
+                "pid": os.getpid()}
 
     @app.get("/metrics")
     async def prom() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(exposition(reg), media_type=CONTENT_TYPE_LATEST)
 
     return app
