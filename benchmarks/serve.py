@@ -41,9 +41,11 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def bulk(model: str, texts: list[str], batch_sizes: list[int], name: str) -> list[dict]:
+    """One model, one thread (as ``tickertag serve`` runs it), a row per batch size: what the
+    service's model calls cost back to back."""
     from training.inference import load_tagger
 
-    tagger = load_tagger(model)
+    tagger = load_tagger(model, threads=1)
     tagger.predict(texts[:8])
     rows = []
     for bs in batch_sizes:
@@ -57,7 +59,7 @@ def bulk(model: str, texts: list[str], batch_sizes: list[int], name: str) -> lis
             lat.append(time.perf_counter() - t)
             n += len(chunk)
         wall = time.perf_counter() - t0
-        rows.append({"mode": f"{name}, in-process, batch {bs}", "headlines_per_s": n / wall,
+        rows.append({"mode": f"{name}, in-process, 1 thread, batch {bs}", "headlines_per_s": n / wall,
                      "p50_ms": 1000 * pct(lat, 0.5), "p99_ms": 1000 * pct(lat, 0.99)})
     return rows
 

@@ -31,6 +31,9 @@ def serve(
         min=1, help="Service processes sharing the port, one model each (uvicorn's workers; "
                     "/metrics sums them all). 2 on 2 cores serves many small concurrent "
                     "requests faster, at twice the model's memory.")] = 1,
+    threads: Annotated[int, typer.Option(
+        min=1, help="CPU threads of each worker's model (torch, BLAS, OpenMP). 1 suits spaCy "
+                    "pipelines and small machines; more helps a GLiNER on many cores.")] = 1,
 ) -> None:
     """Serve a model over HTTP.
 
@@ -54,7 +57,7 @@ def serve(
 
     options = {"model_dir": str(model), "max_batch": max_batch, "max_wait_ms": max_wait_ms,
                "aliases": aliases or get_settings().aliases,
-               "max_chars": max_chars or MAX_CALL_CHARS}
+               "max_chars": max_chars or MAX_CALL_CHARS, "threads": threads}
     if workers == 1:
         uvicorn.run(create_app(**options), host=host, port=port, log_level="warning")
         return

@@ -128,19 +128,36 @@ def read_manifest(model_dir: str | Path) -> dict[str, Any]:
 def load_tagger(model_dir: str | Path, threads: int | None = None) -> Tagger:
     """Load a model directory written by ``tickertag train``, ``baseline`` or ``export-onnx``.
 
-    ``threads``: CPU threads for inference (torch, ONNX Runtime and numpy's BLAS, which
-    spaCy's layers may multiply on: ``training/spacy_ops.py``); ``None`` keeps each library's
-    default (one per core). Bulk workers run one process per core with ``threads=1``."""
-    if threads:
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(threads)
-        threadpool_limits(threads, user_api="blas")  # for the life of the process
+    ``threads``: CPU threads for inference (torch, ONNX Runtime, and every BLAS and OpenMP
+    pool, e.g. numpy's BLAS that spaCy's layers may multiply on: ``training/spacy_ops.py``);
+    ``None`` keeps each library's default (one per core). Bulk workers run one process per
+    core with ``threads=1``. Call it from the thread that will run the model: OpenMP's limit
+    holds for the calling thread."""
     from training.registry import tagger_class
 
     manifest = servable_manifest(model_dir)
-    return tagger_class(manifest["kind"])(str(model_dir), manifest)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    tagger = tagger_class(manifest["kind"])(str(model_dir), manifest)
+    if threads:
+        limit_threads(threads)
+    return tagger
+
+
+def limit_threads(threads: int) -> None:
+    """Cap every thread pool loaded so far (each OpenBLAS copy, each OpenMP runtime) at
+    ``threads``, for the life of the process (OpenMP's: of the calling thread).
+
+    After the model loads, not before: loading brings in libraries with pools of their own
+    (scipy's second OpenBLAS, torch's OpenMP) that an earlier limit misses. Their idle
+    threads spin between a small model's products and take the cores an HTTP service's event
+    loops need: two service processes with 16 clients tagged 177 headlines/s with them and
+    725 with both pools at one thread (``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
 
 
 def servable_manifest(model_dir: str | Path) -> dict[str, Any]:

@@ -5,12 +5,15 @@ is refused by name), and a trained pipeline finds the same entities on either.""
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from thinc.api import NumpyOps
 
-from common.paths import LABELED_DIR
+from common.paths import CODE_ROOT, LABELED_DIR
 from training import spacy_ops
 from training.config import TrainConfig
 from training.data import read_jsonl
@@ -73,3 +76,19 @@ def test_the_tagger_finds_the_same_entities_on_either_kernel(model_dir):
             assert _layer_ops(tagger) == want
     assert sum(map(len, found["blis"])) > 50, "the model should find companies"
     assert found["numpy"] == found["blis"]
+
+
+def test_threads_1_leaves_every_pool_the_model_loaded_at_one_thread(model_dir):
+    """``load_tagger(threads=1)`` (the service's and the bulk workers' setting) caps the thread
+    pools that loading the model brought in too (scipy's own OpenBLAS, OpenMP runtimes), not
+    only numpy's: their idle threads spin and took the event loops' cores under load. In a
+    fresh process, since the caps are process-wide."""
+    code = ("import json, sys; from threadpoolctl import threadpool_info; "
+            "from training.inference import load_tagger; t = load_tagger(sys.argv[1], 1); "
+            "t.predict(['Apple Rises']); "
+            "print(json.dumps([[p['internal_api'], p['num_threads']] for p in threadpool_info()]))")
+    out = subprocess.run([sys.executable, "-c", code, str(model_dir)], capture_output=True,
+                         text=True, check=True, cwd=CODE_ROOT).stdout
+    pools = json.loads(out.strip().splitlines()[-1])
+    assert pools, "threadpoolctl should see numpy's BLAS at least"
+    assert [p for p in pools if p[1] != 1] == []

@@ -225,10 +225,9 @@ class MicroBatcher:
 
 
 def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
-               aliases: str | None = None, max_chars: int = MAX_CALL_CHARS) -> FastAPI:
+               aliases: str | None = None, max_chars: int = MAX_CALL_CHARS,
+               threads: int | None = 1) -> FastAPI:
     from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
 
     from training.inference import load_tagger
 
@@ -239,11 +238,10 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
     async def lifespan(app: FastAPI):
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="model"))
-        # numpy's BLAS (spaCy's products: training/spacy_ops.py) gets the model thread only:
-        # its own worker threads spin between the small products and took the event loop's
-        # core (16 clients: 122 against 199 headlines/s, p99 470 against 318 ms)
-        threadpool_limits(1, user_api="blas")
-        tagger = await loop.run_in_executor(None, load_tagger, model_dir)
+        # loaded in the model thread, which OpenMP's limit is of; one thread by default: the
+        # pools' own worker threads spin between a small model's products and took the event
+        # loop's core (16 clients: 122 against 199 headlines/s, p99 470 against 318 ms)
+        tagger = await loop.run_in_executor(None, load_tagger, model_dir, threads)
         if aliases:
             from linking.linker import load_cached
 
