@@ -20,7 +20,7 @@ true. "joined recall" counts only the true pairs whose heads agree (``fuzzy_join
 pairs that can change a cluster.
 
 Usage: python benchmarks/cluster.py [--sizes 100000 200000 1000000] [--before 100000 200000]
-       [--sample 1000] [--no-write]
+       [--processes 1 2] [--sample 1000] [--no-write]
 """
 
 from __future__ import annotations
@@ -105,42 +105,62 @@ def quality(keys: list[str], pairs: np.ndarray, sample: int, seed: int = 0) -> d
             "joined_recall": len(found & joined) / len(joined) if joined else 1.0}
 
 
-def measure_one(n: int, algo: str, sample: int) -> dict:
-    """Cluster n names in this process: seconds, peak RSS (MiB), and the pair quality."""
+def measure_one(n: int, algo: str, sample: int, processes: int = 1) -> dict:
+    """Cluster n names in this process (``processes``: what ``cluster_mentions`` may use):
+    seconds, CPU seconds (forked children's included), peak RSS (MiB) of this process and of
+    its largest child, and the pair quality."""
     names = make_names(n)
     seen: dict[str, object] = {}
     search = before_pairs if algo == "before" else clustering.similar_pairs
 
-    def recording(keys, threshold, block):  # the clustering's own call, kept for quality
-        seen["keys"], seen["pairs"] = keys, search(keys, threshold, block)
+    def recording(keys, threshold, block, workers=1):  # the clustering's call, kept for quality
+        seen["keys"] = keys
+        seen["pairs"] = search(keys, threshold, block) if algo == "before" else \
+            search(keys, threshold, block, workers=workers)
         return seen["pairs"]
 
     clustering.similar_pairs = recording
     base_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0, c0 = time.perf_counter(), time.process_time()
-    cl = cluster_mentions(Mention(s) for s in names)
+    cl = cluster_mentions((Mention(s) for s in names), workers=processes)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu += after.ru_utime + after.ru_stime - kids.ru_utime - kids.ru_stime
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    row = {"algo": algo, "names": len(names), "seconds": secs, "cpu_seconds": cpu,
-           "peak_rss_mib": peak_kib / 1024, "added_rss_mib": (peak_kib - base_kib) / 1024,
+    row = {"algo": algo, "processes": processes, "names": len(names), "seconds": secs,
+           "cpu_seconds": cpu, "peak_rss_mib": peak_kib / 1024,
+           "added_rss_mib": (peak_kib - base_kib) / 1024,
+           "child_peak_mib": after.ru_maxrss / 1024 if processes > 1 else 0.0,
            "clusters": len(cl.members), "fuzzy_keys": len(seen["keys"]),
            "pairs": len(seen["pairs"]), "load_avg": os.getloadavg()[0]}
     row.update(quality(seen["keys"], seen["pairs"], sample))
     return row
 
 
-def _run(n: int, algo: str, sample: int) -> dict:
+def _run(n: int, algo: str, sample: int, processes: int) -> dict:
     res = subprocess.run([sys.executable, __file__, "--one", str(n), "--algo", algo,
-                          "--sample", str(sample)], check=True, capture_output=True, text=True)
+                          "--sample", str(sample), "--processes-one", str(processes)],
+                         check=True, capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def _ratio_rows(rows: list[dict]) -> list[tuple[int, float, float, float]]:
-    """(names, before s, after s, before/after) at the sizes both ran."""
-    by = {(r["algo"], r["names"]): r for r in rows}
-    return [(n, by["before", n]["seconds"], by["after", n]["seconds"],
-             by["before", n]["seconds"] / by["after", n]["seconds"])
-            for (a, n) in sorted(by) if a == "after" and ("before", n) in by]
+def _ratio_rows(rows: list[dict]) -> list[tuple[int, str, float, str, float, float]]:
+    """(names, reference, its s, compared, its s, ratio) at the sizes both ran: 'before'
+    against 'after' on one process, and 'after' on one process against more."""
+    by = {(r["algo"], r["processes"], r["names"]): r for r in rows}
+    out = []
+    for (algo, procs, n), r in sorted(by.items()):
+        ref = ("before", 1, n) if (algo, procs) == ("after", 1) else ("after", 1, n)
+        if algo == "after" and ref in by and ref != (algo, procs, n):
+            b = by[ref]["seconds"]
+            out.append((n, _label(by[ref]), b, _label(r), r["seconds"], b / r["seconds"]))
+    return out
+
+
+def _label(r: dict) -> str:
+    return r["algo"] if r["algo"] == "before" else f"after, {r['processes']} process" + \
+        ("es" if r["processes"] > 1 else "")
 
 
 def write_results(rows: list[dict], cmd: str) -> None:
@@ -157,20 +177,22 @@ def write_results(rows: list[dict], cmd: str) -> None:
         "loaded names. Recall/precision: a seeded sample of the fuzzy keys, each scored "
         "exactly (`process.cdist`, `fuzz.ratio`, 85) against every key; 'joined' counts the "
         "true pairs whose heads agree, the ones that can change a cluster.", "",
-        "| algorithm | names | seconds | CPU s | peak RSS MiB | added MiB | load avg | pairs | "
-        "sampled keys | true pairs | recall | precision | joined recall |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| algorithm | names | seconds | CPU s | peak RSS MiB | added MiB | child peak MiB | "
+        "load avg | pairs | sampled keys | true pairs | recall | precision | joined recall |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['algo']} | {r['names']:,} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
-            f"{r['peak_rss_mib']:.0f} | {r['added_rss_mib']:.0f} | {r['load_avg']:.1f} | "
+            f"| {_label(r)} | {r['names']:,} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+            f"{r['peak_rss_mib']:.0f} | {r['added_rss_mib']:.0f} | "
+            f"{r['child_peak_mib']:.0f} | {r['load_avg']:.1f} | "
             f"{r['pairs']:,} | {r['sampled_keys']:,} | {r['true_pairs']:,} | "
             f"{r['recall']:.4f} | {r['precision']:.4f} | {r['joined_recall']:.4f} |")
-    lines += ["", "Same-run speed, before / after (wall seconds):", "",
-              "| names | before s | after s | before / after |", "|---:|---:|---:|---:|"]
-    for n, b, a, ratio in _ratio_rows(rows):
-        lines.append(f"| {n:,} | {b:.1f} | {a:.1f} | {ratio:.1f}x |")
+    lines += ["", "Same-run speed (wall seconds):", "",
+              "| names | reference | s | compared | s | reference / compared |",
+              "|---:|---|---:|---|---:|---:|"]
+    for n, ref, b, cmp, a, ratio in _ratio_rows(rows):
+        lines.append(f"| {n:,} | {ref} | {b:.1f} | {cmp} | {a:.1f} | {ratio:.2f}x |")
     lines += [
         "", "'before' is the previous candidate search (keys sharing their first two or last "
         "two characters, all pairs inside each block); 'after' is `common/similar_pairs.py` "
@@ -180,7 +202,11 @@ def write_results(rows: list[dict], cmd: str) -> None:
         "precision is 1 by construction; the rest of `cluster_mentions` is the same code. "
         "'before' is not run at 1,000,000 names: its blocks grow with the set, so the pairs it "
         "scores grow with its square: about 1.2e10 on the 1,000,000 set (the sum of its "
-        "squared block sizes), where 'after' scores about 5.5e8.", "",
+        "squared block sizes), where 'after' scores about 5.5e8. 'after, 2 processes' is the "
+        "same search with its comparisons split into two shares of about equal cost, one "
+        "scored in a forked child (`common/forked.py`); CPU seconds include the child's, and "
+        "'child peak' is the child's own peak resident memory (its pages are shared with the "
+        "parent's until written, so the two peaks overstate the sum).", "",
     ]
     RESULTS.write_text("\n".join(lines))
 
@@ -193,32 +219,36 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=1000, help="keys checked exactly per run")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size
     ap.add_argument("--algo", default="after", help=argparse.SUPPRESS)
+    ap.add_argument("--processes-one", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--processes", type=int, nargs="+", default=[1, 2],
+                    help="process counts the current search runs with at each size")
     ap.add_argument("--no-write", action="store_true", help="don't update RESULTS_cluster.md")
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(measure_one(a.one, a.algo, a.sample)))
+        print(json.dumps(measure_one(a.one, a.algo, a.sample, a.processes_one)))
         return
     console = Console(width=180)  # the table has 12 columns
     rows = []
-    for algo, sizes in (("before", a.before), ("after", a.sizes)):
-        for n in sizes:
-            with console.status(f"{algo}: {n:,} names..."):
-                rows.append(_run(n, algo, a.sample))
-            r = rows[-1]
-            console.print(f"{algo} {n:,}: {r['seconds']:.1f} s, peak {r['peak_rss_mib']:.0f} "
-                          f"MiB, recall {r['recall']:.4f}, precision {r['precision']:.4f}")
+    runs = [("before", 1, n) for n in a.before] + \
+        [("after", p, n) for n in a.sizes for p in a.processes]
+    for algo, procs, n in runs:
+        with console.status(f"{algo} ({procs}): {n:,} names..."):
+            rows.append(_run(n, algo, a.sample, procs))
+        r = rows[-1]
+        console.print(f"{_label(r)} {n:,}: {r['seconds']:.1f} s, peak {r['peak_rss_mib']:.0f} "
+                      f"MiB, recall {r['recall']:.4f}, precision {r['precision']:.4f}")
     t = Table(title=f"clustering (threshold {THRESHOLD})")
     for c in ("algorithm", "names", "seconds", "CPU s", "peak MiB", "added MiB", "load",
               "pairs", "true pairs", "recall", "precision", "joined recall"):
         t.add_column(c, justify="right")
     for r in rows:
-        t.add_row(r["algo"], f"{r['names']:,}", f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}",
+        t.add_row(_label(r), f"{r['names']:,}", f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}",
                   f"{r['peak_rss_mib']:.0f}", f"{r['added_rss_mib']:.0f}",
                   f"{r['load_avg']:.1f}", f"{r['pairs']:,}", f"{r['true_pairs']:,}",
                   f"{r['recall']:.4f}", f"{r['precision']:.4f}", f"{r['joined_recall']:.4f}")
     console.print(t)
-    for n, b, af, ratio in _ratio_rows(rows):
-        console.print(f"{n:,} names: before {b:.1f} s / after {af:.1f} s = {ratio:.1f}x")
+    for n, ref, b, cmp, af, ratio in _ratio_rows(rows):
+        console.print(f"{n:,} names: {ref} {b:.1f} s / {cmp} {af:.1f} s = {ratio:.2f}x")
     if not a.no_write:
         write_results(rows, " ".join([".venv/bin/python benchmarks/cluster.py", *sys.argv[1:]]))
         console.print(f"written to {RESULTS.relative_to(ROOT)}")

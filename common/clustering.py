@@ -32,8 +32,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 from rapidfuzz import fuzz
 
+from common.forked import map_forked, usable_cores
 from common.similar_pairs import similar_pairs
 
 SUFFIXES = {
@@ -47,6 +49,7 @@ GENERIC = {
     "trust", "fund", "investors", "securities", "health", "media", "systems", "pharma",
     "resources", "industries", "motors", "services", "china", "us", "usa",
 }
+FORK_PAIRS = 100_000  # fuzzy pairs from which their join check runs in forked shares
 _PUNCT = re.compile(r"[^\w\s&]")
 _TICKER = re.compile(r"^[A-Z]{1,5}(?:\.[A-Z]{1,2})?$")
 
@@ -120,6 +123,20 @@ def fuzzy_pairs(keys: list[str], threshold: float = 85, block: bool = True,
     """Index pairs (i < j) of keys with ``fuzz.ratio >= threshold`` as a set (see
     ``common.similar_pairs``: ``block=False`` scores all pairs, the exact reference)."""
     return {(int(i), int(j)) for i, j in similar_pairs(keys, threshold, block, chunk)}
+
+
+def _joinable(keys: list[str], pairs: np.ndarray, threshold: float, workers: int) -> np.ndarray:
+    """``fuzzy_join_ok`` of each pair as a mask, in ``workers`` forked shares from
+    ``FORK_PAIRS`` pairs (a million pairs cost seconds of Python). Every pair is checked, also
+    one whose keys another pair joined already: the clusters are the same either way, since
+    union-find's sets do not depend on the order of the unions."""
+    def ok(rows: np.ndarray) -> np.ndarray:
+        return np.fromiter((fuzzy_join_ok(keys[a], keys[b], threshold) for a, b in rows.tolist()),
+                           dtype=bool, count=len(rows))
+
+    if workers < 2 or len(pairs) < FORK_PAIRS:
+        return ok(pairs)
+    return np.concatenate(map_forked(ok, np.array_split(pairs, workers)))
 
 
 @dataclass
@@ -198,8 +215,11 @@ def _join_prefixes(keys: list[str], idx: dict[str, int], uf: UnionFind) -> None:
 
 
 def cluster_mentions(mentions: Iterable[Mention], threshold: float = 85, block: bool = True,
-                     join_normalized: bool = False) -> Clustering:
-    """Group mentions into company clusters (see the module docstring for the rules)."""
+                     join_normalized: bool = False, workers: int | None = None) -> Clustering:
+    """Group mentions into company clusters (see the module docstring for the rules).
+
+    ``workers``: processes the fuzzy search may use (``similar_pairs``); default one per
+    usable core."""
     counts, joins = _joins(mentions, join_normalized)
     surfaces = sorted(counts)
     keys_of = {s: name_key(s) for s in surfaces}
@@ -209,11 +229,10 @@ def cluster_mentions(mentions: Iterable[Mention], threshold: float = 85, block: 
     named = {keys_of[s] for s in surfaces if not is_ticker(s)}
     long_keys = [k for k in uniq if len(k) >= 4 and k in named]
     node = [idx[k] for k in long_keys]
-    find = uf.find
-    for a, b in similar_pairs(long_keys, threshold, block).tolist():
-        ra, rb = find(node[a]), find(node[b])
-        if ra != rb and fuzzy_join_ok(long_keys[a], long_keys[b], threshold):
-            uf.union(ra, rb)  # a pair inside one cluster already changes nothing
+    workers = workers or usable_cores()
+    pairs = similar_pairs(long_keys, threshold, block, workers=workers)
+    for a, b in pairs[_joinable(long_keys, pairs, threshold, workers)].tolist():
+        uf.union(node[a], node[b])
     for surface, norm in joins:
         uf.union(idx[keys_of[surface]], idx[keys_of[norm]])
     _join_prefixes(long_keys, idx, uf)

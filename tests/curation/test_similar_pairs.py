@@ -12,7 +12,8 @@ from rapidfuzz import fuzz, process
 
 from benchmarks.company_names import make_names, variant
 from common.clustering import Mention, cluster_mentions, is_ticker, name_key
-from common.similar_pairs import _max_len, _Scorer, similar_pairs
+from common.pair_scorer import PairScorer, max_len
+from common.similar_pairs import similar_pairs
 
 
 def fuzzy_keys(names: list[str]) -> list[str]:
@@ -93,10 +94,10 @@ def test_large_blocks_are_scored_a_length_at_a_time_without_losing_pairs():
     heads = sorted({n.split()[0] for n in real_names() if n.split()[0].isalpha()})[:400]
     keys = sorted({name_key(f"{h} Capital") for h in heads} |
                   {name_key(variant(f"{h} Capital", rng)) for h in heads[:200]})
-    assert _Scorer.ONE_CALL < len(keys) ** 2 and len({len(k) for k in keys}) > 10
+    assert PairScorer.ONE_CALL < len(keys) ** 2 and len({len(k) for k in keys}) > 10
     full = {(i, j) for i, j in brute_force(keys, keys) if i < j}
     assert full and pair_set(similar_pairs(keys, 85, block=False, chunk=16)) == full
-    scorer = _Scorer(keys, 85, chunk=16)
+    scorer = PairScorer(keys, 85, chunk=16)
     scorer.across(list(range(0, len(keys), 2)), list(range(1, len(keys), 2)))
     assert pair_set(scorer.pairs()) == {(i, j) for i, j in full if (i - j) % 2}
 
@@ -106,4 +107,37 @@ def test_length_band_never_drops_a_reachable_length(threshold):
     for la in range(1, 60):
         for lb in range(la, 120):
             best = 100 * 2 * la / (la + lb)  # the shorter key inside the longer one
-            assert (best >= threshold) == (lb <= _max_len(la, threshold)), (la, lb)
+            assert (best >= threshold) == (lb <= max_len(la, threshold)), (la, lb)
+
+
+def test_forked_shares_find_the_same_pairs_as_one_process(monkeypatch):
+    """``workers=2`` splits the comparisons into two shares scored in a forked child and here:
+    the pairs are the same as one process's, found on 20,000 generated names (forks allowed
+    below ``FORK_AT`` for the test)."""
+    import common.similar_pairs as sp
+
+    keys = fuzzy_keys(make_names(20_000))
+    one = similar_pairs(keys, 85)
+    monkeypatch.setattr(sp, "FORK_AT", 0)
+    shares = sp._shares([j for no, side in enumerate(
+        [sp._Side.of([k.replace(" ", "") for k in keys], sp.PREFIX_K, False)]) for j in side.jobs(no)], 2)
+    assert all(shares) and max(sum(j[0] for j in s) for s in shares) < 0.6 * sum(
+        j[0] for s in shares for j in s)  # two shares of about equal cost
+    two = similar_pairs(keys, 85, workers=2)
+    assert len(one) > 1000
+    np.testing.assert_array_equal(two, one)
+
+
+def test_forked_clustering_makes_the_same_clusters(monkeypatch):
+    """``cluster_mentions(workers=2)`` (forked fuzzy search and join checks, forks allowed on
+    a small set for the test) makes the clusters one process makes."""
+    import common.clustering as clustering
+    import common.similar_pairs as sp
+
+    ms = [Mention(n) for n in make_names(20_000)]
+    one = cluster_mentions(ms, workers=1)
+    monkeypatch.setattr(sp, "FORK_AT", 0)
+    monkeypatch.setattr(clustering, "FORK_PAIRS", 0)
+    two = cluster_mentions(ms, workers=2)
+    assert len(one.merged()) > 100  # fuzzy joins happened
+    assert two.cluster_of == one.cluster_of and two.representative == one.representative
