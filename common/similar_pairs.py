@@ -139,19 +139,25 @@ def similar_pairs(keys: Sequence[str], threshold: float = 85, block: bool = True
         scorer.within(list(range(len(keys))))
         return scorer.pairs()
     stripped = [k.replace(" ", "") for k in keys]
-    sides = [_Side.of(stripped, prefix_k, suffix=False), _Side.of(stripped, suffix_k, suffix=True)]
+    windows = [(prefix_k, False), (suffix_k, True)]
+    if workers < 2 or len(keys) < FORK_AT:
+        # one side's index at a time: the two together hold ~200 MB more at a million keys
+        scorer = PairScorer(keys, threshold, chunk)
+        for no, (k, suffix) in enumerate(windows):
+            side = _Side.of(stripped, k, suffix)
+            for _, _, kind, key in side.jobs(no):
+                side.run(scorer, kind, key)
+        return scorer.pairs()
+    sides = [_Side.of(stripped, k, suffix) for k, suffix in windows]
     jobs = [j for no, side in enumerate(sides) for j in side.jobs(no)]
-    workers = max(1, min(workers, len(jobs))) if len(keys) >= FORK_AT else 1
 
     def score(share: list[tuple[int, int, str, str]]) -> np.ndarray:
-        scorer = PairScorer(keys, threshold, chunk, threads=-1 if workers == 1 else 1)
+        scorer = PairScorer(keys, threshold, chunk, threads=1)  # the shares are the threads
         for _, side, kind, key in share:
             sides[side].run(scorer, kind, key)
         return scorer.pairs()
 
-    found = map_forked(score, _shares(jobs, workers))
-    if len(found) == 1:
-        return found[0]
+    found = map_forked(score, _shares(jobs, max(1, min(workers, len(jobs)))))
     p = np.concatenate(found)
     code = distinct(p[:, 0] * len(keys) + p[:, 1])  # a pair can be found in two shares
     return np.stack([code // len(keys), code % len(keys)], 1)
