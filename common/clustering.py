@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,12 +131,22 @@ def _joinable(keys: list[str], pairs: np.ndarray, threshold: float, workers: int
     one whose keys another pair joined already: the clusters are the same either way, since
     union-find's sets do not depend on the order of the unions."""
     def ok(rows: np.ndarray) -> np.ndarray:
-        return np.fromiter((fuzzy_join_ok(keys[a], keys[b], threshold) for a, b in rows.tolist()),
-                           dtype=bool, count=len(rows))
+        out = np.empty(len(rows), dtype=bool)
+        for lo, part in _chunks(rows):
+            out[lo:lo + len(part)] = [fuzzy_join_ok(keys[a], keys[b], threshold)
+                                      for a, b in part]
+        return out
 
     if workers < 2 or len(pairs) < FORK_PAIRS:
         return ok(pairs)
     return np.concatenate(map_forked(ok, np.array_split(pairs, workers)))
+
+
+def _chunks(pairs: np.ndarray, size: int = 100_000) -> Iterator[tuple[int, list[list[int]]]]:
+    """(offset, rows as Python lists) a chunk at a time: a million pairs as one Python list
+    hold ~150 MB."""
+    for lo in range(0, len(pairs), size):
+        yield lo, pairs[lo:lo + size].tolist()
 
 
 @dataclass
@@ -231,8 +241,9 @@ def cluster_mentions(mentions: Iterable[Mention], threshold: float = 85, block: 
     node = [idx[k] for k in long_keys]
     workers = workers or usable_cores()
     pairs = similar_pairs(long_keys, threshold, block, workers=workers)
-    for a, b in pairs[_joinable(long_keys, pairs, threshold, workers)].tolist():
-        uf.union(node[a], node[b])
+    for _, part in _chunks(pairs[_joinable(long_keys, pairs, threshold, workers)]):
+        for a, b in part:
+            uf.union(node[a], node[b])
     for surface, norm in joins:
         uf.union(idx[keys_of[surface]], idx[keys_of[norm]])
     _join_prefixes(long_keys, idx, uf)

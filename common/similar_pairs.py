@@ -143,10 +143,11 @@ def similar_pairs(keys: Sequence[str], threshold: float = 85, block: bool = True
     if workers < 2 or len(keys) < FORK_AT:
         # one side's index at a time: the two together hold ~200 MB more at a million keys
         scorer = PairScorer(keys, threshold, chunk)
-        for no, (k, suffix) in enumerate(windows):
+        for k, suffix in windows:
             side = _Side.of(stripped, k, suffix)
-            for _, _, kind, key in side.jobs(no):
+            for _, _, kind, key in side.jobs(0):
                 side.run(scorer, kind, key)
+            del side  # before the next side's index is built
         return scorer.pairs()
     sides = [_Side.of(stripped, k, suffix) for k, suffix in windows]
     jobs = [j for no, side in enumerate(sides) for j in side.jobs(no)]
