@@ -126,9 +126,9 @@ def fuzzy_pairs(keys: list[str], threshold: float = 85, block: bool = True,
 
 
 def _joinable(keys: list[str], pairs: np.ndarray, threshold: float, workers: int) -> np.ndarray:
-    """``fuzzy_join_ok`` of each pair as a mask, in ``workers`` forked shares from
-    ``FORK_PAIRS`` pairs (a million pairs cost seconds of Python). Every pair is checked, also
-    one whose keys another pair joined already: the clusters are the same either way, since
+    """``fuzzy_join_ok`` of each pair as a mask, in ``workers`` forked shares (a million pairs
+    cost seconds of Python). Every pair is checked, also one whose keys another pair joined
+    already (one process skips those): the clusters are the same either way, since
     union-find's sets do not depend on the order of the unions."""
     def ok(rows: np.ndarray) -> np.ndarray:
         out = np.empty(len(rows), dtype=bool)
@@ -137,8 +137,6 @@ def _joinable(keys: list[str], pairs: np.ndarray, threshold: float, workers: int
                                       for a, b in part]
         return out
 
-    if workers < 2 or len(pairs) < FORK_PAIRS:
-        return ok(pairs)
     return np.concatenate(map_forked(ok, np.array_split(pairs, workers)))
 
 
@@ -241,9 +239,17 @@ def cluster_mentions(mentions: Iterable[Mention], threshold: float = 85, block: 
     node = [idx[k] for k in long_keys]
     workers = workers or usable_cores()
     pairs = similar_pairs(long_keys, threshold, block, workers=workers)
-    for _, part in _chunks(pairs[_joinable(long_keys, pairs, threshold, workers)]):
-        for a, b in part:
-            uf.union(node[a], node[b])
+    find = uf.find
+    if workers < 2 or len(pairs) < FORK_PAIRS:
+        for _, part in _chunks(pairs):
+            for a, b in part:
+                ra, rb = find(node[a]), find(node[b])
+                if ra != rb and fuzzy_join_ok(long_keys[a], long_keys[b], threshold):
+                    uf.union(ra, rb)  # a pair inside one cluster already needs no check
+    else:
+        for _, part in _chunks(pairs[_joinable(long_keys, pairs, threshold, workers)]):
+            for a, b in part:
+                uf.union(node[a], node[b])
     for surface, norm in joins:
         uf.union(idx[keys_of[surface]], idx[keys_of[norm]])
     _join_prefixes(long_keys, idx, uf)

@@ -75,10 +75,35 @@ class _Side:
                 windows_of[sig].append(w)
         return cls(members, base_of, of_base, windows_of)
 
+    def block(self, base: str) -> list[int]:
+        """The keys of one base block."""
+        ws = self.of_base[base]
+        return self.members[ws[0]] if len(ws) == 1 else [i for w in ws for i in self.members[w]]
+
+    def groups(self, sig: str) -> list[list[int]] | None:
+        """The keys of the windows sharing a signature, one list per base, largest first;
+        ``None`` when they are of one base (scored whole in its block) or one window."""
+        ws = self.windows_of[sig]
+        if len(ws) < 2:
+            return None  # the common case: no other window shares the signature
+        by_base: dict[str, list[int]] = {}
+        for w in ws:
+            by_base.setdefault(self.base_of[w], []).extend(self.members[w])
+        return sorted(by_base.values(), key=len, reverse=True) if len(by_base) > 1 else None
+
+    def score_all(self, scorer: PairScorer) -> None:
+        """Every comparison of this side, in one process."""
+        for b in self.of_base:
+            scorer.within(self.block(b))
+        for sig in self.windows_of:
+            parts = self.groups(sig)
+            if parts:
+                _across(scorer, parts)
+
     def jobs(self, side: int) -> list[tuple[int, int, str, str]]:
-        """``(cost, side, kind, key)`` of each comparison to make: each base block all
-        against all (``within``), and each signature that joins windows of different bases
-        (``across``: typo variants). Cost: the squared number of keys, for balancing."""
+        """``(cost, side, kind, key)`` of each comparison, to split into shares: each base
+        block all against all (``within``), and each signature that joins windows of
+        different bases (``across``: typo variants). Cost: the squared number of keys."""
         out = []
         for b, ws in self.of_base.items():
             n = sum(len(self.members[w]) for w in ws)
@@ -86,7 +111,7 @@ class _Side:
                 out.append((n * n, side, "within", b))
         for sig, ws in self.windows_of.items():
             if len(ws) < 2 or len({self.base_of[w] for w in ws}) < 2:
-                continue  # the common case: no other window, or one base scored whole
+                continue
             n = sum(len(self.members[w]) for w in ws)
             out.append((n * n, side, "across", sig))
         return out
@@ -94,19 +119,20 @@ class _Side:
     def run(self, scorer: PairScorer, kind: str, key: str) -> None:
         """Score one job's candidate pairs."""
         if kind == "within":
-            ws = self.of_base[key]
-            scorer.within(self.members[ws[0]] if len(ws) == 1
-                          else [i for w in ws for i in self.members[w]])
+            scorer.within(self.block(key))
             return
-        groups: dict[str, list[int]] = {}
-        for w in self.windows_of[key]:
-            groups.setdefault(self.base_of[w], []).extend(self.members[w])
-        parts = sorted(groups.values(), key=len, reverse=True)  # the large block once
-        rest = [i for g in parts for i in g]
-        start = 0
-        for part in parts[:-1]:
-            start += len(part)
-            scorer.across(part, rest[start:])
+        parts = self.groups(key)
+        if parts:
+            _across(scorer, parts)
+
+
+def _across(scorer: PairScorer, parts: list[list[int]]) -> None:
+    """Each base's keys against the keys of the smaller bases after it: the large block once."""
+    rest = [i for g in parts for i in g]
+    start = 0
+    for part in parts[:-1]:
+        start += len(part)
+        scorer.across(part, rest[start:])
 
 
 def _shares(jobs: list[tuple[int, int, str, str]], n: int) -> list[list[tuple[int, int, str, str]]]:
@@ -144,10 +170,7 @@ def similar_pairs(keys: Sequence[str], threshold: float = 85, block: bool = True
         # one side's index at a time: the two together hold ~200 MB more at a million keys
         scorer = PairScorer(keys, threshold, chunk)
         for k, suffix in windows:
-            side = _Side.of(stripped, k, suffix)
-            for _, _, kind, key in side.jobs(0):
-                side.run(scorer, kind, key)
-            del side  # before the next side's index is built
+            _Side.of(stripped, k, suffix).score_all(scorer)  # freed before the next is built
         return scorer.pairs()
     sides = [_Side.of(stripped, k, suffix) for k, suffix in windows]
     jobs = [j for no, side in enumerate(sides) for j in side.jobs(no)]
