@@ -95,6 +95,10 @@ def one(n_workers: int, concurrency: int, latency: float, url: str, seconds: flo
     achieved = n / wall
     steady = steady_rate(done, n)
     return {"steady": steady, "steady_pct": 100 * steady / ideal if latency else None,
+            # how long a request held its concurrency slot, as the worker timed it (gates,
+            # HTTP round trip, parsing; not the cache write): the endpoint's latency plus
+            # what the worker adds
+            "call_ms": 1000 * st["llm_seconds"] / st["llm_calls"] if st["llm_calls"] else 0.0,
             "workers": n_workers, "concurrency": concurrency, "latency_ms": latency * 1000,
             "headlines": n, "wall_s": wall, "achieved": achieved,
             "ideal": ideal, "pct": 100 * achieved / ideal if latency else None,
@@ -210,12 +214,13 @@ def main() -> None:
     t = Table(title=f"dispatch: fake endpoint at {a.latency * 1000:.0f} ms per request, "
                     f"{os.cpu_count()} cores")
     for col in ("worker procs", "concurrency/proc", "headlines", "ideal req/s", "achieved req/s",
-                "% of ideal", "steady req/s", "steady % of ideal", "enqueue ms/headline"):
+                "% of ideal", "steady req/s", "steady % of ideal", "mean call ms",
+                "enqueue ms/headline"):
         t.add_column(col, justify="right")
     for r in rows:
         t.add_row(str(r["workers"]), str(r["concurrency"]), str(r["headlines"]),
                   f"{r['ideal']:.0f}", f"{r['achieved']:.0f}", f"{r['pct']:.0f}%",
-                  f"{r['steady']:.0f}", f"{r['steady_pct']:.0f}%",
+                  f"{r['steady']:.0f}", f"{r['steady_pct']:.0f}%", f"{r['call_ms']:.1f}",
                   f"{r['enqueue_ms_per_headline']:.3f}")
     console.print(t)
     console.print(f"broker + worker overhead at 0 ms latency (1 proc, concurrency 50): "
