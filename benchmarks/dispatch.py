@@ -106,6 +106,11 @@ def one(n_workers: int, concurrency: int, latency: float, url: str, seconds: flo
             "overhead_ms_per_headline": 1000 * wall / n}
 
 
+def parse_configs(text: str) -> list[tuple[int, int]]:
+    """``"2x100,1x100"`` -> ``[(2, 100), (1, 100)]`` (worker processes, concurrency each)."""
+    return [tuple(int(x) for x in c.split("x")) for c in text.split(",")]
+
+
 def steady_rate(done: list[tuple[float, int]], n: int) -> float:
     """Headlines per second between the samples where 10% and 90% of ``n`` were done: the
     rate the workers hold once the pipeline is full, without the first round trip (nothing
@@ -121,7 +126,7 @@ def steady_rate(done: list[tuple[float, int]], n: int) -> float:
 def compare(a: argparse.Namespace, console: Console, results_dir: Path) -> None:
     """Each configuration on the earlier tree and on this one, back to back, alternating which
     goes first; the mean of ``--repeat`` runs of each, and new / old."""
-    configs = [tuple(int(x) for x in c.split("x")) for c in a.configs.split(",")]
+    configs = parse_configs(a.configs)
     old_tree = Path(a.against).resolve()
     runs: dict[tuple[str, int, int, float], list[dict]] = {}
 
@@ -195,7 +200,7 @@ def main() -> None:
     if a.quick:
         configs = [(1, 20), (2, 50)]
     if a.only:
-        configs = [tuple(int(x) for x in c.split("x")) for c in a.only.split(",")]
+        configs = parse_configs(a.only)
     rows = []
     fake, url = start_fake(a.latency)
     try:

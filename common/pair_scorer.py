@@ -152,12 +152,17 @@ class PairScorer:
     def pairs(self) -> np.ndarray:
         """Distinct pairs ``(i, j)``, ``i < j``, sorted."""
         self._score_listed()
-        if not self.found:
-            return np.zeros((0, 2), dtype=np.int64)
-        p = np.concatenate(self.found)
-        n = len(self.keys)
-        code = distinct(p[:, 0] * n + p[:, 1])
-        return np.stack([code // n, code % n], 1)
+        return distinct_pairs(self.found, len(self.keys))
+
+
+def distinct_pairs(found: list[np.ndarray], n: int) -> np.ndarray:
+    """The distinct rows of ``(i, j)`` pair arrays over ``n`` keys, sorted (a pair may be found
+    by two blocks, or by two shares)."""
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    p = np.concatenate(found)
+    code = distinct(p[:, 0] * n + p[:, 1])
+    return np.stack([code // n, code % n], 1)
 
 
 def distinct(code: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.forked import map_forked
-from common.pair_scorer import PairScorer, distinct
+from common.pair_scorer import PairScorer, distinct_pairs
 
 PREFIX_K = 4  # first-character windows of K + 1 = 5 characters
 SUFFIX_K = 6  # last-character windows of 7: generic tails ("capital") make 5 costly
@@ -181,7 +181,5 @@ def similar_pairs(keys: Sequence[str], threshold: float = 85, block: bool = True
             sides[side].run(scorer, kind, key)
         return scorer.pairs()
 
-    found = map_forked(score, _shares(jobs, max(1, min(workers, len(jobs)))))
-    p = np.concatenate(found)
-    code = distinct(p[:, 0] * len(keys) + p[:, 1])  # a pair can be found in two shares
-    return np.stack([code // len(keys), code % len(keys)], 1)
+    return distinct_pairs(map_forked(score, _shares(jobs, max(1, min(workers, len(jobs))))),
+                          len(keys))
