@@ -40,7 +40,7 @@ def _pipelines() -> dict[str, object]:
 
     from common.spans import LABEL
     from training.encoders import SPACY_SMALL
-    from training.spacy_trainer import _blank_ner
+    from training.spacy_parts import blank_ner
 
     sm = spacy.load(SPACY_SMALL)
     for name in list(sm.pipe_names):
@@ -48,7 +48,7 @@ def _pipelines() -> dict[str, object]:
             sm.remove_pipe(name)
     out = {"en_core_web_sm NER (reference)": sm}
     for name, over in SIZES.items():
-        nlp = _blank_ner(SpacyOptions(start="blank", **over))
+        nlp = blank_ner(SpacyOptions(start="blank", **over))
         nlp.get_pipe("ner").add_label(LABEL)
         nlp.initialize()
         out[name] = nlp

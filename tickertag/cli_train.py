@@ -31,6 +31,11 @@ def _trainable() -> dict[str, str]:
 ModelKind = StrEnum("ModelKind", _trainable())  # the registry's trainable families
 
 
+class SpacyLoop(StrEnum):
+    custom = "custom"
+    spacy = "spacy"
+
+
 class BaselineKind(StrEnum):
     gazetteer = "gazetteer"
     spacy = "spacy"
@@ -67,6 +72,9 @@ def train(
                                                "progress shown by train-status.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (1 is faster on a "
                                                 "busy shared machine).")] = None,
+    loop: Annotated[SpacyLoop | None, typer.Option(
+        help="spaCy recipes: the custom loop, or spaCy's own `spacy train` loop run here "
+             "(default: the recipe's `loop`).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the model's manifest (with "
                                           "--submit: the run id) as one JSON object.")] = False,
     if_missing: Annotated[bool, typer.Option(
@@ -82,7 +90,8 @@ def train(
     cfg = TrainConfig.from_file(config, kind=kind.value, train=train_file, valid=valid or None,
                                 output=output, base=base, epochs=epochs, batch_size=batch_size,
                                 learning_rate=learning_rate, max_train=max_train,
-                                seed=seed, resume=resume or None, torch_threads=threads)
+                                seed=seed, resume=resume or None, torch_threads=threads,
+                                spacy={"loop": loop.value} if loop else None)
     if if_missing and not submit and _existing_model(cfg.output, as_json):
         return
     if submit:

@@ -92,9 +92,11 @@ class TrainBars:
     def __call__(self, rec: dict[str, Any]) -> None:
         if rec.get("status") != "training" or rec.get("epoch") not in self.bars:
             return
-        f1 = rec.get("valid_f1")
+        # the custom loop scores valid with the project's F1; spaCy's loop with its ents_f
+        name, f1 = (("valid F1", rec["valid_f1"]) if rec.get("valid_f1") is not None
+                    else ("dev ents_f", rec.get("dev_ents_f")))
         bar = self.bars[rec["epoch"]]
-        self.prog.update(bar, f1="" if f1 is None else f"valid F1 {f1:.4f}"
+        self.prog.update(bar, f1="" if f1 is None else f"{name} {f1:.4f}"
                          + (" (best so far)" if rec.get("saved") else ""))
         task = next(t for t in self.prog.tasks if t.id == bar)
         if task.total is not None:

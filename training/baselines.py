@@ -232,7 +232,7 @@ class SpacyTagger:
         points at a freed string, and predictions are unchanged: the zone changes where new
         strings are kept, not what the model computes. A caller already inside a zone keeps
         its own (zones must not nest) and its own memory."""
-        from training.spacy_trainer import predict_spans
+        from training.spacy_parts import predict_spans
 
         nlp = self.nlp
         if nlp.vocab.in_memory_zone:

@@ -78,6 +78,10 @@ class SpacyOptions(BaseModel):
     # ``nlp.use_params(optimizer.averages)``, and a student fitting tens of thousands of noisy
     # silver headlines gets a steadier model per epoch. Off by default (spaCy v3 config default).
     averages: bool = False
+    # Which loop trains a blank recipe: "custom" (``training/spacy_trainer.py``: valid F1 by the
+    # project's scorer after every epoch) or "spacy" (spaCy's own ``spacy train`` loop, in this
+    # process: ``training/spacy_loop.py``; ``model-best`` chosen by its ``ents_f`` on dev).
+    loop: Literal["custom", "spacy"] = "custom"
 
 
 def _each(paths: str | list[str] | None, f: Callable[[str], str]) -> str | list[str] | None:
@@ -140,6 +144,9 @@ class TrainConfig(BaseModel):
         if self.kind not in trainable_kinds():
             raise ValueError(f"kind {self.kind!r} is not trainable (choose from "
                              f"{trainable_kinds()})")
+        if self.kind != "spacy" and self.spacy.loop != "custom":
+            raise ValueError(f"the spacy loop option (--loop) is for spaCy recipes; this one is "
+                             f"{self.kind}")
         for k, v in KIND_DEFAULTS[self.kind].items():
             if getattr(self, k) is None:
                 setattr(self, k, v)
@@ -193,7 +200,9 @@ class TrainConfig(BaseModel):
                 data = yaml.safe_load(text) or {}
             else:
                 data = json.loads(text)
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        for k, v in overrides.items():  # a table (``spacy={"loop": ...}``) updates the file's
+            if v is not None:
+                data[k] = {**data.get(k, {}), **v} if isinstance(v, dict) else v
         return cls(**data)
 
 

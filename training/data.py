@@ -87,8 +87,13 @@ def recipe_rows(cfg: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A recipe's training and valid rows, as every trainer and the spaCy project export read
     them: labelled files first, valid headlines out of training, seeded subsets."""
     train_rows = subset(read_training_rows(cfg.train, cfg.valid), cfg.max_train, cfg.seed)
-    valid_rows = subset(read_valid_rows(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
-    return train_rows, valid_rows
+    return train_rows, recipe_valid_rows(cfg)
+
+
+def recipe_valid_rows(cfg: Any) -> list[dict[str, Any]]:
+    """A recipe's valid rows alone (its seeded ``max_valid`` subset): what selects a model and
+    what ``import-spacy`` scores a pipeline spaCy trained on."""
+    return subset(read_valid_rows(cfg.valid), cfg.max_valid, cfg.seed) if cfg.valid else []
 
 
 def spans_of(row: dict) -> list[Span]:

@@ -3,7 +3,7 @@
 
 Why: spaCy users read, change and package a pipeline through its config and its training loop,
 not through ``training/spacy_trainer.py``. The config is rendered from the same TOML recipe
-(``training/configs/student.toml``) with the same architecture blocks (``_blank_ner``), so the
+(``training/configs/student.toml``) with the same architecture blocks (``blank_ner``), so the
 two cannot describe different models; ``training/configs/student.cfg`` is that rendering,
 checked against it by a test. The corpora hold the rows the custom loop trains and selects on
 (``prepare_run``: labelled files first, valid headlines out of training), with the spans that
@@ -45,13 +45,13 @@ def spacy_config(cfg: TrainConfig, train_headlines: int | None = None) -> Any:
     """spaCy's ``Config`` for a ``kind = "spacy"``, ``start = "blank"`` recipe: the blank
     pipeline's own ``[nlp]`` and ``[components]`` blocks, and ``[training]`` set from the
     recipe (epochs, seed, dropout, the compounding batch schedule, averaged weights)."""
-    from training.spacy_trainer import _blank_ner
+    from training.spacy_parts import blank_ner
 
     o = cfg.spacy
     if cfg.kind != "spacy" or o.start != "blank":
         raise ValueError(f"spaCy's own loop renders blank spaCy recipes; this one is kind "
                          f"{cfg.kind!r}, start {o.start!r}")
-    config = _blank_ner(o).config.copy()
+    config = blank_ner(o).config.copy()
     stop = float(cfg.batch_size or 32)
     epochs = int(cfg.epochs or 1)
     per_epoch = _steps_per_epoch(train_headlines, epochs, o.batch_start, stop,
@@ -76,7 +76,7 @@ def write_corpus(nlp: Any, rows: list[dict], path: Path) -> int:
     because they cut a spaCy token (the custom loop cannot learn them either)."""
     from spacy.tokens import DocBin
 
-    from training.spacy_trainer import aligned_spans
+    from training.spacy_parts import aligned_spans
 
     db, dropped = DocBin(store_user_data=False), 0
     for r in rows:
@@ -125,27 +125,29 @@ def export_project(cfg: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
                        f"--paths.train {d / TRAIN_CORPUS} --paths.dev {d / DEV_CORPUS}"}
 
 
-def import_pipeline(pipeline: str | Path, out_dir: str | Path, cfg: TrainConfig
-                    ) -> dict[str, Any]:
+def import_pipeline(pipeline: str | Path, out_dir: str | Path, cfg: TrainConfig,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Copy a pipeline ``spacy train`` wrote (``model-best``) into a tickertag model directory
     that ``predict``, ``serve`` and the ``ner`` queue take, scored on the recipe's valid rows
-    with the project's scorer (``valid_f1`` in its manifest)."""
+    with the project's scorer (``valid_f1`` in its manifest); ``extra`` adds what the caller
+    knows of the run (its history, time, rows)."""
     import shutil
 
     import spacy
 
     from common.metrics import score
-    from training.data import read_valid_rows, spans_of
+    from training.card import refresh_model_card
+    from training.data import recipe_valid_rows, spans_of
     from training.manifest import write_manifest
     from training.registry import family
-    from training.spacy_trainer import PIPELINE_DIR, predict_spans
+    from training.spacy_parts import PIPELINE_DIR, predict_spans
 
     out = Path(out_dir)
     if (out / PIPELINE_DIR).exists():
         shutil.rmtree(out / PIPELINE_DIR)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(pipeline, out / PIPELINE_DIR)
-    valid_rows = read_valid_rows(cfg.valid) if cfg.valid else []
+    valid_rows = recipe_valid_rows(cfg)
     f1 = None
     if valid_rows:
         nlp = spacy.load(out / PIPELINE_DIR)
@@ -154,5 +156,8 @@ def import_pipeline(pipeline: str | Path, out_dir: str | Path, cfg: TrainConfig
     manifest = {"kind": "spacy", "family": family("spacy").name, "model": PIPELINE_DIR,
                 "entity_labels": [LABEL], "threshold": 0.0,
                 "valid_f1": f1,
-                "trained_by": "python -m spacy train", "config": cfg.model_dump()}
-    return write_manifest(out, manifest)
+                "trained_by": "python -m spacy train", "config": cfg.model_dump(),
+                **(extra or {})}
+    manifest = write_manifest(out, manifest)
+    refresh_model_card(out)  # README.md with the Hub's metadata, as the custom loop writes it
+    return manifest

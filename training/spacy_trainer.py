@@ -21,30 +21,9 @@ from typing import Any
 
 from common.spans import LABEL, Span
 from training.config import SpacyOptions, TrainConfig
-from training.data import spans_of
 from training.encoders import LOCAL_ENCODER, SPACY_SMALL
 from training.selection import EpochSelector, Progress, finish, prepare_run
-
-PIPELINE_DIR = "pipeline"  # inside the model directory
-
-
-def predict_spans(nlp: Any, texts: list[str], batch_size: int = 64,
-                  labels: frozenset[str] = frozenset({LABEL})) -> list[list[Span]]:
-    """Entities of the given spaCy labels as ``Company`` character spans. spaCy's greedy
-    transition-based NER has no per-span probability, so ``score`` is ``None`` (unknown), not a
-    1.0 that would read as certainty."""
-    return [[Span(start=e.start_char, end=e.end_char, label=LABEL, text=e.text, score=None)
-             for e in doc.ents if e.label_ in labels]
-            for doc in nlp.pipe(texts, batch_size=batch_size)]
-
-
-def aligned_spans(doc: Any, row: dict) -> tuple[list[Any], int]:
-    """The row's spans as spaCy ``Company`` spans of ``doc``, and how many were left out because
-    they cut a spaCy token (a token-level NER cannot learn them; both the custom loop and the
-    exported spaCy corpus leave them out and count them)."""
-    ents = [doc.char_span(s.start, s.end, label=LABEL) for s in spans_of(row)]
-    kept = [e for e in ents if e is not None]
-    return kept, len(ents) - len(kept)
+from training.spacy_parts import PIPELINE_DIR, aligned_spans, blank_ner, predict_spans
 
 
 def _examples(nlp: Any, rows: list[dict]) -> tuple[list[Any], int]:
@@ -59,28 +38,6 @@ def _examples(nlp: Any, rows: list[dict]) -> tuple[list[Any], int]:
         out.append(Example.from_dict(
             doc, {"entities": [(e.start_char, e.end_char, LABEL) for e in kept]}))
     return out, dropped
-
-
-def _blank_ner(o: SpacyOptions) -> Any:
-    """A fresh English pipeline with one NER of the configured CNN size (spaCy's own
-    architectures, named and versioned as in its config system)."""
-    import spacy
-
-    nlp = spacy.blank("en")
-    tok2vec = {
-        "@architectures": "spacy.Tok2Vec.v2",
-        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": o.width,
-                  "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"][:len(o.embed_rows)],
-                  "rows": o.embed_rows, "include_static_vectors": False},
-        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": o.width,
-                   "depth": o.depth, "window_size": o.window_size,
-                   "maxout_pieces": o.maxout_pieces},
-    }
-    nlp.add_pipe("ner", config={"model": {
-        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
-        "extra_state_tokens": False, "hidden_width": o.hidden_width, "maxout_pieces": 2,
-        "use_upper": True, "nO": None, "tok2vec": tok2vec}})
-    return nlp
 
 
 def _optimizer(nlp: Any, o: SpacyOptions) -> Any:
@@ -99,6 +56,14 @@ def _weights(nlp: Any, opt: Any) -> Any:
 
 
 def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[str, Any]:
+    """Train the recipe with the loop its ``[spacy]`` table names (``loop``)."""
+    if cfg.spacy.loop == "spacy":
+        from training.spacy_loop import train_with_spacy_loop
+
+        if cfg.resume:
+            raise ValueError("spaCy's own loop does not resume: train again without --resume, "
+                             "or with loop = \"custom\"")
+        return train_with_spacy_loop(cfg, on_progress)
     import spacy
     from spacy.util import compounding, fix_random_seed, minibatch
 
@@ -108,7 +73,7 @@ def train_spacy(cfg: TrainConfig, on_progress: Progress | None = None) -> dict[s
     fix_random_seed(cfg.seed)
     o = cfg.spacy
     if o.start == "blank":
-        nlp = _blank_ner(o)
+        nlp = blank_ner(o)
     else:
         nlp = spacy.load(SPACY_SMALL if cfg.base == LOCAL_ENCODER else cfg.base)
         for name in list(nlp.pipe_names):

@@ -71,7 +71,7 @@ def test_spacy_spans_are_the_same_with_the_bounded_vocabulary(spacy_dir, spacy_t
                                                               monkeypatch):
     """The same spans as spaCy run without a memory zone (as before the bound), call by call
     through warm-ups, zones and rebuilds of the pipeline, and again on whole passes."""
-    from training.spacy_trainer import predict_spans
+    from training.spacy_parts import predict_spans
 
     texts = [r["text"] for r in read_jsonl(LABELED_DIR / "benzinga_gold_test.jsonl")]
     texts += list(fresh_headlines(150, start=10_000))

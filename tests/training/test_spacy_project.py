@@ -81,7 +81,8 @@ def test_corpora_hold_the_rows_the_custom_loop_trains_on(tmp_path):
 def test_spacy_train_builds_the_custom_loops_model_and_predict_takes_it(tmp_path):
     from spacy.util import load_config
 
-    from training.spacy_trainer import PIPELINE_DIR, train_spacy
+    from training.spacy_parts import PIPELINE_DIR
+    from training.spacy_trainer import train_spacy
 
     cfg = _cfg(tmp_path)
     export_project(cfg, tmp_path / "project")
@@ -107,7 +108,7 @@ def test_spacy_train_builds_the_custom_loops_model_and_predict_takes_it(tmp_path
     # the manifest's valid F1 is the project's scorer on every valid row
     import spacy
 
-    from training.spacy_trainer import predict_spans
+    from training.spacy_parts import predict_spans
 
     every = read_valid_rows(cfg.valid)
     nlp = spacy.load(best)

@@ -8,7 +8,8 @@ import numpy as np
 
 from common.spans import LABEL
 from training.config import SpacyOptions
-from training.spacy_trainer import _blank_ner, _examples, _optimizer, _weights
+from training.spacy_parts import blank_ner
+from training.spacy_trainer import _examples, _optimizer, _weights
 
 
 def _row(text: str, *names: str) -> dict:
@@ -25,7 +26,7 @@ TINY = {"start": "blank", "width": 16, "depth": 1, "embed_rows": [200, 50, 50, 5
 
 def _trained(averages: bool):
     o = SpacyOptions(**TINY, averages=averages)
-    nlp = _blank_ner(o)
+    nlp = blank_ner(o)
     nlp.get_pipe("ner").add_label(LABEL)
     examples, dropped = _examples(nlp, ROWS)
     assert dropped == 0
@@ -67,7 +68,8 @@ def test_without_averages_the_live_weights_are_used():
 
 def test_one_seed_gives_one_model_and_another_seed_another(tmp_path):
     from training.config import TrainConfig
-    from training.spacy_trainer import PIPELINE_DIR, train_spacy
+    from training.spacy_parts import PIPELINE_DIR
+    from training.spacy_trainer import train_spacy
 
     def weights(seed: int, name: str) -> bytes:
         cfg = TrainConfig(kind="spacy", max_train=40, epochs=1, seed=seed, valid=None,
