@@ -46,7 +46,7 @@ class _Run:
         self.step += 1
         k = -(-self.step // self.every)  # 0 for step 0, then 1.. per interval
         show = getattr(self.on_progress, "step", None)
-        if show is not None and 0 < k <= self.evals:  # no bar for the steps after the last
+        if show is not None and k:
             show(k, self.evals, self.step - (k - 1) * self.every, self.every)
         if info is None:
             return
@@ -61,17 +61,6 @@ class _Run:
             f"{key}={v}" for key, v in rec.items() if key != "epoch"), flush=True)
         if self.on_progress:
             self.on_progress({"status": "training", "epochs": self.evals, **rec})
-
-
-def _evaluations(config: Any, headlines: int, every: int) -> int:
-    """How many intervals of ``every`` steps the run has: its steps counted by running the
-    config's own batcher (whose size schedule carries on across epochs) over as many items."""
-    from spacy.util import registry
-
-    batcher = registry.resolve({"b": config["training"]["batcher"]})["b"]
-    epochs = int(config["training"]["max_epochs"])
-    steps = sum(sum(1 for _ in batcher(range(headlines))) for _ in range(epochs))
-    return max((steps - 1) // every, 1)
 
 
 _RUN: _Run | None = None
@@ -115,9 +104,8 @@ def train_with_spacy_loop(cfg: TrainConfig, on_progress: Progress | None = None
                  "training.logger": {"@loggers": LOGGER}}
     config = load_config(work / CONFIG_NAME, overrides=overrides, interpolate=False)
     global _RUN
-    every = int(info["eval_frequency"])
-    evals = _evaluations(config.interpolate(), info["train_headlines"], every)
-    _RUN = run = _Run(on_progress, every, evals, t0)
+    every = int(info["eval_frequency"])  # the run ends on evaluation max_steps / every
+    _RUN = run = _Run(on_progress, every, int(info["max_steps"]) // every, t0)
     try:
         nlp = init_nlp(config)
         (work / "output").mkdir(exist_ok=True)

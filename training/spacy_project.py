@@ -29,22 +29,30 @@ TRAIN_CORPUS = "train.spacy"
 DEV_CORPUS = "dev.spacy"
 
 
-def _steps_per_epoch(n: int, epochs: int, start: float, stop: float, growth: float) -> int:
-    """Mean batches per epoch when ``epochs`` passes over ``n`` headlines run under one
-    compounding schedule (spaCy's loop does not restart it each epoch), so evaluating every
-    that many steps scores the pipeline about once an epoch, as the custom loop does."""
-    steps, seen, size = 0, 0, start
-    while seen < n * epochs:
-        seen += int(min(size, stop))
-        size *= growth
-        steps += 1
-    return max(steps // epochs, 1)
+def _schedule(batcher: dict[str, Any], headlines: int, epochs: int) -> tuple[int, int]:
+    """``(eval_frequency, max_steps)`` for ``epochs`` passes over ``headlines`` under the
+    config's own batcher, whose size schedule carries on across epochs: its steps are counted by
+    running it, and ``max_steps`` ends the run on an evaluation.
+
+    Why: spaCy evaluates after step 0 and then whenever ``step % eval_frequency == 0``, and never
+    after the last step; with ``eval_frequency`` at one epoch's steps a one-epoch run was scored
+    only at step 0, so ``model-best`` was the untrained pipeline. Here the run has ``epochs``
+    evaluations after step 0 (about one an epoch, as the custom loop scores each epoch), the
+    last on the final step (at most ``epochs - 1`` trailing steps are dropped for it)."""
+    from spacy.util import registry
+
+    batches = registry.resolve({"b": batcher})["b"]
+    steps = sum(sum(1 for _ in batches(range(headlines))) for _ in range(epochs))
+    every = max((steps - 1) // epochs, 1)
+    return every, every * epochs
 
 
 def spacy_config(cfg: TrainConfig, train_headlines: int | None = None) -> Any:
     """spaCy's ``Config`` for a ``kind = "spacy"``, ``start = "blank"`` recipe: the blank
     pipeline's own ``[nlp]`` and ``[components]`` blocks, and ``[training]`` set from the
-    recipe (epochs, seed, dropout, the compounding batch schedule, averaged weights)."""
+    recipe (epochs, seed, dropout, the compounding batch schedule, averaged weights); with
+    ``train_headlines``, evaluations placed by ``_schedule`` (the shipped ``student.cfg``, made
+    without rows, evaluates every 200 steps)."""
     from training.spacy_parts import blank_ner
 
     o = cfg.spacy
@@ -52,19 +60,18 @@ def spacy_config(cfg: TrainConfig, train_headlines: int | None = None) -> Any:
         raise ValueError(f"spaCy's own loop renders blank spaCy recipes; this one is kind "
                          f"{cfg.kind!r}, start {o.start!r}")
     config = blank_ner(o).config.copy()
-    stop = float(cfg.batch_size or 32)
     epochs = int(cfg.epochs or 1)
-    per_epoch = _steps_per_epoch(train_headlines, epochs, o.batch_start, stop,
-                                 o.batch_growth) if train_headlines else 200
+    batcher = {"@batchers": "spacy.batch_by_sequence.v1", "get_length": None,
+               "size": {"@schedules": "compounding.v1", "start": o.batch_start,
+                        "stop": float(cfg.batch_size or 32), "compound": o.batch_growth,
+                        "t": 0.0}}
+    every, max_steps = _schedule(batcher, train_headlines, epochs) if train_headlines else (200, 0)
     config["paths"]["train"] = TRAIN_CORPUS
     config["paths"]["dev"] = DEV_CORPUS
     config["system"]["seed"] = cfg.seed
     t = config["training"]
-    t.update({"dropout": o.dropout, "max_epochs": epochs, "max_steps": 0,
-              "patience": 0, "eval_frequency": per_epoch})
-    t["batcher"] = {"@batchers": "spacy.batch_by_sequence.v1", "get_length": None,
-                    "size": {"@schedules": "compounding.v1", "start": o.batch_start,
-                             "stop": stop, "compound": o.batch_growth, "t": 0.0}}
+    t.update({"dropout": o.dropout, "max_epochs": epochs, "max_steps": max_steps,
+              "patience": 0, "eval_frequency": every, "batcher": batcher})
     t["optimizer"]["use_averages"] = o.averages
     if cfg.learning_rate:
         t["optimizer"]["learn_rate"] = cfg.learning_rate
@@ -121,6 +128,7 @@ def export_project(cfg: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
     return {"config": str(d / CONFIG_NAME), "train_headlines": len(train_rows),
             "valid_headlines": len(valid_rows), "spans_dropped": dropped,
             "eval_frequency": config["training"]["eval_frequency"],
+            "max_steps": config["training"]["max_steps"],
             "command": f"python -m spacy train {d / CONFIG_NAME} --output {d / 'output'} "
                        f"--paths.train {d / TRAIN_CORPUS} --paths.dev {d / DEV_CORPUS}"}
 

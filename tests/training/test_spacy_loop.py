@@ -40,7 +40,7 @@ def _predict(pipeline, texts: list[str]) -> list:
 
 
 def test_the_loop_run_here_is_spacy_train_on_the_exported_recipe(tmp_path):
-    cfg = TrainConfig(kind="spacy", max_train=80, max_valid=120, epochs=2, seed=3, spacy=TINY,
+    cfg = TrainConfig(kind="spacy", max_train=80, max_valid=120, epochs=1, seed=3, spacy=TINY,
                       output=str(tmp_path / "model"))
     export_project(cfg, tmp_path / "project")
     subprocess.run([sys.executable, "-m", "spacy", "train", "config.cfg", "--output", "out"],
@@ -64,6 +64,9 @@ def test_the_loop_run_here_is_spacy_train_on_the_exported_recipe(tmp_path):
     best = max(m["history"], key=lambda h: (h["dev_ents_f"], h["step"]))
     assert (m["best_epoch"], m["best_step"]) == (best["epoch"], best["step"])
     every = m["eval_frequency"]
+    # one evaluation after step 0 per epoch, the last on the final step: spaCy never scores the
+    # steps after its last evaluation, so a one-epoch run once kept the untrained step-0 model
+    assert [h["step"] for h in m["history"]] == [k * every for k in range(cfg.epochs + 1)]
     assert sink.steps[0] == (1, evals[0]["epochs"], 1, every)
     assert all(0 < e <= n and 0 < done <= total == every for e, n, done, total in sink.steps)
     assert sink.records[-1]["status"] == "done"
