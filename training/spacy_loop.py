@@ -21,7 +21,13 @@ from typing import Any
 
 from training.config import TrainConfig
 from training.selection import Progress
-from training.spacy_project import CONFIG_NAME, DEV_CORPUS, TRAIN_CORPUS, export_project
+from training.spacy_project import (
+    CONFIG_NAME,
+    DEV_CORPUS,
+    TRAIN_CORPUS,
+    export_project,
+    import_pipeline,
+)
 
 LOGGER = "tickertag.ProgressLogger.v1"
 WORK_DIR = "spacy-loop"  # inside the model directory while it trains; removed at the end
@@ -118,7 +124,7 @@ def train_with_spacy_loop(cfg: TrainConfig, on_progress: Progress | None = None
              "best_epoch": best["epoch"] if best else None,
              "best_step": best["step"] if best else None, "device": "cpu",
              "train_seconds": round(time.time() - t0, 1)}
-    manifest = import_pipeline_from(work, out, cfg, extra)
+    manifest = import_pipeline(_model_best(work), out, cfg, extra)
     shutil.rmtree(work, ignore_errors=True)
     if on_progress:
         on_progress({"status": "done", "valid_f1": manifest.get("valid_f1"), "threshold": 0.0,
@@ -126,13 +132,10 @@ def train_with_spacy_loop(cfg: TrainConfig, on_progress: Progress | None = None
     return manifest
 
 
-def import_pipeline_from(work: Path, out: Path, cfg: TrainConfig, extra: dict[str, Any]
-                         ) -> dict[str, Any]:
-    """``model-best`` of a finished run in ``work`` as the model directory ``out``."""
-    from training.spacy_project import import_pipeline
-
+def _model_best(work: Path) -> Path:
+    """The pipeline spaCy chose in a finished run under ``work``."""
     best = work / "output" / "model-best"
     if not best.is_dir():
         raise RuntimeError(f"spaCy's loop ended without a model-best in {best.parent}: was the "
                            "dev corpus empty?")
-    return import_pipeline(best, out, cfg, extra)
+    return best
