@@ -118,7 +118,7 @@ def train_with_spacy_loop(cfg: TrainConfig, on_progress: Progress | None = None
         train_nlp(nlp, work / "output", stdout=io.StringIO(), stderr=io.StringIO())
     finally:
         _RUN = None
-    best = max(run.history, key=lambda h: (h["dev_ents_f"], h["step"])) if run.history else None
+    best = next((h for h in reversed(run.history) if h["saved"]), None)  # spaCy's model-best
     extra = {"loop": "spacy", "history": run.history, "train_headlines": info["train_headlines"],
              "spans_dropped": info["spans_dropped"], "eval_frequency": info["eval_frequency"],
              "best_epoch": best["epoch"] if best else None,
