@@ -116,20 +116,22 @@ COUNTERS = (
 )
 
 
-_clients: dict[tuple[int, str], redis.Redis] = {}
+_clients: dict[tuple[int, str, float | None], redis.Redis] = {}
 _clients_lock = threading.Lock()
 
 
-def shared_client(url: str) -> redis.Redis:
+def shared_client(url: str, socket_timeout_s: float | None = None) -> redis.Redis:
     """One client (one connection pool) per Redis URL and process, safe across threads. Why: a
     batch task made three ledgers (the task, its run, the sweep), each with a pool of its own,
-    so every batch opened new TCP connections to Redis (``benchmarks/dispatch.py``)."""
-    key = (os.getpid(), url)
+    so every batch opened new TCP connections to Redis (``benchmarks/dispatch.py``).
+    ``socket_timeout_s``: the settings' ``redis_socket_timeout_s``, as Celery's broker gets."""
+    key = (os.getpid(), url, socket_timeout_s)
+    t = {} if socket_timeout_s is None else {"socket_timeout": socket_timeout_s,
+                                              "socket_connect_timeout": socket_timeout_s}
     with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = redis.Redis.from_url(url, decode_responses=True)
-        return client
+        if key not in _clients:
+            _clients[key] = redis.Redis.from_url(url, decode_responses=True, **t)
+        return _clients[key]
 
 
 class RunLedger:
@@ -144,8 +146,8 @@ class RunLedger:
         self._sent = client.register_script(_SENT)
 
     @classmethod
-    def from_url(cls, url: str, run_id: str) -> RunLedger:
-        return cls(shared_client(url), run_id)
+    def from_url(cls, url: str, run_id: str, socket_timeout_s: float | None = None) -> RunLedger:
+        return cls(shared_client(url, socket_timeout_s), run_id)
 
     # -- what the run is -------------------------------------------------------------------
     def set_task(self, task: str) -> None:
@@ -183,7 +185,7 @@ class RunLedger:
                     new = [c for c, s in zip(candidates, seen, strict=True) if not s]
                     if not new:
                         pipe.unwatch()
-                        return None
+                        return self._pending_of(self.r.hgetall(f"{self.k}:pending"), candidates)
                     bid = make_id([c["id"] for c in new])
                     pipe.multi()
                     pipe.sadd(key, *[c["id"] for c in new])
@@ -192,6 +194,14 @@ class RunLedger:
                     return bid, new
                 except redis.WatchError:
                     continue
+
+    @staticmethod
+    def _pending_of(pending: dict[str, str], candidates: list[dict]) -> tuple | None:
+        """A claimed, unsent batch of ``candidates`` only: a retried claim finds the claim that
+        Redis applied before its reply was lost, and sends it now."""
+        ids = {c["id"] for c in candidates}
+        batches = ((bid, json.loads(raw)) for bid, raw in pending.items())
+        return next(((b, hs) for b, hs in batches if hs and {h["id"] for h in hs} <= ids), None)
 
     def sent(self, bid: str, n_headlines: int, copy: dict | None = None) -> bool:
         """The claimed batch is in the broker: drop its pending copy and count it, in one

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from common.outage import outlast
 from common.task_names import ANNOTATE_TASK, queue_of
 
 if TYPE_CHECKING:
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 
 # Celery's default publish retry gives up after ~1 s, shorter than a Redis restart (AOF load
 # included): a producer would die mid-run. A batch published twice is harmless (its outcome is
-# recorded once per batch id), so publishing is retried for about a minute.
+# recorded once per batch id), so publishing is retried: by kombu for a restart, and around it
+# by ``outlast`` for a silent Redis, where kombu gives up after its second try.
 PUBLISH_RETRY = {"max_retries": 40, "interval_start": 0.2, "interval_step": 0.5,
                  "interval_max": 2.0}
 
@@ -25,5 +27,6 @@ def send_batch(app: Celery, run_id: str, bid: str, headlines: list[dict],
                task: str = ANNOTATE_TASK, kwargs: dict | None = None) -> None:
     """One batch to its queue (``tickertag.<queue>.<what>`` names the queue)."""
     queue = queue_of(task)
-    app.send_task(task, args=[run_id, bid, headlines], kwargs=kwargs or {}, queue=queue,
-                  routing_key=queue, retry=True, retry_policy=PUBLISH_RETRY)
+    outlast(lambda: app.send_task(task, args=[run_id, bid, headlines], kwargs=kwargs or {},
+                                  queue=queue, routing_key=queue, retry=True,
+                                  retry_policy=PUBLISH_RETRY))

@@ -47,7 +47,8 @@ class Run:
     # that only reads files opens no Redis connection.
     @cached_property
     def ledger(self) -> RunLedger:
-        return RunLedger.from_url(self.settings.redis_dsn(), self.run_id)
+        return RunLedger.from_url(self.settings.redis_dsn(), self.run_id,
+                                  self.settings.redis_socket_timeout_s)
 
     @cached_property
     def store(self) -> ResultStore:

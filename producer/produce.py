@@ -22,6 +22,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from common.outage import OUTAGE_S, outlast
 from common.publish import send_batch
 from common.records import InvalidRecord, make_headline
 from common.run import Run
@@ -67,28 +68,22 @@ class Producer:
 
         self.producer_id = uuid.uuid4().hex[:12]
 
-    def _wait_for_room(self, outage_s: float = 120.0) -> None:
+    def _wait_for_room(self, outage_s: float = OUTAGE_S) -> None:
         """Block while the broker holds ``max_batches_in_flight`` batches.
 
-        The producer spends most of a long run here, so this is where a Redis restart finds it:
-        a connection error is waited out (up to ``outage_s``) instead of killing the producer,
-        which would leave the run unfinished until someone reruns it.
+        The producer spends most of a long run here, so this is where a Redis outage most
+        often finds it; it is waited out (``common.outage``), as at every Redis step of the
+        loop, instead of killing the producer and leaving the run unfinished.
         """
-        down_since: float | None = None
-        while True:
-            try:
-                self.ledger.producer_alive(self.producer_id)
-                if self.ledger.in_flight() < self.s.max_batches_in_flight:
-                    return
-                down_since = None
-            except (redis.ConnectionError, redis.TimeoutError):
-                down_since = down_since or time.monotonic()
-                if time.monotonic() - down_since > outage_s:
-                    raise
+        while not outlast(self._has_room, outage_s):
             time.sleep(0.2)
 
+    def _has_room(self) -> bool:
+        self.ledger.producer_alive(self.producer_id)
+        return self.ledger.in_flight() < self.s.max_batches_in_flight
+
     def _flush(self, buf: list[dict]) -> None:
-        claimed = self.ledger.claim_batch(buf, batch_id)
+        claimed = outlast(lambda: self.ledger.claim_batch(buf, batch_id))
         if claimed is None:
             self.report.duplicates += len(buf)
             return
@@ -96,7 +91,7 @@ class Producer:
         self.report.duplicates += len(buf) - len(new)
         self._wait_for_room()
         send_batch(self.app, self.run_id, bid, new, self.task, self.task_kwargs)
-        if not self.ledger.sent(bid, len(new), self._copy(new)):
+        if not outlast(lambda: self.ledger.sent(bid, len(new), self._copy(new))):
             return  # another producer re-sent this claimed batch while this one waited
         self.report.enqueued += len(new)
         self.report.batches += 1
@@ -168,13 +163,13 @@ class Producer:
                 self._flush(buf)
         self._write_rejected(rejected)
         if not self.report.budget_reached:  # a run stopped by its budget is not complete
-            self.ledger.mark_produced()
+            outlast(self.ledger.mark_produced)
         return self.report
 
     def _over_budget(self) -> bool:
         """Whether the run's LLM spend reached ``budget_usd``: then nothing more is sent, and
         what is unsent is read again (and sent) by the next ``produce`` of the run."""
-        if self.task != ANNOTATE_TASK or not self.handle.over_budget():
+        if self.task != ANNOTATE_TASK or not outlast(self.handle.over_budget):
             return False
         self.report.budget_reached = True
         return True
@@ -196,8 +191,8 @@ class Producer:
     def _write_rejected(self, rejected: list[dict]) -> None:
         """Append rejected records to ``rejected.jsonl``. A rerun reads the same bad records
         again: each is written and counted once per run (the ledger remembers which)."""
-        new = self.ledger.first_rejections([r["record"] for r in rejected])
+        new = outlast(lambda: self.ledger.first_rejections([r["record"] for r in rejected]))
         fresh = [r for r, is_new in zip(rejected, new, strict=True) if is_new]
         self.store.write_rejected(fresh)
         if fresh:
-            self.ledger.count("rejected", len(fresh))
+            outlast(lambda: self.ledger.count("rejected", len(fresh)))
