@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis
 
+from common.celery_app import make_app  # its module app is built now, on the suite's Redis
 from common.ledger import RunLedger
 from common.services import ManagedProcess, free_port, redis_server_binary, wait_until
 from producer.produce import Producer, ProduceReport
@@ -54,8 +55,6 @@ def test_a_producer_outlasts_a_silent_redis_mid_run(tmp_path: Path, make_setting
     settings_mod.get_settings.cache_clear()
     resume: list[threading.Timer] = []
     try:
-        from common.celery_app import make_app
-
         s = make_settings(redis_url=url, redis_socket_timeout_s=2, batch_size=5,
                           max_batches_in_flight=100, auto_curate=False)
 
