@@ -196,7 +196,7 @@ class RunLedger:
                     continue
 
     @staticmethod
-    def _pending_of(pending: dict[str, str], candidates: list[dict]) -> tuple | None:
+    def _pending_of(pending: dict[str, str], candidates: list[dict]) -> tuple[str, list] | None:
         """A claimed, unsent batch of ``candidates`` only: a retried claim finds the claim that
         Redis applied before its reply was lost, and sends it now."""
         ids = {c["id"] for c in candidates}

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 # Celery's default publish retry gives up after ~1 s, shorter than a Redis restart (AOF load
 # included): a producer would die mid-run. A batch published twice is harmless (its outcome is
 # recorded once per batch id), so publishing is retried: by kombu for a restart, and around it
-# by ``outlast`` for a silent Redis, where kombu gives up after its second try.
+# by ``outlast`` for a silent Redis (kombu re-raises an error that persists once a reconnect
+# succeeds, and a paused host still accepts connections).
 PUBLISH_RETRY = {"max_retries": 40, "interval_start": 0.2, "interval_step": 0.5,
                  "interval_max": 2.0}
 
