@@ -37,6 +37,7 @@ import redis  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks.recorded import commit, today  # noqa: E402
 from cascade.replay import RECORDING, Recording, start_replay_server  # noqa: E402
 from common.batch_server import start_batch_server  # noqa: E402
 from common.ledger import RunLedger  # noqa: E402
@@ -47,13 +48,6 @@ from producer.produce import Producer  # noqa: E402
 
 LOGS = ROOT / "var" / "bench-logs"
 OUT = ROOT / "benchmarks" / "batch_api.json"  # the README's figures (tests/test_readme_figures.py)
-
-
-def _commit() -> str:
-    import subprocess
-
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=ROOT).stdout.strip()
 
 
 def one(mode: str, rows: list[dict], url: str, a: argparse.Namespace, results_dir: Path) -> dict:
@@ -142,7 +136,7 @@ def main() -> None:
                   f"{r['usd_per_million'] / online['usd_per_million']:.2f}")
     console.print(t)
     OUT.write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%d", time.gmtime()), "commit": _commit(),
+        "date": today(), "commit": commit(),
         "command": "python benchmarks/batch_api.py " + " ".join(sys.argv[1:]),
         "headlines": len(rows), "batch_size": a.batch_size, "poll_s": a.poll_s,
         "upstream": "replay" if a.upstream is None else a.upstream,

@@ -15,10 +15,8 @@ escalated and cost, and F1 per system.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks.recorded import commit, today  # noqa: E402
 from cascade.loop import CascadePlan, run_cascade  # noqa: E402
 from cascade.replay import RECORDING, REVIEWED  # noqa: E402
 from common.paths import LABELED_DIR  # noqa: E402
@@ -165,9 +164,7 @@ def main() -> None:
     rows = score_systems(systems, a.baseline, Path(a.work) / "predictions")
     console.print(rounds_table(reports))
     console.print(f1_table(rows))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=ROOT).stdout.strip()
-    Path(a.json).write_text(json.dumps({"date": dt.date.today().isoformat(), "commit": commit,
+    Path(a.json).write_text(json.dumps({"date": today(), "commit": commit(),
                                         "rounds": reports, "systems": rows}, indent=1,
                                        default=str))
     console.print(f"written {a.json}")

@@ -35,7 +35,6 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +46,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from benchmarks.company_names import make_names  # noqa: E402
+from benchmarks.recorded import recorded_line  # noqa: E402
 from common import clustering  # noqa: E402
 from common.clustering import Mention, cluster_mentions, fuzzy_join_ok  # noqa: E402
 
@@ -164,11 +164,9 @@ def _label(r: dict) -> str:
 
 
 def write_results(rows: list[dict], cmd: str) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
     lines = [
         "# Clustering benchmark", "",
-        f"Recorded on {date.today().isoformat()} at {commit}.", "",
+        recorded_line(), "",
         f"Command: `{cmd}` ({os.cpu_count()} cores, shared with other work: the load average "
         f"column says how busy; Python {platform.python_version()}). Names: "
         "`benchmarks/company_names.py` (real company strings of the labelled and silver files, "

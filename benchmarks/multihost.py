@@ -65,6 +65,7 @@ from benchmarks.netns import (  # noqa: E402
     sigterm_as_interrupt,
     stop_all,
 )
+from benchmarks.recorded import recorded_line  # noqa: E402
 from common.ledger import RunLedger  # noqa: E402
 from common.paths import SAMPLE_CSV  # noqa: E402
 from common.records import InvalidRecord, make_headline  # noqa: E402
@@ -640,6 +641,7 @@ def write_markdown(rep: Report, command: str, path: Path) -> None:
     c = rep.cfg
     lines = [
         "# Multi-host harness: the pipeline across network-namespace hosts", "",
+        recorded_line(), "",
         f"Command: `{command}`", "",
         f"Machine: {os.cpu_count()} CPU cores shared with other jobs (1-minute load average "
         f"{rep.load_at_start:.2f} at the start), Python {sys.version.split()[0]}. Hosts are "
