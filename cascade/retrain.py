@@ -76,15 +76,16 @@ def _retrain(cfg: dict[str, Any], on_progress: Callable[[dict], None] | None = N
 
 def _retrain_side_by_side(cfgs: list[dict[str, Any]], jobs: int, say: Say
                           ) -> list[dict[str, Any]]:
-    """Each teacher in a spawned process, ``jobs`` at once; a teacher without a thread count
-    gets its share of the cores, so the trainings do not fight over them."""
+    """Each teacher in a spawned process, ``jobs`` at once, that ends with the cascade; a
+    teacher without a thread count gets its share of the cores, so the trainings do not fight
+    over them."""
     import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+
+    from common.pool import parent_bound_pool
 
     share = max(1, (os.cpu_count() or 1) // jobs)
     cfgs = [{**c, "torch_threads": c.get("torch_threads") or share} for c in cfgs]
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+    with parent_bound_pool(jobs) as pool:  # a killed cascade leaves no teacher training
         futures = [pool.submit(_retrain, c) for c in cfgs]
         out = []
         for k, f in enumerate(futures):
