@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from common.folder import Folder
 from common.ledger import RunLedger
+from common.publish import publish
 from common.settings import Settings
 from common.store import ResultStore
 from common.task_names import CURATE_TASK
@@ -118,6 +119,6 @@ class Run:
         """Start curation once the run is complete (producer done, nothing in flight): one
         message, sent by whichever producer or worker sees the run complete first."""
         if self.settings.auto_curate and self.ledger.try_finalize():
-            app.send_task(CURATE_TASK, args=[self.run_id], queue="curate", routing_key="curate")
+            publish(app, CURATE_TASK, [self.run_id])
             return True
         return False

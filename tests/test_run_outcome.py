@@ -18,7 +18,8 @@ class _App:
     def __init__(self) -> None:
         self.sent: list[tuple[str, list, str, str]] = []
 
-    def send_task(self, name: str, args: list, queue: str, routing_key: str) -> None:
+    def send_task(self, name: str, args: list, queue: str, routing_key: str,
+                  **_options: object) -> None:
         self.sent.append((name, args, queue, routing_key))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from celery.utils.log import get_task_logger
 
 from common.celery_app import app
+from common.publish import publish
 from common.settings import get_settings
 from common.task_names import CURATE_TASK, LINK_TASK
 from workers.curate.pipeline import EmptyCuration, curate_run, link_run
@@ -32,7 +33,7 @@ def curate_task(run_id: str, options: dict | None = None) -> dict[str, Any]:
     except EmptyCuration as e:
         log.error("curate %s: nothing curated (%s): %s", run_id, e.cause, e)
         raise
-    app.send_task(LINK_TASK, args=[run_id], queue="curate", routing_key="curate")
+    publish(app, LINK_TASK, [run_id])
     return report
 
 
