@@ -301,15 +301,15 @@ class RunLedger:
         pipe.expire(key, 7 * 24 * 3600)
         return int(pipe.execute()[0])
 
-    def first_rejections(self, records: list[str]) -> list[bool]:
-        """For each rejected source record (``source#row``), whether this run sees it for the
-        first time (a rerun of the producer reads the same bad rows again)."""
-        if not records:
-            return []
-        pipe = self.r.pipeline(transaction=False)
+    def first_rejections(self, records: list[str], token: str) -> list[bool]:
+        """Whether this run sees each rejected record (``source#row``) first (a rerun reads the
+        same bad rows again); the first call's ``token`` is kept, so that call retried after its
+        reply was lost in an outage (``common.outage``) still sees its records first."""
+        key, pipe = f"{self.k}:rejected_by", self.r.pipeline(transaction=False)
         for rec in records:
-            pipe.sadd(f"{self.k}:rejected", rec)
-        return [bool(n) for n in pipe.execute()]
+            pipe.hsetnx(key, rec, token)
+        owners = pipe.hmget(key, records).execute()[-1] if records else []
+        return [owner == token for owner in owners]
 
     def is_finished(self, bid: str) -> bool:
         return bool(self.r.sismember(f"{self.k}:finished", bid))

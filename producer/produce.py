@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,8 +65,6 @@ class Producer:
         self.ledger, self.store = self.handle.ledger, self.handle.store
         self.on_progress = on_progress
         self.report = ProduceReport()
-        import uuid
-
         self.producer_id = uuid.uuid4().hex[:12]
 
     def _wait_for_room(self, outage_s: float = OUTAGE_S) -> None:
@@ -191,7 +190,8 @@ class Producer:
     def _write_rejected(self, rejected: list[dict]) -> None:
         """Append rejected records to ``rejected.jsonl``. A rerun reads the same bad records
         again: each is written and counted once per run (the ledger remembers which)."""
-        new = outlast(lambda: self.ledger.first_rejections([r["record"] for r in rejected]))
+        records, token = [r["record"] for r in rejected], uuid.uuid4().hex
+        new = outlast(lambda: self.ledger.first_rejections(records, token))
         fresh = [r for r, is_new in zip(rejected, new, strict=True) if is_new]
         self.store.write_rejected(fresh)
         if fresh:

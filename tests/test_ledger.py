@@ -303,9 +303,11 @@ def test_run_meta_counters_rejections_and_copies(redis_url: str) -> None:
     lg.count("prompt_tokens", 3.0)
     st = lg.stats()
     assert (st["retries"], st["llm_seconds"], st["prompt_tokens"]) == (3, 0.25, 3)
-    assert lg.first_rejections([]) == []
-    assert lg.first_rejections(["src#1", "src#2"]) == [True, True]
-    assert lg.first_rejections(["src#2", "src#3"]) == [False, True]
+    assert lg.first_rejections([], "a") == []
+    assert lg.first_rejections(["src#1", "src#2"], "a") == [True, True]
+    assert lg.first_rejections(["src#2", "src#3"], "b") == [False, True]
+    # the same call retried (its reply lost in an outage) still sees its records first
+    assert lg.first_rejections(["src#2", "src#3"], "b") == [False, True]
     for bid in ("b1", "b2"):
         assert lg.claim_batch([{"id": bid}], lambda _ids, b=bid: b) is not None
     assert lg.sent("b1", 1)  # no copy given: none kept
