@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from common.spans import Span
@@ -49,9 +50,16 @@ def headline_tickers(spans: Sequence[Span | dict[str, Any]], text: str, table: A
     return list(dict.fromkeys(t for i in order if (t := links[i][0]) is not None))
 
 
-@lru_cache(maxsize=4)
 def load_cached(path: str) -> AliasTable:
-    """One load per process for the serving paths (``predict``, ``serve``, ``ner`` workers)."""
+    """One load per process and version of the file for the serving paths (``predict``,
+    ``serve``, ``ner`` workers): a table rebuilt under a running ``ner`` worker (a run's link
+    step, ``aliases build``) is read again at its next batch, not at its next restart."""
+    st = Path(path).stat()
+    return _load(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, _mtime_ns: int, _size: int) -> AliasTable:
     return AliasTable.load(path)
 
 

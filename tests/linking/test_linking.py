@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from common.spans import Span
 from linking.build import build_from_rows, build_table
 from linking.files import TEST_FILES
-from linking.linker import headline_tickers, link
+from linking.linker import headline_tickers, link, load_cached
 from linking.table import PRIOR, VERSION, W_ADJACENT, W_SYMBOL, AliasTable
 
 
@@ -234,6 +234,18 @@ def test_save_load_round_trip_and_version(table: AliasTable, tmp_path: Path) -> 
 def _real_test_row() -> dict[str, Any]:
     with open(TEST_FILES[0], encoding="utf-8") as f:
         return json.loads(f.readline())
+
+
+def test_a_cached_table_is_read_again_once_its_file_is_rebuilt(table: AliasTable,
+                                                                tmp_path: Path) -> None:
+    """A long-running ``ner`` worker keeps its table cached, but not past a rebuild."""
+    path = table.save(tmp_path / "aliases.json")
+    first = load_cached(str(path))
+    assert load_cached(str(path)) is first  # cached: no read per batch
+    smaller = build_from_rows(CORPUS[:3])
+    smaller.save(path)
+    again = load_cached(str(path))
+    assert again is not first and again.best.keys() == smaller.best.keys() != first.best.keys()
 
 
 def test_test_titles_never_build_a_table(tmp_path: Path) -> None:
