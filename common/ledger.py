@@ -185,7 +185,7 @@ class RunLedger:
                     new = [c for c, s in zip(candidates, seen, strict=True) if not s]
                     if not new:
                         pipe.unwatch()
-                        return self._pending_of(self.r.hgetall(f"{self.k}:pending"), candidates)
+                        return self._pending_of(self.pending_batches(), candidates)
                     bid = make_id([c["id"] for c in new])
                     pipe.multi()
                     pipe.sadd(key, *[c["id"] for c in new])
@@ -196,12 +196,12 @@ class RunLedger:
                     continue
 
     @staticmethod
-    def _pending_of(pending: dict[str, str], candidates: list[dict]) -> tuple[str, list] | None:
+    def _pending_of(pending: dict[str, list], candidates: list[dict]) -> tuple[str, list] | None:
         """A claimed, unsent batch of ``candidates`` only: a retried claim finds the claim that
         Redis applied before its reply was lost, and sends it now."""
         ids = {c["id"] for c in candidates}
-        batches = ((bid, json.loads(raw)) for bid, raw in pending.items())
-        return next(((b, hs) for b, hs in batches if hs and {h["id"] for h in hs} <= ids), None)
+        return next(((b, hs) for b, hs in pending.items() if hs and {h["id"] for h in hs} <= ids),
+                    None)
 
     def sent(self, bid: str, n_headlines: int, copy: dict | None = None) -> bool:
         """The claimed batch is in the broker: drop its pending copy and count it, in one
