@@ -12,14 +12,13 @@ together is read together.
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from typing import Any
 
 import redis
 
 from common import redis_keys
+from common.redis_client import shared_client
 
 # One script, so the "first time for this batch?" test and the counters it guards are a single
 # atomic write: with a separate SADD and counter update, a Redis crash between the two left the
@@ -114,24 +113,6 @@ COUNTERS = (
     "requeued", "rejected", "llm_calls", "cache_hits", "retries", "prompt_tokens",
     "completion_tokens", "llm_seconds", "resent_lost", "reopened",
 )
-
-
-_clients: dict[tuple[int, str, float | None], redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
-def shared_client(url: str, socket_timeout_s: float | None = None) -> redis.Redis:
-    """One client (one connection pool) per Redis URL and process, safe across threads. Why: a
-    batch task made three ledgers (the task, its run, the sweep), each with a pool of its own,
-    so every batch opened new TCP connections to Redis (``benchmarks/dispatch.py``).
-    ``socket_timeout_s``: the settings' ``redis_socket_timeout_s``, as Celery's broker gets."""
-    key = (os.getpid(), url, socket_timeout_s)
-    t = {} if socket_timeout_s is None else {"socket_timeout": socket_timeout_s,
-                                              "socket_connect_timeout": socket_timeout_s}
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = redis.Redis.from_url(url, decode_responses=True, **t)
-        return _clients[key]
 
 
 class RunLedger:
@@ -371,15 +352,20 @@ class RunLedger:
         """The producer has sent everything it will send for now."""
         self.r.hset(f"{self.k}:stats", "produced_at", time.time())
 
+    def settled(self) -> bool:
+        """No batch in flight and every recorded batch's files promoted into the store: a batch
+        counts as finished a moment before its worker moves its files (``Run.record_batch``),
+        so "nothing in flight" alone can leave a finished batch's results out of a read."""
+        return self.in_flight() == 0 and not self.r.hlen(f"{self.k}:commits")
+
     def try_finalize(self, now: float | None = None) -> bool:
-        """True exactly once when every producer is done and no batch is in flight.
+        """True exactly once when every producer is done and the run is ``settled``.
 
         Both the producers (at their end) and every worker (after each batch) ask; the flag
         makes sure the downstream stage is started once, not by one giant chord over all
-        batches.
+        batches, and only once the store holds every batch's outcome.
         """
-        s = self.stats()
-        if not s.get("produced_at") or self.in_flight() > 0 or self.live_producers(now) > 0:
+        if not self.stats().get("produced_at") or not self.settled() or self.live_producers(now):
             return False
         return bool(self.r.set(f"{self.k}:finalized", time.time(), nx=True))
 

@@ -184,7 +184,7 @@ def test_four_worker_processes_keep_to_what_the_endpoint_grants(make_settings, w
         Producer(celery_app, s).run([{"title": t} for t in titles], "granted")
         ledger = RunLedger.from_url(s.redis_dsn(), s.run_id)
         deadline = time.monotonic() + 120
-        while not (ledger.stats()["batches_enqueued"] and ledger.in_flight() == 0):
+        while not (ledger.stats()["batches_enqueued"] and ledger.settled()):
             assert time.monotonic() < deadline, ledger.stats()
             for p in ws:
                 assert p.alive(), p.tail()

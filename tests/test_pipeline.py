@@ -24,7 +24,7 @@ def wait_done(ledger: RunLedger, timeout: float, procs=()) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         st = ledger.stats()
-        if st["batches_enqueued"] and ledger.in_flight() == 0:
+        if st["batches_enqueued"] and ledger.settled():
             return st
         for p in procs:
             assert p.alive() or p.proc.returncode == -9, p.tail()
@@ -32,19 +32,30 @@ def wait_done(ledger: RunLedger, timeout: float, procs=()) -> dict:
     raise AssertionError(f"run not finished after {timeout}s: {ledger.stats()}")
 
 
-def curate_requests(redis_url: str, run_id: str) -> int:
-    """Messages on the curate queue that ask to curate ``run_id``."""
+def curate_requests(redis_url: str, run_id: str, settle_s: float = 3.0) -> int:
+    """Messages on the curate queue that ask to curate ``run_id``, counted once the first has
+    arrived and ``settle_s`` more have passed: the worker that finishes the last batch publishes
+    the message just after its batch leaves the in-flight count, so a count read at once can
+    miss it, and a second message (the bug this counts for) would come in the same window."""
     import base64
     import json
 
     import redis
 
-    n = 0
-    for raw in redis.Redis.from_url(redis_url).lrange("curate", 0, -1):
-        msg = json.loads(raw)
-        args = json.loads(base64.b64decode(msg["body"]))[0]
-        n += args == [run_id]
-    return n
+    client = redis.Redis.from_url(redis_url)
+
+    def count() -> int:
+        n = 0
+        for raw in client.lrange("curate", 0, -1):
+            msg = json.loads(raw)
+            n += json.loads(base64.b64decode(msg["body"]))[0] == [run_id]
+        return n
+
+    deadline = time.monotonic() + 30
+    while count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(settle_s)
+    return count()
 
 
 def accounted(store: ResultStore, ledger: RunLedger, ids: set[str]) -> None:

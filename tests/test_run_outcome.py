@@ -69,3 +69,32 @@ def test_a_dead_letter_recorded_but_not_promoted_is_promoted_by_the_next_copy(
     (dead,) = run.store.iter_dead()
     assert dead["headlines"] == heads and dead["attempts"] == 4
     assert run.stage_dir("dead") == run.store.stage_dir("dead")
+
+
+def test_curation_waits_for_the_last_batch_files_and_its_next_copy_starts_it(
+        make_settings, monkeypatch: pytest.MonkeyPatch):
+    """A batch counts as finished a moment before its files move into the store: a run that
+    finalized then would be curated without that batch. Here its copy dies in between; the run
+    stays open until the redelivered copy promotes the files, and that copy starts curation."""
+    import workers.annotate.batch as annotate_batch
+
+    s = make_settings(auto_curate=True)
+    run, app = Run(s.run_id, s), _App()
+    heads = [{"id": "h1", "text": "Ford Recalls Cars"}]
+    run.ledger.batch_enqueued(1)
+    run.ledger.mark_produced()
+
+    def dies(*a: Any, **k: Any) -> None:
+        raise SystemExit("killed between the ledger and the rename")
+
+    monkeypatch.setattr(ResultStore, "promote", dies)
+    with pytest.raises(SystemExit):
+        run.record_batch("b1", [{**heads[0], "entities": []}], {"headlines_done": 1})
+    monkeypatch.undo()
+    assert run.ledger.in_flight() == 0 and not run.ledger.settled()
+    assert run.maybe_finalize(app) is False and app.sent == []  # its results are not in place
+    monkeypatch.setattr(annotate_batch, "app", app)
+    out = annotate_batch.run_batch(s.run_id, "b1", heads, s)  # the redelivered copy
+    assert out["skipped"] == "already finished" and run.ledger.settled()
+    assert [r["id"] for r in run.store.iter_results()] == ["h1"]
+    assert app.sent == [(CURATE_TASK, [run.run_id], "curate", "curate")]

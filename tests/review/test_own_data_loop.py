@@ -98,7 +98,7 @@ def test_own_headlines_from_csv_to_a_served_model(llm_server, make_settings, cel
     assert rep["enqueued"] == N
     ledger = RunLedger.from_url(s.redis_dsn(), run)
     deadline = time.monotonic() + 600
-    while not (ledger.stats()["batches_enqueued"] and ledger.in_flight() == 0):
+    while not (ledger.stats()["batches_enqueued"] and ledger.settled()):
         assert time.monotonic() < deadline and w.alive(), w.tail(3000)
         time.sleep(1)
     assert ledger.stats()["headlines_done"] == N, ledger.stats()

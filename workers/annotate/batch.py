@@ -184,7 +184,8 @@ def run_batch(run_id: str, bid: str, headlines: list[dict], settings: Settings,
     Headlines whose calls failed for good become the batch's dead letter, the rest its shard:
     each headline ends in exactly one of the two."""
     run = Run(run_id, settings)
-    if run.finished(bid):
+    if run.finished(bid):  # promoted here if its copy died first: the run may settle now
+        run.maybe_finalize(app)
         return {"batch_id": bid, "skipped": "already finished"}
     if run.over_budget():  # no call past the budget; the batch waits as a dead letter
         if not run.record_batch(bid, [], {"headlines_dead": len(headlines)}, dead={
