@@ -167,9 +167,20 @@ class Bench:
             return 0
         return int(st["headlines_done"] + st["headlines_dead"])
 
-    def wait_ended(self, n: int, timeout: float, tick: Callable[[], None] | None = None) -> None:
+    def settled(self) -> bool:
+        """Every finished batch's files are in the store (``RunLedger.settled``): a batch is
+        counted a moment before its files move, so an audit at once could miss it."""
+        try:
+            return self.ledger().settled()
+        except redis.RedisError:
+            return False
+
+    def wait_ended(self, n: int, timeout: float, tick: Callable[[], None] | None = None,
+                   partial: bool = False) -> None:
+        """Until ``n`` headlines ended and, at the run's end, the run is ``settled``;
+        ``partial``: a point inside the run (batches still in flight), not its end."""
         deadline = time.monotonic() + timeout
-        while self.ended() < n:
+        while self.ended() < n or not (partial or self.settled()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.run_id}: {self.ended()}/{n} ended after {timeout} s")
             if tick:
@@ -285,7 +296,7 @@ def store_full(n: int, full_s: float = 6.0) -> Outcome:
             b.worker(concurrency=2)
         r = b.cli("produce", str(write_csv(b.base / "in.csv", texts)), "--run", b.run_id)
         assert r.returncode == 0, r.stderr[-2000:]
-        b.wait_ended(n // 10, 120)
+        b.wait_ended(n // 10, 120, partial=True)
         ballast = _fill(mount)
         t_full = time.monotonic()
         during = b.ended()
@@ -318,7 +329,7 @@ def redis_tag(n: int, model: Path, visibility_s: int = 20) -> Outcome:
                                   b.logs / "tag.log", env=b.env)
         kills, restarts = 0, 0
         for share in (0.3, 0.6):
-            b.wait_ended(int(n * share), 300)
+            b.wait_ended(int(n * share), 300, partial=True)
             b.redis.restart_after_crash(down_s=2.0)
             kills += 1
         deadline = time.monotonic() + 300 + n * 0.05
@@ -439,13 +450,20 @@ def two_producers(n: int) -> Outcome:
         q = n // 4  # a: the first 3/4, b: the last 3/4 backwards; they share the middle half
         sources = (write_csv(b.base / "a.csv", texts[: n - q]),
                    write_csv(b.base / "b.csv", reversed(texts[q:])))
-        for _ in range(2):
-            b.worker(concurrency=2)
         ledger = b.ledger()
         at_once = 0
         with ThreadPoolExecutor(2) as pool:
             runs = [pool.submit(b.cli, "produce", str(src), "--run", b.run_id, "--json")
                     for src in sources]
+            # the workers start once both producers are live (each then waits for room), so
+            # one producer cannot finish the run before the other has started (a slow start)
+            deadline = time.monotonic() + 120
+            while ledger.live_producers() < 2 and not any(r.done() for r in runs) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            at_once = ledger.live_producers()
+            for _ in range(2):
+                b.worker(concurrency=2)
             while not all(r.done() for r in runs):
                 at_once = max(at_once, ledger.live_producers())
                 time.sleep(0.05)

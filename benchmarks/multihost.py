@@ -333,6 +333,13 @@ class Cluster:
         except (redis.RedisError, OSError):
             return None
 
+    def run_settled(self, run: str) -> bool:
+        """Every finished batch's files are in the store (``RunLedger.settled``)."""
+        try:
+            return RunLedger(self.observer(), run).settled()
+        except (redis.RedisError, OSError):
+            return False
+
     def reset_broker(self) -> None:
         """Between runs (no worker alive): an empty Redis, so nothing of one run leaks into
         the next (unacked copies, the LLM answer cache)."""
@@ -380,7 +387,8 @@ class Cluster:
                         fault(row, ctx)  # type: ignore[misc]
                         continue
                     if (fired and producer.proc.poll() == 0 and st.get("produced_at")
-                            and st["batches_enqueued"] == st["batches_finished"]):
+                            and st["batches_enqueued"] == st["batches_finished"]
+                            and self.run_settled(run)):
                         row.completed = True
                         break
                 time.sleep(0.25)
@@ -493,7 +501,12 @@ def cut_worker_host(cl: Cluster, log: Callable[[str], None]) -> Row:
 
         def after() -> None:
             others = [w for h, w in ctx["workers"] if h is not victim]
-            done_elsewhere = set().union(*(succeeded_tasks(w.log_path) for w in others))
+            deadline = time.monotonic() + 10  # a task's "succeeded" line follows its record
+            while True:
+                done_elsewhere = set().union(*(succeeded_tasks(w.log_path) for w in others))
+                if held <= done_elsewhere or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
             row.detail["held_batches_finished_elsewhere"] = len(held & done_elsewhere)
             row.detail["cut_s"] = round(time.monotonic() - t_cut, 1)
             row.notes.append(f"{len(held & done_elsewhere)}/{len(held)} batch(es) held by the "

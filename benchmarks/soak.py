@@ -105,7 +105,7 @@ class SoakConfig:
     @classmethod
     def quick(cls, **over: Any) -> SoakConfig:
         base: dict[str, Any] = dict(headlines=3000, burst_s=2.5, visibility_timeout_s=20,
-                                    max_seconds=170.0)
+                                    max_seconds=400.0)
         base.update(over)
         return cls(**base)
 

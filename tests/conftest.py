@@ -85,7 +85,7 @@ def make_settings(redis_url: str, tmp_path: Path, run_id: str) -> Callable[..., 
     def make(**over) -> Settings:
         base = dict(redis_url=redis_url, results_dir=str(tmp_path / "runs"), run_id=run_id,
                     llm_model="fake", max_retries=2, backoff_base_s=0.05, backoff_max_s=1.5,
-                    request_timeout_s=1.0, batch_size=8)
+                    request_timeout_s=3.0, batch_size=8)
         base.update(over)
         return Settings(**base)
 

@@ -497,7 +497,7 @@ def test_the_lease_is_renewed_while_held_also_after_a_redis_error(env):
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
-    lease = batch_task.BatchLease(Blip(), env.run_id, "b-renew", ttl_s=3)  # renewed every 1 s
+    lease = batch_task.BatchLease(Blip(), env.run_id, "b-renew", ttl_s=6)  # renewed every 2 s
     assert lease.acquire()
     import time
 
@@ -505,7 +505,7 @@ def test_the_lease_is_renewed_while_held_also_after_a_redis_error(env):
     while Blip.gets < 4:  # the failed renewal and three more
         assert time.monotonic() < deadline, Blip.gets
         time.sleep(0.05)
-    # 4 s after it was taken, a 3 s lease is still there: the renewals reached Redis
+    # 8 s after it was taken, a 6 s lease is still there: the renewals reached Redis
     assert real.get(lease.key).decode() == lease.token and real.pttl(lease.key) > 0
     lease.release()
 

@@ -94,7 +94,7 @@ def test_end_to_end_with_real_llama_server(llm_server, make_settings, workers, c
     calls = st["llm_calls"]
     assert Producer(celery_app, s).run(rows, "sample").enqueued == 0
     s2 = make_settings(llm_base_url=llm_server, llm_model="smollm2-test", batch_size=10,
-                       run_id=s.run_id + "-again")
+                       request_timeout_s=120, response_format="auto", run_id=s.run_id + "-again")
     w2 = workers(s2, concurrency=2)
     Producer(celery_app, s2).run(rows, "sample")
     st2 = wait_done(RunLedger.from_url(s.redis_dsn(), s2.run_id), 120, [w2])
@@ -108,7 +108,7 @@ def test_sigkilled_worker_batch_is_redelivered_and_done_once(fake_llm, make_sett
                                                              celery_app):
     # each call takes ~0.5 s and only one runs at a time: a batch of 8 takes ~4 s
     s = make_settings(llm_base_url=fake_llm.url, batch_size=8, concurrency=1,
-                      visibility_timeout_s=6, request_timeout_s=5)
+                      visibility_timeout_s=6, request_timeout_s=5, batch_lease_s=6)
     titles = [f"Acme Holdings Beats Estimates In Quarter {i}" for i in range(16)]
     fake_llm.latency = 0.5
     try:

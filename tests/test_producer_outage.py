@@ -66,7 +66,9 @@ def test_a_producer_outlasts_a_silent_redis_mid_run(tmp_path: Path, make_setting
 
         rep = Producer(make_app(), s, on_progress=pause_after_second_batch).run(
             _rows(30), "silent.csv")
-        assert resume and not resume[0].is_alive()  # Redis was silent, and the run went on
+        assert resume  # Redis was silent, and the run went on (the timer ends just after)
+        resume[0].join(10)
+        assert not resume[0].is_alive()
         assert (rep.batches, rep.enqueued, rep.duplicates) == (6, 30, 0), rep
         ledger = RunLedger.from_url(url, s.run_id)
         st = ledger.stats()

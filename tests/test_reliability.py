@@ -158,15 +158,15 @@ def test_token_never_in_task_args_results_logs_or_broker(fake_llm, make_settings
     from common.services import start_worker
 
     s = make_settings(llm_base_url=fake_llm.url)
+    r = redis.Redis.from_url(redis_url)
+    Producer(celery_app, s).run([{"title": f"Hooli Beats Estimates {s.run_id}"}], "x")
+    queued = _decoded_messages(r.lrange("annotate", 0, -1))  # read before a worker takes it
+    assert queued and "Hooli Beats Estimates" in queued  # the scan can see a body
+    assert CANARY not in queued
     # the worker gets the token through its environment only, as a deployment would
     w = start_worker("annotate", Path(s.results_dir) / "logs",
                      env={**settings_env(s), "HF_TOKEN": CANARY})
     try:
-        r = redis.Redis.from_url(redis_url)
-        Producer(celery_app, s).run([{"title": f"Hooli Beats Estimates {s.run_id}"}], "x")
-        queued = _decoded_messages(r.lrange("annotate", 0, -1))
-        assert queued and "Hooli Beats Estimates" in queued  # the scan can see a body
-        assert CANARY not in queued
         st = wait_done(RunLedger.from_url(s.redis_dsn(), s.run_id), 60, [w])
         assert st["headlines_done"] == 1
         stored = _all_values(r)
@@ -254,7 +254,10 @@ def test_a_lost_aof_tail_is_re_sent_by_the_next_producer_run(fake_llm, tmp_path:
     w = None
     try:
         assert produce()["enqueued"] == 32  # 4 batches, no worker yet
-        time.sleep(1.5)  # everysec: the whole run is on disk now
+        # everysec: wait until the whole run is on disk (4 pushes; a slow fsync delays it)
+        wait_until(lambda: sum(f.read_bytes().count(b"\r\nLPUSH\r\n") for f in (
+            data / "appendonlydir").glob("*.incr.aof")) >= 4, 30, "the AOF holding 4 batches")
+        time.sleep(1.5)  # and what followed the last push (the run's "produced")
         srv.kill()
         (aof,) = sorted((data / "appendonlydir").glob("*.incr.aof"))
         raw = aof.read_bytes()

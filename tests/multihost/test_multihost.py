@@ -85,7 +85,11 @@ def test_stale_namespaces_of_a_dead_harness_are_removed() -> None:
     subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True)
     sleeper = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "300"])
     try:
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10  # until the sleeper is inside the namespace
+        while str(sleeper.pid) not in subprocess.run(["ip", "netns", "pids", ns],
+                                                     capture_output=True, text=True).stdout:
+            assert time.monotonic() < deadline and sleeper.poll() is None
+            time.sleep(0.05)
         removed = clean_stale(print)
         assert ns in removed and link in removed
         assert ns not in list_netns() and link not in list_links()
