@@ -367,7 +367,18 @@ class RunLedger:
         """
         if not self.stats().get("produced_at") or not self.settled() or self.live_producers(now):
             return False
-        return bool(self.r.set(f"{self.k}:finalized", time.time(), nx=True))
+        return bool(self.r.set(f"{self.k}:finalized", f"pending {time.time()}", nx=True))
+
+    def curation_sent(self) -> None:
+        """The finalized run's curate message is on its queue (a reopened run keeps no flag)."""
+        self.r.set(f"{self.k}:finalized", f"sent {time.time()}", xx=True)
+
+    def unsent_for(self, now: float | None = None) -> float | None:
+        """Seconds since the run finalized with its curate message not marked sent, else None:
+        the finalizer died between the two steps (``workers.lost`` sends it after a grace)."""
+        v = self.r.get(f"{self.k}:finalized")
+        what, _, at = (v.decode() if isinstance(v, bytes) else v or "").partition(" ")
+        return (now or time.time()) - float(at) if what == "pending" else None
 
     # -- reading --------------------------------------------------------------------------
     def stats(self) -> dict[str, float]:

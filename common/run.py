@@ -120,5 +120,6 @@ class Run:
         message, sent by whichever producer or worker sees the run complete first."""
         if self.settings.auto_curate and self.ledger.try_finalize():
             publish(app, CURATE_TASK, [self.run_id])
+            self.ledger.curation_sent()  # until then the lost-batch sweep would send it
             return True
         return False

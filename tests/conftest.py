@@ -117,10 +117,12 @@ def celery_app(redis_url: str):
 
     r = redis.Redis.from_url(redis_url)
     r.delete(*STAGES)  # no leftovers from an earlier test, any queue
-    # nor in-flight copies whose messages that just went: a worker's lost-batch sweep would
-    # send an earlier test's batches again into this one
-    for key in r.scan_iter("tt:run:*:inflight"):
-        r.delete(key)
+    # nor in-flight copies whose messages that just went, nor finished runs whose curate
+    # message an earlier test never sent (it called try_finalize itself): a worker's lost-batch
+    # sweep would send an earlier test's batches or curation again into this one
+    for pattern in ("tt:run:*:inflight", "tt:run:*:finalized"):
+        for key in r.scan_iter(pattern):
+            r.delete(key)
     return app
 
 

@@ -132,7 +132,7 @@ def test_the_batch_server_speaks_the_providers_protocol(replay, batch_servers, r
 
 def test_a_batch_expires_part_done_with_the_rest_in_its_error_file(replay, batch_servers,
                                                                   recording):
-    url = batch_servers(replay, window_s=1.5, stall_after=2)
+    url = batch_servers(replay, window_s=5, stall_after=2)
     rows = recorded_rows(recording, 5)
     fid = upload(url, [line(str(i), r["text"]) for i, r in enumerate(rows)])
     b = until_ended(url, httpx.post(f"{url}/v1/batches", json={
@@ -196,7 +196,7 @@ def test_a_run_in_batch_mode_ends_with_every_headline_a_result(
 @pytest.mark.parametrize("fallback", ["online", "dead"])
 def test_a_batch_that_expires_half_done_sends_the_rest_online_or_to_dead_letters(
         fallback, replay, batch_servers, recording, make_settings):
-    url = batch_servers(replay, window_s=1.5, stall_after=4)
+    url = batch_servers(replay, window_s=5, stall_after=4)
     s = batch_settings(make_settings, url, batch_fallback=fallback)
     rows = recorded_rows(recording, 8, skip=40)
     heads = [{"id": f"h{i}", "text": r["text"]} for i, r in enumerate(rows)]

@@ -98,3 +98,54 @@ def test_curation_waits_for_the_last_batch_files_and_its_next_copy_starts_it(
     assert out["skipped"] == "already finished" and run.ledger.settled()
     assert [r["id"] for r in run.store.iter_results()] == ["h1"]
     assert app.sent == [(CURATE_TASK, [run.run_id], "curate", "curate")]
+
+
+def test_a_curate_message_its_finalizer_never_sent_is_sent_by_the_sweep_once(make_settings):
+    """A process that finalized the run and died before publishing its curate message (or
+    while publishing) left a finished run that nothing would curate: the lost-batch sweep sends
+    it once the grace has passed, and only then; a message marked sent is never sent again."""
+    import time
+
+    from workers.lost import CURATE_GRACE_S, send_unsent_curation
+
+    s = make_settings(auto_curate=True)
+    run, app = Run(s.run_id, s), _App()
+    run.ledger.mark_produced()
+    assert run.ledger.unsent_for() is None  # not finalized
+    assert run.ledger.try_finalize()  # ... and the finalizer dies here
+    now = time.time()
+    assert 0 <= run.ledger.unsent_for(now) < 5
+    assert send_unsent_curation(app, run.ledger, now + CURATE_GRACE_S / 2) is False  # in grace
+    assert app.sent == []
+    assert send_unsent_curation(app, run.ledger, now + CURATE_GRACE_S + 1) is True
+    assert app.sent == [(CURATE_TASK, [run.run_id], "curate", "curate")]
+    assert run.ledger.unsent_for() is None
+    assert send_unsent_curation(app, run.ledger, now + 10 * CURATE_GRACE_S) is False  # once
+
+    other = Run(s.run_id + "-b", make_settings(run_id=s.run_id + "-b", auto_curate=True))
+    other.ledger.mark_produced()
+    assert other.maybe_finalize(app) is True  # published and marked sent in one go
+    assert send_unsent_curation(app, other.ledger, now + 10 * CURATE_GRACE_S) is False
+    assert len(app.sent) == 2
+
+
+def test_the_background_sweep_sends_it(make_settings, celery_app):
+    """``sweep_all`` (what every worker runs in the background) includes the unsent curation;
+    the flag is written as an hour-old finalizer would have left it."""
+    import time
+
+    import redis
+
+    from common import redis_keys
+    from workers.lost import sweep_all
+
+    s = make_settings(auto_curate=True)
+    run, app = Run(s.run_id, s), _App()
+    run.ledger.batch_enqueued(1)  # a run the sweep knows
+    run.ledger.finish_batch("b1", {"headlines_done": 1})
+    client = redis.Redis.from_url(s.redis_dsn(), decode_responses=True)
+    client.set(f"{redis_keys.run(s.run_id)}:finalized", f"pending {time.time() - 3600}")
+    reports = sweep_all(app, client, grace_s=60)
+    assert reports[s.run_id].curate_sent
+    assert (CURATE_TASK, [run.run_id], "curate", "curate") in app.sent
+    assert run.ledger.unsent_for() is None

@@ -11,6 +11,11 @@ missing on two sweeps ``grace_s`` apart (a message between ``BRPOP`` and ``HSET`
 milliseconds later). A copy sent twice by mistake costs nothing: the batch lease lets one copy
 run and the finished set skips the other (``workers.batch_task``).
 
+The same sweep sends a finished run's curate message when the process that finalized the run
+died before publishing it (``RunLedger.unsent_for``), once ``CURATE_GRACE_S`` has passed: longer
+than a publish may keep retrying through a Redis outage (``common.outage``), so a slow publish
+is not doubled.
+
 Workers run the sweep in the background (``workers.lost_sweeper``), one at a time cluster-wide;
 it sends with ``common.publish.send_batch``, as the producer does, so no worker imports the
 producer.
@@ -29,13 +34,14 @@ from celery import Celery
 
 from common import redis_keys
 from common.ledger import RunLedger
-from common.publish import send_batch
-from common.task_names import ANNOTATE_TASK, queue_of
+from common.publish import publish, send_batch
+from common.task_names import ANNOTATE_TASK, CURATE_TASK, queue_of
 
 # kombu's Redis transport: one list per queue and priority step (priority 0 is the bare name)
 PRIORITY_SEP = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
 DEFAULT_UNACKED_KEY = "unacked"
+CURATE_GRACE_S = 300.0
 
 
 def queue_keys(queue: str) -> list[str]:
@@ -87,6 +93,7 @@ class SweepReport:
     resent: list[str] = field(default_factory=list)  # batch ids sent again
     missing: list[str] = field(default_factory=list)  # seen missing once: checked next sweep
     cleaned: int = 0  # copies of batches that had finished
+    curate_sent: bool = False  # the finished run's curate message, its finalizer gone
 
 
 def sweep_run(app: Celery, ledger: RunLedger, grace_s: float, now: float | None = None,
@@ -130,13 +137,26 @@ def sweep_run(app: Celery, ledger: RunLedger, grace_s: float, now: float | None 
     return rep
 
 
+def send_unsent_curation(app: Celery, ledger: RunLedger, now: float | None = None) -> bool:
+    """Send the curate message of a run finalized more than ``CURATE_GRACE_S`` ago whose
+    finalizer never marked it sent; True if sent."""
+    late = ledger.unsent_for(now)
+    if late is None or late < CURATE_GRACE_S:
+        return False
+    publish(app, CURATE_TASK, [ledger.run_id])
+    ledger.curation_sent()
+    return True
+
+
 def sweep_all(app: Celery, client: redis.Redis, grace_s: float,
               unacked_key: str = DEFAULT_UNACKED_KEY) -> dict[str, SweepReport]:
     """``sweep_run`` over every run (one without in-flight copies costs one ``HGETALL``)."""
     out: dict[str, SweepReport] = {}
     for run_id in sorted(client.smembers(redis_keys.RUNS)):
         run_id = run_id.decode() if isinstance(run_id, bytes) else run_id
-        rep = sweep_run(app, RunLedger(client, run_id), grace_s, unacked_key=unacked_key)
-        if rep.resent or rep.missing or rep.cleaned:
+        ledger = RunLedger(client, run_id)
+        rep = sweep_run(app, ledger, grace_s, unacked_key=unacked_key)
+        rep.curate_sent = send_unsent_curation(app, ledger)
+        if rep.resent or rep.missing or rep.cleaned or rep.curate_sent:
             out[run_id] = rep
     return out

@@ -40,6 +40,8 @@ def sweep_once(token: str) -> dict:
         if rep.resent:
             log.warning("run %s: %d batch(es) the broker lost sent again: %s", run_id,
                         len(rep.resent), ", ".join(rep.resent))
+        if rep.curate_sent:
+            log.warning("run %s: finished, its curate message never sent: sent now", run_id)
     return reports
 
 
