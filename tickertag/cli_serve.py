@@ -25,7 +25,8 @@ def serve(
         help="Hold a batch open this long for more requests (0: batch only what arrived while "
              "the model was busy; a lone request starts at once).")] = 0.0,
     aliases: Annotated[str | None, typer.Option(
-        envvar="TICKERTAG_ALIASES", help="Alias table: entities gain ticker and link_score.")
+        envvar="TICKERTAG_ALIASES", help="Alias table: entities gain ticker and link_score; read again, "
+                                   "without a restart, once it or its overrides change.")
                        ] = None,
     workers: Annotated[int, typer.Option(
         min=1, help="Service processes sharing the port, one model each (uvicorn's workers; "

@@ -248,6 +248,67 @@ def test_a_cached_table_is_read_again_once_its_file_is_rebuilt(table: AliasTable
     assert again is not first and again.best.keys() == smaller.best.keys() != first.best.keys()
 
 
+def test_a_cached_table_is_read_again_once_its_overrides_file_is_edited(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in CORPUS))
+    over = tmp_path / "over.json"
+    over.write_text(json.dumps({"Target": "TGT"}))
+    path = build_table([corpus], protected=set(), overrides=over).save(tmp_path / "aliases.json")
+    first = load_cached(str(path))
+    assert first.link_name("Target") == ("TGT", 1.0) and load_cached(str(path)) is first
+    over.write_text(json.dumps({"Target": None, "Acme": "ACME"}))  # edited, no rebuild
+    again = load_cached(str(path))
+    assert again.link_name("Target") == (None, None) and again.link_name("Acme") == ("ACME", 1.0)
+
+
+def test_the_service_reads_a_rebuilt_table_without_a_restart_and_survives_a_broken_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve --aliases``: an edited overrides file, then a half-written table, then a good
+    one again, under a running service: each request is answered, from the newest table that
+    could be read."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from common.paths import LABELED_DIR
+    from linking.linker import LiveTable
+    from training.baselines import build_gazetteer
+    from workers.ner.service import create_app
+
+    monkeypatch.setattr(LiveTable, "RETRY_S", 0.1)
+    gz = tmp_path / "gz"
+    build_gazetteer([str(LABELED_DIR / "benzinga_gold_train.jsonl")], str(gz))
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in CORPUS))
+    over = tmp_path / "over.json"
+    over.write_text(json.dumps({"Solo Inc": "SOLO"}))
+    path = build_table([corpus], protected=set(), overrides=over).save(tmp_path / "aliases.json")
+    good = path.read_text()
+
+    def tesla(client: TestClient) -> str | None:
+        r = client.post("/v1/ner", json={"texts": ["Tesla (TSLA) Sues Rivian"]})
+        assert r.status_code == 200, r.text
+        return {e["text"]: e["ticker"] for e in r.json()["entities"][0]}["Tesla"]
+
+    def becomes(client: TestClient, ticker: str) -> None:
+        deadline = time.monotonic() + 20
+        while tesla(client) != ticker:
+            assert time.monotonic() < deadline, f"never {ticker}"
+            time.sleep(0.05)
+
+    with TestClient(create_app(str(gz), aliases=str(path))) as client:
+        assert tesla(client) == "TSLA"
+        over.write_text(json.dumps({"Tesla": "TSLQ", "Solo Inc": "SOLO"}))
+        becomes(client, "TSLQ")
+        path.write_text(good[: len(good) // 2])  # caught half-written
+        for _ in range(5):
+            assert tesla(client) == "TSLQ"  # the old table, every time
+            time.sleep(0.15)
+        over.write_text(json.dumps({"Solo Inc": "SOLO"}))
+        path.write_text(good)
+        becomes(client, "TSLA")
+
+
 def test_test_titles_never_build_a_table(tmp_path: Path) -> None:
     held = _real_test_row()
     assert held["entities"], "the first test row should name a company"

@@ -242,10 +242,10 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
         # pools' own worker threads spin between a small model's products and took the event
         # loop's core (16 clients: 122 against 199 headlines/s, p99 470 against 318 ms)
         tagger = await loop.run_in_executor(None, load_tagger, model_dir, threads)
-        if aliases:
-            from linking.linker import load_cached
+        if aliases:  # read again in the background once rebuilt (``aliases build``)
+            from linking.linker import LiveTable
 
-            state["table"] = await loop.run_in_executor(None, load_cached, aliases)
+            state["aliases"] = await loop.run_in_executor(None, LiveTable, aliases)
         tagger.predict(["warm up"])
         state["batcher"] = MicroBatcher(tagger, max_batch, max_wait_ms, metrics,
                                         max_chars=max_chars)
@@ -287,11 +287,11 @@ def create_app(model_dir: str, max_batch: int = 64, max_wait_ms: float = 0.0,
         metrics["headlines"].inc(len(req.texts))
         from linking.linker import linked
 
-        docs = [linked(doc, text, state.get("table")) for doc, text in zip(spans, req.texts,
-                                                                          strict=True)]
+        table = state["aliases"].get() if "aliases" in state else None
+        docs = [linked(doc, text, table) for doc, text in zip(spans, req.texts, strict=True)]
         return NerResponse(
             entities=[[Entity(**e) for e in ents] for ents, _ in docs],
-            tickers=[t for _, t in docs] if state.get("table") is not None else None,
+            tickers=[t for _, t in docs] if table is not None else None,
             model=state["kind"], took_ms=round(1000 * (time.perf_counter() - t0), 2))
 
     @app.get("/healthz")
