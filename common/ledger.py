@@ -382,11 +382,14 @@ class RunLedger:
 
     # -- reading --------------------------------------------------------------------------
     def stats(self) -> dict[str, float]:
-        raw = self.r.hgetall(f"{self.k}:stats")
+        """The counters; ``rejected`` counts ``first_rejections``'s hash: each record once."""
+        raw, rejected = (self.r.pipeline(transaction=False).hgetall(f"{self.k}:stats")
+                         .hlen(f"{self.k}:rejected_by").execute())
         out: dict[str, float] = {c: 0 for c in COUNTERS}
         for k, v in raw.items():
             f = float(v)
             out[k] = int(f) if f.is_integer() else f
+        out["rejected"] = max(out["rejected"], int(rejected))
         return out
 
     def reset(self) -> None:

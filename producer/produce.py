@@ -193,6 +193,4 @@ class Producer:
         records, token = [r["record"] for r in rejected], uuid.uuid4().hex
         new = outlast(lambda: self.ledger.first_rejections(records, token))
         fresh = [r for r, is_new in zip(rejected, new, strict=True) if is_new]
-        self.store.write_rejected(fresh)
-        if fresh:
-            outlast(lambda: self.ledger.count("rejected", len(fresh)))
+        self.store.write_rejected(fresh)  # counted by the ledger's hash of first sightings

@@ -308,6 +308,7 @@ def test_run_meta_counters_rejections_and_copies(redis_url: str) -> None:
     assert lg.first_rejections(["src#2", "src#3"], "b") == [False, True]
     # the same call retried (its reply lost in an outage) still sees its records first
     assert lg.first_rejections(["src#2", "src#3"], "b") == [False, True]
+    assert lg.stats()["rejected"] == 3  # each record once, the retried call included
     for bid in ("b1", "b2"):
         assert lg.claim_batch([{"id": bid}], lambda _ids, b=bid: b) is not None
     assert lg.sent("b1", 1)  # no copy given: none kept

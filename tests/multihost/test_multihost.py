@@ -35,7 +35,7 @@ def _ours(pid: int) -> list[str]:
         link[len(f"tt{pid}"):][:1] in ("b", "v", "p")]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_quick_multihost_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     rep: Report = run_all(MultiConfig.quick(work_dir=tmp_path, keep=True))
     detail = json.dumps({"errors": rep.errors, "rows": [r.__dict__ for r in rep.rows]},
@@ -101,7 +101,7 @@ def test_stale_namespaces_of_a_dead_harness_are_removed() -> None:
         subprocess.run(["ip", "link", "del", link], capture_output=True)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_harness_stopped_by_sigterm_leaves_nothing(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "benchmarks" / "multihost.py"), "--quick", "--only", "scale",
