@@ -120,6 +120,42 @@ def test_a_batch_that_keeps_killing_its_worker_is_dead_lettered_as_worker_lost(
     assert st["batches_dead"] == 1 and st["headlines_dead"] == 2
 
 
+@pytest.mark.parametrize("queue", sorted(TASKS))
+def test_a_batch_recorded_by_a_copy_killed_before_moving_its_files_is_moved_not_dead_lettered(
+        queue, env, monkeypatch):
+    """Its copies died between the ledger's record and the rename as often as ``worker_lost``
+    allows: the next start moves the recorded files into the store and reports the run, instead
+    of a dead letter the ledger would refuse (the batch is finished) and files left staged."""
+    from common.run import Run
+
+    mod, name, work = TASKS[queue]
+    task = getattr(mod, name)
+    finished: list[str] = []
+    monkeypatch.setattr(task, "on_run_finished", lambda run: finished.append(run.run_id))
+    monkeypatch.setattr(mod, work, _broken)  # never reached
+    run = Run(env.run_id, env)
+    run.ledger.batch_enqueued(2)
+
+    def dies(*a: Any, **k: Any) -> None:
+        raise SystemExit("killed between the ledger and the rename")
+
+    monkeypatch.setattr(ResultStore, "promote", dies)
+    with pytest.raises(SystemExit):
+        run.record_batch("b1", [{**h, "entities": []} for h in HEADLINES], {"headlines_done": 2})
+    monkeypatch.undo()
+    monkeypatch.setattr(batch_task, "get_settings", lambda: env)
+    monkeypatch.setattr(task, "on_run_finished", lambda run: finished.append(run.run_id))
+    ledger = RunLedger.from_url(env.redis_dsn(), env.run_id)
+    for _ in range(env.max_deliveries):
+        ledger.delivered("b1", 0)
+    out = _run(task, env.run_id, 0)
+    assert out == {"batch_id": "b1", "skipped": "already finished"}
+    assert finished == [env.run_id] and ledger.settled()
+    store = ResultStore(env.results_dir, env.run_id)
+    assert sorted(r["id"] for r in store.iter_results()) == ["h1", "h2"]
+    assert not list(store.iter_dead()) and ledger.stats()["batches_dead"] == 0
+
+
 def test_a_retry_is_a_new_attempt_not_a_redelivery(env):
     ledger = RunLedger.from_url(env.redis_dsn(), env.run_id)
     assert [ledger.delivered("b", 0) for _ in range(2)] == [1, 2]
