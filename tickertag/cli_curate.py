@@ -53,6 +53,28 @@ def print_report(rep: dict[str, Any]) -> None:
     console.print(merged)
 
 
+def unsettled_warning(run: str) -> str | None:
+    """What to tell a user who curates a run whose batches are not all in the store yet (the
+    queue's curation waits for that; a hand-started one reads what is there now). None when
+    the run is settled, unknown to the ledger, or Redis cannot be asked (curating offline)."""
+    import redis
+
+    from common.run import Run
+    from common.settings import get_settings
+
+    try:
+        ledger = Run(run, get_settings()).ledger
+        st = ledger.stats()
+        if not st["batches_enqueued"] or ledger.settled():
+            return None
+        left = ledger.in_flight()
+    except (redis.RedisError, OSError):
+        return None
+    return (f"run {run} is not complete ({left} batch(es) in flight, "
+            f"{int(st['headlines_done'])} of {int(st['headlines_enqueued'])} headlines done): "
+            f"curating what the store holds now")
+
+
 def curate(
     run: Annotated[str, typer.Argument(help="Annotation run to curate.")],
     threshold: Annotated[float, typer.Option(help="Levenshtein similarity to merge names.")] = 85,
@@ -82,6 +104,9 @@ def curate(
                              join_normalized=join_normalized, **extra)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
+    warning = unsettled_warning(run)
+    if warning:
+        typer.echo(f"curate: warning: {warning}", err=True)
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       MofNCompleteColumn(), console=console, transient=True,

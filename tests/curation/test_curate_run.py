@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -93,9 +94,33 @@ def test_cli(results_dir: Path):
     assert "largest clusters" in res.output and "examples of merged names" in res.output
     out = results_dir / "cli" / "curated"
     assert not (out / "valid.jsonl").exists() and (out / "test.jsonl").exists()
+    assert "warning" not in res.output  # a run the ledger does not know: nothing to say
     bad = CliRunner().invoke(app, ["curate", "cli", "--split", "train=2010-2015",
                                    "--split", "test=2015-2020"])
     assert bad.exit_code != 0
+
+
+def test_cli_says_when_the_run_is_not_complete(results_dir: Path, run_id: str):
+    """By hand, curation reads what the store holds now; the queue's waits for the run's end.
+    A user curating a run with batches in flight is told so on stderr, and curation goes on."""
+    from common.ledger import RunLedger
+    from tickertag.cli import _register_all, app
+
+    fill_store(results_dir, run_id, as_results(labeled_rows("gold")))
+    ledger = RunLedger.from_url(os.environ["TICKERTAG_REDIS_URL"], run_id)
+    ledger.batch_enqueued(8)
+    ledger.batch_enqueued(8)
+    ledger.finish_batch("b1", {"headlines_done": 8})
+    _register_all()
+    args = ["curate", run_id, "--fraction", "0.1", "--split", "train=2010-2015",
+            "--split", "test=2016-2020", "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert (f"curate: warning: run {run_id} is not complete (1 batch(es) in flight, 8 of 16 "
+            "headlines done)") in res.stderr
+    ledger.finish_batch("b2", {"headlines_done": 8})
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0 and "warning" not in res.stderr
 
 
 def test_task_through_a_worker(make_settings, workers, celery_app):
