@@ -232,8 +232,8 @@ class RunLedger:
         pipe.hincrby(f"{self.k}:stats", "batches_enqueued", 1)
         pipe.hincrby(f"{self.k}:stats", "headlines_enqueued", n_headlines)
 
-    def in_flight(self) -> int:
-        s = self.stats()
+    def in_flight(self, stats: dict[str, float] | None = None) -> int:
+        s = stats or self.stats()
         return int(s.get("batches_enqueued", 0)) - int(s.get("batches_finished", 0))
 
     # -- worker side ----------------------------------------------------------------------
@@ -352,11 +352,10 @@ class RunLedger:
         """The producer has sent everything it will send for now."""
         self.r.hset(f"{self.k}:stats", "produced_at", time.time())
 
-    def settled(self) -> bool:
-        """No batch in flight and every recorded batch's files promoted into the store: a batch
-        counts as finished a moment before its worker moves its files (``Run.record_batch``),
-        so "nothing in flight" alone can leave a finished batch's results out of a read."""
-        return self.in_flight() == 0 and not self.r.hlen(f"{self.k}:commits")
+    def settled(self, stats: dict[str, float] | None = None) -> bool:
+        """Nothing in flight and every recorded batch's files in the store: a batch counts as
+        finished a moment before its worker moves its files (``Run.record_batch``)."""
+        return self.in_flight(stats) == 0 and not self.r.hlen(f"{self.k}:commits")
 
     def try_finalize(self, now: float | None = None) -> bool:
         """True exactly once when every producer is done and the run is ``settled``.
@@ -365,7 +364,8 @@ class RunLedger:
         makes sure the downstream stage is started once, not by one giant chord over all
         batches, and only once the store holds every batch's outcome.
         """
-        if not self.stats().get("produced_at") or not self.settled() or self.live_producers(now):
+        s = self.stats()
+        if not s.get("produced_at") or not self.settled(s) or self.live_producers(now):
             return False
         return bool(self.r.set(f"{self.k}:finalized", f"pending {time.time()}", nx=True))
 

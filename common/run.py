@@ -116,7 +116,7 @@ class Run:
 
     # -- the end of a run ----------------------------------------------------------------
     def maybe_finalize(self, app: Any) -> bool:
-        """Start curation once the run is complete (producer done, nothing in flight): one
+        """Start curation once the run is complete (producer done, the ledger ``settled``): one
         message, sent by whichever producer or worker sees the run complete first."""
         if self.settings.auto_curate and self.ledger.try_finalize():
             publish(app, CURATE_TASK, [self.run_id])

@@ -65,12 +65,11 @@ def unsettled_warning(run: str) -> str | None:
     try:
         ledger = Run(run, get_settings()).ledger
         st = ledger.stats()
-        if not st["batches_enqueued"] or ledger.settled():
+        if not st["batches_enqueued"] or ledger.settled(st):
             return None
-        left = ledger.in_flight()
     except (redis.RedisError, OSError):
         return None
-    return (f"run {run} is not complete ({left} batch(es) in flight, "
+    return (f"run {run} is not complete ({ledger.in_flight(st)} batch(es) in flight, "
             f"{int(st['headlines_done'])} of {int(st['headlines_enqueued'])} headlines done): "
             f"curating what the store holds now")
 

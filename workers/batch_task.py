@@ -208,10 +208,10 @@ class BatchTask(Task):
                  lease: BatchLease) -> dict[str, Any]:
         try:
             starts = ledger.delivered(batch_id, attempt)
-            run = Run(run_id, settings)
             # recorded, but its copies were killed before moving the files: ``finished`` moves
             # them, and the run may settle now
-            if starts > settings.max_deliveries and run.finished(batch_id):
+            if starts > settings.max_deliveries and (run := Run(run_id, settings)).finished(
+                    batch_id):
                 self.on_run_finished(run)
                 return {"batch_id": batch_id, "skipped": "already finished"}
         except RECORD_ERRORS as e:  # cannot count or move: let the broker bring it back later
